@@ -1,0 +1,42 @@
+// Agreement and accuracy metrics for the ordinal three-class problem. Both quadratic-weighted and
+// plain Cohen's kappa are always reported, each under its own name.
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "woundphase/core.h"
+
+namespace woundphase {
+
+using Confusion = std::array<std::array<long, kNumClasses>, kNumClasses>;  // [true][pred]
+
+Confusion confusion_matrix(const std::vector<int>& truth, const std::vector<int>& pred);
+
+// Cohen's kappa with quadratic weights (w_ij = (i-j)^2 / (k-1)^2). 0 when undefined (one class).
+double quadratic_weighted_kappa(const Confusion& c);
+// Plain (unweighted) Cohen's kappa.
+double cohen_kappa(const Confusion& c);
+
+struct Scores {
+  double qwk = 0;
+  double kappa = 0;
+  double accuracy = 0;
+  double macro_f1 = 0;
+  std::array<double, kNumClasses> f1{};  // per class; 0 when the class is neither true nor predicted
+  Confusion confusion{};
+  long n = 0;
+};
+
+Scores score(const std::vector<int>& truth, const std::vector<int>& pred);
+
+// Argmax per row (ties go to the lower class).
+std::vector<int> argmax(const Probabilities& probs);
+
+struct MeanStd {
+  double mean = 0;
+  double std = 0;  // sample standard deviation (n-1); 0 for a single value
+};
+MeanStd mean_std(const std::vector<double>& values);
+
+}  // namespace woundphase

@@ -1,0 +1,44 @@
+// Resampling strategies, applied to the training rows of one fold only (never before the split).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "woundphase/core.h"
+
+namespace woundphase {
+
+enum class SamplingStrategy { kNone, kRandom, kUnder, kCombined, kSmote, kCombinedSmote };
+SamplingStrategy parse_sampling(const std::string& text);  // throws InputError listing choices
+std::string to_string(SamplingStrategy s);
+
+struct SamplingSettings {
+  SamplingStrategy strategy = SamplingStrategy::kNone;  // how class counts are balanced
+  int smote_neighbours = 5;  // [1, 50] same-class neighbours a synthetic row may interpolate to
+  void validate() const;
+};
+
+// One row of a resampled training set. A real (possibly duplicated) row has parent_b == -1.
+// A synthetic SMOTE row lies between parents a and b: numeric value = a + mix * (b - a);
+// categorical and missing values come from the nearer parent (a if mix < 0.5). Parents are
+// indices into the training rows given to resample(), so a synthetic row never touches a test row.
+struct SampleRef {
+  int parent_a = -1;
+  int parent_b = -1;
+  float mix = 0.0F;
+  int label = 0;
+};
+
+// Resamples training rows `data` (features, labels, groups). Deterministic for a seed.
+// Targets: random = every class up to the majority count; under = every class down to the
+// minority count; combined = majority down and minority up to the middle class's count;
+// smote = every class up to the majority with synthetic rows; combined_smote = majority down to
+// the middle count, the others up to it with synthetic rows.
+std::vector<SampleRef> resample(const TabularData& data, const std::vector<FeatureInfo>& features,
+                                const SamplingSettings& settings, unsigned long long seed);
+
+// Builds the resampled data set from the references (groups follow the parents).
+TabularData materialise(const TabularData& data, const std::vector<FeatureInfo>& features,
+                        const std::vector<SampleRef>& refs);
+
+}  // namespace woundphase

@@ -1,0 +1,28 @@
+// Synthetic cohorts in the DFU study's layout, so the project runs without the (private) real data.
+#pragma once
+
+#include <string>
+
+namespace woundphase {
+
+struct SynthSettings {
+  int patients = 120;              // [3, 100000] number of patients
+  unsigned long long seed = 7;     // same seed, same cohort (byte-identical files)
+  double signal = 1.0;             // [0, 1] strength of the phase signal in the metadata features
+  std::string metadata_file = "DataMaster_Processed_V12_WithMissing.csv";  // file name written
+  void validate() const;           // throws InputError naming the knob
+};
+
+// Summary of what was written.
+struct SynthSummary {
+  int patients = 0;
+  int rows = 0;
+  int class_counts[3] = {0, 0, 0};  // I, P, R
+};
+
+// Writes the cohort's metadata CSV (UTF-8 BOM, CRLF, the DFU study's 72 columns, blanks = missing)
+// into `out_dir` (created if missing). The file is written to a temporary name and renamed, so an
+// interrupted run never leaves a partial file.
+SynthSummary write_synthetic_cohort(const std::string& out_dir, const SynthSettings& settings);
+
+}  // namespace woundphase

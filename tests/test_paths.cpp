@@ -1,0 +1,45 @@
+#include "test_paths.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace woundphase::testing {
+
+std::string source_dir() { return WOUNDPHASE_SOURCE_DIR; }
+std::string binary() { return WOUNDPHASE_BINARY; }
+
+std::string real_data_dir() {
+  fs::path dir = fs::path(source_dir()) / ".." / "shared" / "data" / "dfu";
+  if (fs::exists(dir / "DataMaster_Processed_V12_WithMissing.csv")) return fs::canonical(dir).string();
+  return "";
+}
+
+std::string scratch_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "scratch";
+  fs::path dir = fs::temp_directory_path() / "woundphase_tests" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+CommandResult run_cli(const std::string& args) {
+  CommandResult result;
+  std::string cmd = binary() + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+}  // namespace woundphase::testing

@@ -1,0 +1,22 @@
+// Paths the tests use: the source tree, the built binary, the shared real data, scratch folders.
+#pragma once
+
+#include <string>
+
+namespace woundphase::testing {
+
+std::string source_dir();
+std::string binary();
+// ../shared/data/dfu relative to the source tree (CI has it); empty if it is not there.
+std::string real_data_dir();
+// A fresh, empty scratch folder unique to the calling test.
+std::string scratch_dir();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs the woundphase binary with the given argument string (shell-quoted by the caller).
+CommandResult run_cli(const std::string& args);
+
+}  // namespace woundphase::testing
