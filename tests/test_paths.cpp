@@ -1,11 +1,11 @@
 #include "test_paths.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -16,7 +16,8 @@ std::string binary() { return WOUNDPHASE_BINARY; }
 
 std::string real_data_dir() {
   fs::path dir = fs::path(source_dir()) / ".." / "shared" / "data" / "dfu";
-  if (fs::exists(dir / "DataMaster_Processed_V12_WithMissing.csv")) return fs::canonical(dir).string();
+  if (fs::exists(dir / "DataMaster_Processed_V12_WithMissing.csv"))
+    return fs::canonical(dir).string();
   return "";
 }
 
@@ -36,7 +37,8 @@ CommandResult run_cli(const std::string& args) {
   if (pipe == nullptr) return result;
   std::array<char, 4096> buffer{};
   size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), n);
   int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;

@@ -1,0 +1,98 @@
+// Reading a study folder: CSV parsing, the dataset schema (column roles), visit-wound rows and the
+// feature encoder fitted on training rows only.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>  // for json
+#include <string>
+#include <vector>
+
+#include "woundphase/core.h"
+
+namespace woundphase {
+
+// A parsed CSV file. Fields are UTF-8 text exactly as written (quotes removed, BOM stripped).
+struct CsvTable {
+  std::string path;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<long> line_of_row;  // 1-based line in the file where each data row starts
+  int column_index(const std::string& name) const;  // -1 when absent
+};
+
+// Parses a comma-separated file (RFC 4180 quoting, CRLF or LF, optional UTF-8 BOM). Every row
+// must have as many fields as the header; errors name the file and line.
+CsvTable read_csv(const std::string& path);
+
+// Which column plays which role. The built-in preset describes the DFU study; a TOML file can
+// override any key (see README: "Dataset schema").
+struct Schema {
+  std::string metadata_file = "DataMaster_Processed_V12_WithMissing.csv";
+  std::string patient_column = "Patient#";
+  std::string visit_column = "Appt#";
+  std::string wound_column = "DFU#";
+  std::string label_column = "Healing Phase Abs";
+  std::vector<std::string> class_labels = {"I", "P", "R"};  // ordinal order, lowest first
+  // Never features: they restate the label, identify the row or are free text.
+  std::vector<std::string> excluded_columns;
+  // Text-valued columns; every other non-excluded column must be numeric.
+  std::vector<std::string> categorical_columns;
+  // Field values meaning "missing" (besides the empty field), in any column.
+  std::vector<std::string> missing_tokens = {"NA"};
+
+  static Schema dfu();
+  // The DFU preset with the keys the TOML file sets replaced. Unknown keys are errors.
+  static Schema from_toml_file(const std::string& path);
+  nlohmann::json to_json() const;
+  static Schema from_json(const nlohmann::json& j);
+};
+
+// One sample: a visit-wound (patient, appointment, wound) with at most one label.
+struct VisitWound {
+  int patient = 0;  // index into Dataset::patients
+  long appt = 0;
+  long dfu = 0;
+  int label = -1;  // class index, -1 when the data has no labels
+  long line = 0;   // line in the metadata CSV
+};
+
+struct Dataset {
+  std::string dir;
+  std::string metadata_path;
+  Schema schema;
+  bool has_labels = false;
+  std::vector<std::string> patients;       // patient id text, by patient index
+  std::vector<VisitWound> rows;            // visit-wounds, in file order
+  std::vector<std::string> feature_names;  // metadata feature columns, in file order
+  std::vector<FeatureKind> feature_kinds;
+  Matrix numeric;                              // rows x features; NaN for missing or categorical
+  std::vector<std::vector<std::string>> text;  // [feature][row] raw text of categorical features
+  std::vector<std::string> warnings;           // things skipped or merged, for the log
+
+  std::vector<int> labels() const;           // label per row
+  std::vector<int> patient_of_rows() const;  // patient index per row
+};
+
+// Loads `dir`/schema.metadata_file. With `require_labels` a missing label column is an error;
+// without it, the labels are read when present. Duplicate visit-wounds with the same label are
+// merged (first kept, warning); with different labels they are an error naming both lines.
+Dataset load_dataset(const std::string& dir, const Schema& schema, bool require_labels);
+
+// Encodes metadata features as the tree models see them. Categories are learned from the rows the
+// encoder is fitted on (training rows only) and coded in sorted order; a category unseen at fit
+// time becomes missing, as does any missing value.
+class FeatureEncoder {
+ public:
+  void fit(const Dataset& data, const std::vector<int>& rows);
+  Matrix transform(const Dataset& data, const std::vector<int>& rows) const;
+  const std::vector<FeatureInfo>& features() const { return features_; }
+  nlohmann::json to_json() const;
+  static FeatureEncoder from_json(const nlohmann::json& j);
+
+ private:
+  std::vector<FeatureInfo> features_;
+};
+
+// Label letters <-> class index per the schema.
+int label_index(const Schema& schema, const std::string& text);  // -1 if unknown
+
+}  // namespace woundphase

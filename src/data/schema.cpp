@@ -1,0 +1,128 @@
+// The dataset schema: the DFU preset and TOML overrides.
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "woundphase/dataset.h"
+
+namespace woundphase {
+
+Schema Schema::dfu() {
+  Schema s;
+  // Restating the label (Healing Phase, Phase Confidence), identifiers (ID, Patient#), the visit
+  // date offset (Appt Days) and free text (Location) must never be features.
+  s.excluded_columns = {"Healing Phase", "Phase Confidence (%)", "ID", "Patient#", "Appt Days",
+                        "Location"};
+  s.categorical_columns = {"Sex (F:0, M:1)",
+                           "Side (Left:0, Right:1)",
+                           "Foot Aspect",
+                           "Location Grouped (Hallux:1,Toes,Middle,Heel,Ankle:5)",
+                           "Type of Pain",
+                           "Type of Pain Grouped",
+                           "Type of Pain2",
+                           "Type of Pain_Grouped2",
+                           "Exudate Appearance (Serous:1,Haemoserous,Bloody,Thick:4)",
+                           "Odor",
+                           "Dressing",
+                           "Dressing Grouped"};
+  return s;
+}
+
+namespace {
+
+std::vector<std::string> string_list(const toml::node& node, const std::string& path,
+                                     const std::string& key) {
+  const auto* arr = node.as_array();
+  if (arr == nullptr)
+    throw InputError(fmt::format("{}: key '{}' must be an array of strings", path, key));
+  std::vector<std::string> out;
+  for (const auto& item : *arr) {
+    const auto value = item.value<std::string>();
+    if (!value)
+      throw InputError(fmt::format("{}:{}: key '{}' must contain only strings", path,
+                                   item.source().begin.line, key));
+    out.push_back(*value);
+  }
+  return out;
+}
+
+}  // namespace
+
+Schema Schema::from_toml_file(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw InputError(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
+                                 e.source().begin.column, e.description()));
+  }
+  Schema s = dfu();
+  const std::map<std::string, std::string*> strings = {{"metadata_file", &s.metadata_file},
+                                                       {"patient_column", &s.patient_column},
+                                                       {"visit_column", &s.visit_column},
+                                                       {"wound_column", &s.wound_column},
+                                                       {"label_column", &s.label_column}};
+  const std::map<std::string, std::vector<std::string>*> lists = {
+      {"class_labels", &s.class_labels},
+      {"excluded_columns", &s.excluded_columns},
+      {"categorical_columns", &s.categorical_columns},
+      {"missing_tokens", &s.missing_tokens}};
+  for (const auto& [key, node] : table) {
+    const std::string k(key.str());
+    if (auto it = strings.find(k); it != strings.end()) {
+      const auto value = node.value<std::string>();
+      if (!value)
+        throw InputError(
+            fmt::format("{}:{}: key '{}' must be a string", path, node.source().begin.line, k));
+      *it->second = *value;
+    } else if (auto jt = lists.find(k); jt != lists.end()) {
+      *jt->second = string_list(node, path, k);
+    } else {
+      throw InputError(
+          fmt::format("{}:{}: unknown schema key '{}' (known: metadata_file, "
+                      "patient_column, visit_column, wound_column, label_column, "
+                      "class_labels, excluded_columns, categorical_columns, "
+                      "missing_tokens)",
+                      path, node.source().begin.line, k));
+    }
+  }
+  if (s.class_labels.size() != static_cast<size_t>(kNumClasses))
+    throw InputError(fmt::format("{}: class_labels must list exactly {} labels, lowest phase first",
+                                 path, kNumClasses));
+  if (std::set<std::string>(s.class_labels.begin(), s.class_labels.end()).size() !=
+      s.class_labels.size())
+    throw InputError(fmt::format("{}: class_labels must be distinct", path));
+  return s;
+}
+
+nlohmann::json Schema::to_json() const {
+  return {{"metadata_file", metadata_file},       {"patient_column", patient_column},
+          {"visit_column", visit_column},         {"wound_column", wound_column},
+          {"label_column", label_column},         {"class_labels", class_labels},
+          {"excluded_columns", excluded_columns}, {"categorical_columns", categorical_columns},
+          {"missing_tokens", missing_tokens}};
+}
+
+Schema Schema::from_json(const nlohmann::json& j) {
+  Schema s;
+  s.metadata_file = j.at("metadata_file").get<std::string>();
+  s.patient_column = j.at("patient_column").get<std::string>();
+  s.visit_column = j.at("visit_column").get<std::string>();
+  s.wound_column = j.at("wound_column").get<std::string>();
+  s.label_column = j.at("label_column").get<std::string>();
+  s.class_labels = j.at("class_labels").get<std::vector<std::string>>();
+  s.excluded_columns = j.at("excluded_columns").get<std::vector<std::string>>();
+  s.categorical_columns = j.at("categorical_columns").get<std::vector<std::string>>();
+  s.missing_tokens = j.at("missing_tokens").get<std::vector<std::string>>();
+  return s;
+}
+
+int label_index(const Schema& schema, const std::string& text) {
+  for (size_t i = 0; i < schema.class_labels.size(); ++i)
+    if (schema.class_labels[i] == text) return static_cast<int>(i);
+  return -1;
+}
+
+}  // namespace woundphase
