@@ -1,15 +1,214 @@
-// woundphase command-line entry point: a few lines that build the app and turn errors into codes.
+// woundphase command-line entry point: builds the CLI, runs a subcommand, turns errors into exit
+// codes (0 success, 2 bad input or usage, 1 internal error).
 #include <malloc.h>  // for mallopt
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
-#include <cstdio>
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "commands.h"
+
+namespace {
+
+using namespace woundphase;
+
+constexpr int kExitOk = 0;
+constexpr int kExitInternal = 1;
+constexpr int kExitBadInput = 2;
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void add_data_options(CLI::App* cmd, app::DataOptions* data) {
+  cmd->add_option("--data", data->data_dir, "study folder holding the metadata CSV")->required();
+  cmd->add_option("--schema", data->schema_file,
+                  "TOML file overriding the DFU schema (column roles)");
+}
+
+// Options of the metadata (tree) branch; `model`, `sampling` and `class_weight` are parsed after.
+struct TabularText {
+  std::string model = "rf";
+  std::string sampling = "none";
+  std::string class_weight = "balanced";
+};
+
+void add_tabular_options(CLI::App* cmd, TabularSettings* t, TabularText* text) {
+  cmd->add_option("--model", text->model, "tree model: rf (our random forest) | gbdt (XGBoost)")
+      ->capture_default_str();
+  cmd->add_option(
+         "--sampling", text->sampling,
+         "training-fold resampling: none | random | under | combined | smote | combined_smote")
+      ->capture_default_str();
+  cmd->add_option("--class-weight", text->class_weight, "balanced | frequency | none")
+      ->capture_default_str();
+  cmd->add_option("--trees", t->forest.n_trees, "rf: number of trees")->capture_default_str();
+  cmd->add_option("--max-depth", t->forest.max_depth, "rf: maximum tree depth")
+      ->capture_default_str();
+  cmd->add_option("--min-samples-leaf", t->forest.min_samples_leaf, "rf: minimum rows per leaf")
+      ->capture_default_str();
+  cmd->add_option("--min-samples-split", t->forest.min_samples_split,
+                  "rf: minimum rows to split a node")
+      ->capture_default_str();
+  cmd->add_option("--max-features", t->forest.max_features,
+                  "rf: fraction of features per split (<=0: sqrt)")
+      ->capture_default_str();
+  cmd->add_option("--gbdt-rounds", t->gbdt.n_rounds, "gbdt: boosting rounds")
+      ->capture_default_str();
+  cmd->add_option("--gbdt-depth", t->gbdt.max_depth, "gbdt: tree depth")->capture_default_str();
+  cmd->add_option("--learning-rate", t->gbdt.learning_rate, "gbdt: learning rate")
+      ->capture_default_str();
+  cmd->add_option("--smote-neighbours", t->sampling.smote_neighbours,
+                  "smote: same-class neighbours")
+      ->capture_default_str();
+  cmd->add_option("--inner-folds", t->inner_folds,
+                  "inner patient folds for out-of-fold probabilities")
+      ->capture_default_str();
+}
+
+void apply_tabular_text(const TabularText& text, TabularSettings* t) {
+  t->model = parse_tree_model(text.model);
+  t->sampling.strategy = parse_sampling(text.sampling);
+  t->forest.class_weight = parse_class_weight(text.class_weight);
+  t->gbdt.class_weight = t->forest.class_weight;
+}
+
+void add_search_options(CLI::App* cmd, SearchSettings* s) {
+  cmd->add_option("--cv-folds", s->cv_folds,
+                  "patient-grouped folds (1 = single split by --train-fraction)")
+      ->capture_default_str();
+  cmd->add_option("--runs", s->runs, "repeats with seeds seed, seed+1, ...")->capture_default_str();
+  cmd->add_option("--seed", s->seed, "base seed")->capture_default_str();
+  cmd->add_option("--train-fraction", s->train_fraction,
+                  "training share of patients when --cv-folds 1")
+      ->capture_default_str();
+  cmd->add_option("--data-percentage", s->data_percentage,
+                  "percent of patients kept (stratified) before splitting")
+      ->capture_default_str();
+  cmd->add_flag("--shuffle-labels", s->shuffle_labels,
+                "permute training labels (leakage control: kappa ~ 0)");
+}
+
+void configure_logging(int verbosity) {
+  auto logger = spdlog::stderr_color_mt("woundphase");
+  logger->set_pattern("[%H:%M:%S] %^%v%$");
+  // 0: errors and the final table; 1: one line per job; 2 and 3: everything.
+  logger->set_level(verbosity <= 0   ? spdlog::level::err
+                    : verbosity == 1 ? spdlog::level::info
+                                     : spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // glibc returns large buffers to the OS on every free; on these VMs the page faults make
   // training many times slower (TOOLCHAIN.md pitfall 1), so keep freed memory mapped.
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
-  (void)argc;
-  (void)argv;
-  std::puts("woundphase " WOUNDPHASE_VERSION);
-  return 0;
+
+  CLI::App cli{
+      "woundphase: multimodal healing-phase classifiers for diabetic foot ulcers\n\n"
+      "  woundphase demo                                   synthetic cohort + search\n"
+      "  woundphase search --data DIR --out OUT            patient-grouped CV\n"
+      "  woundphase train --data DIR --out BUNDLE          fit on all labelled patients\n"
+      "  woundphase predict --model BUNDLE --data DIR --out preds.csv\n"};
+  cli.require_subcommand(1);
+  int verbosity = 1;
+  int threads = default_threads();
+  cli.add_option("--verbosity,-v", verbosity,
+                 "0 errors + final table, 1 one line per job, 2-3 more")
+      ->capture_default_str();
+  cli.add_option("--threads", threads, "worker threads")->capture_default_str();
+  cli.set_version_flag("--version", std::string("woundphase ") + WOUNDPHASE_VERSION);
+
+  std::string synth_out;
+  SynthSettings synth;
+  auto* synth_cmd = cli.add_subcommand("synth", "write a synthetic cohort in the DFU layout");
+  synth_cmd->add_option("--out", synth_out, "output folder")->required();
+  synth_cmd->add_option("--patients", synth.patients, "number of patients")->capture_default_str();
+  synth_cmd->add_option("--seed", synth.seed, "seed (same seed, same files)")
+      ->capture_default_str();
+  synth_cmd->add_option("--signal", synth.signal, "phase signal in the metadata, 0..1")
+      ->capture_default_str();
+
+  app::SearchOptions search;
+  TabularText search_text;
+  auto* search_cmd =
+      cli.add_subcommand("search", "cross-validate modality combinations by patient");
+  add_data_options(search_cmd, &search.data);
+  search_cmd->add_option("--out", search.out_dir, "output folder")->required();
+  search_cmd
+      ->add_option("--modalities", search.modalities, "combinations, comma-separated, or 'all'")
+      ->capture_default_str();
+  add_search_options(search_cmd, &search.settings);
+  add_tabular_options(search_cmd, &search.settings.tabular, &search_text);
+  search_cmd->footer(
+      "example: woundphase search --data study/ --modalities metadata --cv-folds 5 --runs 3 --out "
+      "runs/meta");
+
+  app::TrainOptions train;
+  TabularText train_text;
+  auto* train_cmd =
+      cli.add_subcommand("train", "fit on every labelled patient and write a model bundle");
+  add_data_options(train_cmd, &train.data);
+  train_cmd->add_option("--out", train.out_dir, "bundle folder")->required();
+  train_cmd->add_option("--modalities", train.modalities, "one combination")->capture_default_str();
+  train_cmd->add_option("--seed", train.settings.seed, "seed")->capture_default_str();
+  add_tabular_options(train_cmd, &train.settings.tabular, &train_text);
+
+  app::PredictOptions predict;
+  auto* predict_cmd =
+      cli.add_subcommand("predict", "apply a model bundle; prints metrics when labels exist");
+  predict_cmd->add_option("--model", predict.bundle_dir, "bundle folder written by train")
+      ->required();
+  predict_cmd->add_option("--data", predict.data_dir, "study folder (labels optional)")->required();
+  predict_cmd->add_option("--out", predict.out_csv, "predictions CSV")->required();
+
+  app::DemoOptions demo;
+  demo.synth.patients = 150;
+  auto* demo_cmd =
+      cli.add_subcommand("demo", "generate the demo cohort, search it, print the table");
+  demo_cmd->add_option("--out", demo.out_dir, "output folder")->capture_default_str();
+  demo_cmd->add_option("--patients", demo.synth.patients, "patients in the demo cohort")
+      ->capture_default_str();
+  add_search_options(demo_cmd, &demo.settings);
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = cli.exit(e);
+    return code == 0 ? kExitOk : kExitBadInput;
+  }
+  configure_logging(verbosity);
+
+  try {
+    if (*synth_cmd) return app::run_synth(synth_out, synth);
+    if (*search_cmd) {
+      apply_tabular_text(search_text, &search.settings.tabular);
+      search.settings.threads = threads;
+      return app::run_search_command(search);
+    }
+    if (*train_cmd) {
+      apply_tabular_text(train_text, &train.settings.tabular);
+      train.settings.tabular.forest.threads = threads;
+      train.settings.tabular.gbdt.threads = threads;
+      return app::run_train(train);
+    }
+    if (*predict_cmd) return app::run_predict(predict);
+    if (*demo_cmd) {
+      demo.settings.threads = threads;
+      return app::run_demo(demo);
+    }
+  } catch (const InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+  return kExitInternal;
 }

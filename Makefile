@@ -1,0 +1,31 @@
+# woundphase: `make test` (setup, build, unit tests), `make demo` (synthetic cohort + search).
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+DEMO_OUT ?= demo
+
+.PHONY: all setup build test demo bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+$(BUILD)/CMakeCache.txt: | setup
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: setup $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+demo: build
+	$(BUILD)/woundphase demo --out $(DEMO_OUT)
+
+bench: build
+	WOUNDPHASE_BENCH_DEPS=1 bash scripts/setup.sh
+	bash bench/metadata_vs_sklearn.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,125 @@
+// Subcommand bodies: load, validate, run, write, print.
+#include "commands.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace woundphase::app {
+namespace {
+
+std::vector<Modality> available_modalities(const Dataset& /*data*/) {
+  // Image modalities arrive with the image branches; the metadata table is always there.
+  return {Modality::kMetadata};
+}
+
+Dataset load(const DataOptions& options, bool require_labels) {
+  Dataset data = load_dataset(options.data_dir, options.schema(), require_labels);
+  for (const auto& w : data.warnings) spdlog::warn("{}", w);
+  spdlog::info("{}: {} visit-wounds, {} patients, {} features", data.metadata_path,
+               data.rows.size(), data.patients.size(), data.feature_names.size());
+  return data;
+}
+
+void print_scores(const Scores& s, const Schema& schema) {
+  std::cout << fmt::format(
+      "QWK {:.3f}  kappa {:.3f}  accuracy {:.3f}  macro-F1 {:.3f}  F1 {} {:.3f} / {} {:.3f} / {} "
+      "{:.3f}  (n = {})\n",
+      s.qwk, s.kappa, s.accuracy, s.macro_f1, schema.class_labels[0], s.f1[0],
+      schema.class_labels[1], s.f1[1], schema.class_labels[2], s.f1[2], s.n);
+  std::cout << "confusion (rows = true, columns = predicted):\n";
+  for (int t = 0; t < kNumClasses; ++t) {
+    std::cout << fmt::format("  {:>3}", schema.class_labels[t]);
+    for (int p = 0; p < kNumClasses; ++p) std::cout << fmt::format(" {:>6}", s.confusion[t][p]);
+    std::cout << "\n";
+  }
+}
+
+int search(const Dataset& data, const SearchSettings& settings, const std::string& out_dir) {
+  settings.validate();
+  const auto start = std::chrono::steady_clock::now();
+  const SearchResult result =
+      run_search(data, settings, [](const std::string& line) { spdlog::info("{}", line); });
+  write_search_outputs(data, result, out_dir);
+  nlohmann::json record = {{"settings", settings.to_json()},
+                           {"data",
+                            {{"metadata_file", data.metadata_path},
+                             {"fingerprint", file_fingerprint(data.metadata_path)},
+                             {"rows", data.rows.size()},
+                             {"patients", data.patients.size()}}},
+                           {"schema", data.schema.to_json()},
+                           {"software", {{"woundphase", WOUNDPHASE_VERSION}}}};
+  write_file_atomically((fs::path(out_dir) / "settings.json").string(), record.dump(2) + "\n");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << format_results_table(result, data.schema);
+  spdlog::info("search finished in {:.2f} s; outputs in {}", seconds, out_dir);
+  return 0;
+}
+
+}  // namespace
+
+Schema DataOptions::schema() const {
+  return schema_file.empty() ? Schema::dfu() : Schema::from_toml_file(schema_file);
+}
+
+int run_synth(const std::string& out_dir, const SynthSettings& settings) {
+  settings.validate();
+  const SynthSummary s = write_synthetic_cohort(out_dir, settings);
+  std::cout << fmt::format("wrote {} patients, {} visit-wounds (I {}, P {}, R {}) to {}\n",
+                           s.patients, s.rows, s.class_counts[0], s.class_counts[1],
+                           s.class_counts[2], out_dir);
+  return 0;
+}
+
+int run_search_command(SearchOptions options) {
+  const Dataset data = load(options.data, true);
+  options.settings.combinations =
+      parse_combinations(options.modalities, available_modalities(data));
+  return search(data, options.settings, options.out_dir);
+}
+
+int run_train(TrainOptions options) {
+  const Dataset data = load(options.data, true);
+  const auto combos = parse_combinations(options.modalities, available_modalities(data));
+  if (combos.size() != 1)
+    throw InputError("--modalities: train takes exactly one combination (e.g. metadata)");
+  options.settings.combination = combos.front();
+  train_bundle(data, options.settings, options.out_dir);
+  std::cout << fmt::format("trained {} on {} visit-wounds of {} patients; bundle written to {}\n",
+                           to_string(combos.front()), data.rows.size(), data.patients.size(),
+                           options.out_dir);
+  return 0;
+}
+
+int run_predict(const PredictOptions& options) {
+  const Bundle bundle = load_bundle(options.bundle_dir);
+  DataOptions data_options;
+  data_options.data_dir = options.data_dir;
+  Dataset data = load_dataset(options.data_dir, bundle.schema, false);
+  for (const auto& w : data.warnings) spdlog::warn("{}", w);
+  Scores scores;
+  predict_bundle(bundle, data, options.out_csv, &scores);
+  std::cout << fmt::format("predicted {} visit-wounds of {} patients; written to {}\n",
+                           data.rows.size(), data.patients.size(), options.out_csv);
+  if (data.has_labels) print_scores(scores, bundle.schema);
+  return 0;
+}
+
+int run_demo(DemoOptions options) {
+  const std::string data_dir = (fs::path(options.out_dir) / "data").string();
+  run_synth(data_dir, options.synth);
+  DataOptions data_options;
+  data_options.data_dir = data_dir;
+  const Dataset data = load(data_options, true);
+  options.settings.combinations = parse_combinations("metadata", available_modalities(data));
+  return search(data, options.settings, (fs::path(options.out_dir) / "search").string());
+}
+
+}  // namespace woundphase::app

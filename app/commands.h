@@ -1,0 +1,50 @@
+// The subcommands' bodies, separate from option parsing (CLI11 stays in main.cpp/options.cpp).
+#pragma once
+
+#include <string>
+
+#include "woundphase/experiment.h"
+#include "woundphase/synth.h"
+
+namespace woundphase::app {
+
+// Options every data-reading command shares.
+struct DataOptions {
+  std::string data_dir;
+  std::string schema_file;  // empty = the DFU preset
+  Schema schema() const;
+};
+
+struct SearchOptions {
+  DataOptions data;
+  std::string out_dir;
+  std::string modalities = "metadata";
+  SearchSettings settings;
+};
+
+struct TrainOptions {
+  DataOptions data;
+  std::string out_dir;
+  std::string modalities = "metadata";
+  TrainSettings settings;
+};
+
+struct PredictOptions {
+  std::string bundle_dir;
+  std::string data_dir;
+  std::string out_csv;
+};
+
+struct DemoOptions {
+  std::string out_dir = "demo";
+  SynthSettings synth;
+  SearchSettings settings;
+};
+
+int run_synth(const std::string& out_dir, const SynthSettings& settings);
+int run_search_command(SearchOptions options);
+int run_train(TrainOptions options);
+int run_predict(const PredictOptions& options);
+int run_demo(DemoOptions options);
+
+}  // namespace woundphase::app

@@ -1,0 +1,150 @@
+// Experiments: the patient cross-validated search over modality combinations, fitting on all
+// labelled patients (train) and applying a model bundle to new patients (predict).
+#pragma once
+
+#include <array>
+#include <functional>         // for function
+#include <memory>             // for unique_ptr
+#include <nlohmann/json.hpp>  // for json (bundle manifest)
+#include <string>
+#include <vector>
+
+#include "woundphase/core.h"
+#include "woundphase/dataset.h"
+#include "woundphase/metrics.h"
+#include "woundphase/sampling.h"
+#include "woundphase/tabular.h"
+
+namespace woundphase {
+
+// The study's modalities, in the fixed order in which combinations are written.
+enum class Modality { kMetadata, kThermalMap, kDepthMap, kDepthRgb, kThermalRgb };
+inline constexpr int kNumModalities = 5;
+std::string to_string(Modality m);
+Modality parse_modality(const std::string& text);  // throws InputError listing the names
+
+// A combination is a non-empty set of modalities, written '+'-joined in the fixed order.
+using Combination = std::vector<Modality>;
+std::string to_string(const Combination& c);
+// Parses "--modalities": comma-separated combinations or "all" (every non-empty combination of
+// `available`). Duplicates are removed; order of first appearance is kept.
+std::vector<Combination> parse_combinations(const std::string& text,
+                                            const std::vector<Modality>& available);
+
+// How the metadata (tree) branch is fitted. Shared by search and train so both fit the same way.
+struct TabularSettings {
+  TreeModelKind model = TreeModelKind::kForest;  // rf | gbdt
+  ForestSettings forest;
+  GbdtSettings gbdt;
+  SamplingSettings sampling;
+  int inner_folds = 5;  // [2, 20] inner patient folds for out-of-fold probabilities without OOB
+  void validate() const;
+};
+
+struct SearchSettings {
+  std::vector<Combination> combinations = {{Modality::kMetadata}};
+  int cv_folds = 5;              // [1, 50] patient folds; 1 = a single split by train_fraction
+  int runs = 1;                  // [1, 1000] repeats with seeds seed, seed+1, ...
+  unsigned long long seed = 42;  // base seed; run r uses seed + r
+  double train_fraction = 0.8;   // (0, 1) share of patients for training when cv_folds is 1
+  double data_percentage = 100;  // (0, 100] share of patients kept (stratified) before splitting
+  bool shuffle_labels = false;   // permute training labels: the leakage control (kappa ~ 0)
+  int threads = 2;               // [1, 256] worker threads
+  TabularSettings tabular;
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+
+// One evaluated (run, fold, combination).
+struct FoldResult {
+  int run = 0;
+  unsigned long long seed = 0;
+  int fold = 0;
+  std::string modalities;
+  int n_train = 0;
+  int n_test = 0;
+  Scores scores;
+};
+
+// One predicted visit-wound (test rows, or out-of-fold rows of the training patients).
+struct PredictionRow {
+  int run = 0;
+  int fold = 0;
+  std::string modalities;
+  int row = 0;  // dataset row
+  std::array<double, kNumClasses> prob{};
+  int pred = 0;
+};
+
+struct CombinationSummary {
+  std::string modalities;
+  int n_samples = 0;  // distinct visit-wounds evaluated
+  MeanStd qwk, kappa, accuracy, macro_f1;
+  std::array<double, kNumClasses> f1{};  // mean over folds x runs
+};
+
+struct SearchResult {
+  std::vector<std::vector<int>> fold_of_patient;  // [run][patient]; -1 = left out by percentage
+  std::vector<unsigned long long> run_seeds;
+  std::vector<FoldResult> folds;
+  std::vector<PredictionRow> predictions;      // test-fold predictions
+  std::vector<PredictionRow> oof_predictions;  // out-of-fold probabilities of training rows
+  std::vector<CombinationSummary> summary;
+};
+
+using ProgressFn = std::function<void(const std::string& message)>;
+
+SearchResult run_search(const Dataset& data, const SearchSettings& settings,
+                        const ProgressFn& progress = nullptr);
+
+// Writes results.csv, folds.csv, predictions.csv, oof_predictions.csv and splits.csv into
+// `out_dir`. Each file is written to a temporary name and renamed, so readers never see a partial
+// file and a failed run leaves earlier outputs untouched.
+void write_search_outputs(const Dataset& data, const SearchResult& result,
+                          const std::string& out_dir);
+// The results table as printed at the end of a search.
+std::string format_results_table(const SearchResult& result, const Schema& schema);
+
+// The metadata branch fitted on some rows: encoder (categories from those rows only) and model.
+struct MetadataModel {
+  FeatureEncoder encoder;
+  std::unique_ptr<TreeModel> model;
+};
+
+// Fits the metadata branch on `rows` of `data` with `labels` (one per entry of `rows`; the
+// shuffled-label control passes permuted labels). Resampling happens here, on these rows only.
+// With `oof` non-null, also returns out-of-fold probabilities for every row in `rows`.
+MetadataModel fit_metadata(const Dataset& data, const std::vector<int>& rows,
+                           const std::vector<int>& labels, const TabularSettings& settings,
+                           unsigned long long seed, Probabilities* oof = nullptr);
+Probabilities predict_metadata(const MetadataModel& model, const Dataset& data,
+                               const std::vector<int>& rows);
+
+// Model bundles: a folder with bundle.json holding schema, encodings, model, settings, versions.
+struct TrainSettings {
+  Combination combination = {Modality::kMetadata};
+  unsigned long long seed = 42;
+  TabularSettings tabular;
+};
+void train_bundle(const Dataset& data, const TrainSettings& settings,
+                  const std::string& bundle_dir);
+
+struct Bundle {
+  Schema schema;
+  Combination combination;
+  MetadataModel metadata;
+  nlohmann::json manifest;  // everything else recorded at training time
+};
+Bundle load_bundle(const std::string& bundle_dir);
+// Writes patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred for every row of `data`.
+// Returns the probabilities; `scores` is filled when the data has labels.
+Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
+                             Scores* scores);
+
+// 64-bit FNV-1a of a file's bytes, as hex: identifies the data a run or bundle used.
+std::string file_fingerprint(const std::string& path);
+
+// Writes `content` to `path` via a temporary file in the same folder and an atomic rename.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace woundphase

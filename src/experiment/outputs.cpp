@@ -1,0 +1,131 @@
+// Search outputs: the CSV files and the printed results table. Numbers are written with a fixed
+// precision so identical runs give byte-identical files.
+#include <fmt/format.h>
+#include <unistd.h>  // for getpid
+
+#include <cstdio>  // for rename
+#include <filesystem>
+#include <fstream>
+
+#include "experiment/csv_text.h"
+#include "woundphase/experiment.h"
+
+namespace fs = std::filesystem;
+
+namespace woundphase {
+namespace {
+
+std::string num(double v) { return fmt::format("{:.6f}", v); }
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  const fs::path target(path);
+  const fs::path tmp =
+      target.parent_path() / fmt::format(".{}.tmp.{}", target.filename().string(), getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out)
+      throw InputError(fmt::format("{}: cannot write (is the folder writable?)", tmp.string()));
+    out << content;
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw InputError(fmt::format("{}: write failed (disk full?)", tmp.string()));
+    }
+  }
+  if (std::rename(tmp.c_str(), target.c_str()) != 0) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw InputError(fmt::format("{}: cannot replace the file", path));
+  }
+}
+
+std::string file_fingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open file for reading", path));
+  constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+  constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+  uint64_t h = kFnvOffset;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h ^= static_cast<unsigned char>(buf[i]);
+      h *= kFnvPrime;
+    }
+  }
+  return fmt::format("{:016x}", h);
+}
+
+void write_search_outputs(const Dataset& data, const SearchResult& result,
+                          const std::string& out_dir) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec)
+    throw InputError(fmt::format("{}: cannot create output folder ({})", out_dir, ec.message()));
+  const auto& labels = data.schema.class_labels;
+
+  std::string results = fmt::format(
+      "modalities,n_samples,qwk_mean,qwk_std,kappa_mean,kappa_std,accuracy_mean,macro_f1_mean,f1_{}"
+      ",f1_{},f1_{}\n",
+      labels[0], labels[1], labels[2]);
+  for (const auto& s : result.summary)
+    results += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(s.modalities),
+                           s.n_samples, num(s.qwk.mean), num(s.qwk.std), num(s.kappa.mean),
+                           num(s.kappa.std), num(s.accuracy.mean), num(s.macro_f1.mean),
+                           num(s.f1[0]), num(s.f1[1]), num(s.f1[2]));
+
+  std::string folds = "run,seed,fold,modalities,n_train,n_test,qwk,kappa,accuracy,macro_f1\n";
+  for (const auto& f : result.folds)
+    folds += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", f.run, f.seed, f.fold,
+                         csv_field(f.modalities), f.n_train, f.n_test, num(f.scores.qwk),
+                         num(f.scores.kappa), num(f.scores.accuracy), num(f.scores.macro_f1));
+
+  auto predictions = [&](const std::vector<PredictionRow>& rows) {
+    std::string out =
+        fmt::format("run,fold,modalities,patient,appt,dfu,label,prob_{},prob_{},prob_{},pred\n",
+                    labels[0], labels[1], labels[2]);
+    for (const auto& p : rows) {
+      const VisitWound& vw = data.rows[p.row];
+      out +=
+          fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", p.run, p.fold, csv_field(p.modalities),
+                      csv_field(data.patients[vw.patient]), vw.appt, vw.dfu, labels[vw.label],
+                      num(p.prob[0]), num(p.prob[1]), num(p.prob[2]), labels[p.pred]);
+    }
+    return out;
+  };
+
+  std::string splits = "run,patient,fold\n";
+  for (size_t run = 0; run < result.fold_of_patient.size(); ++run)
+    for (size_t p = 0; p < result.fold_of_patient[run].size(); ++p)
+      splits += fmt::format("{},{},{}\n", run, csv_field(data.patients[p]),
+                            result.fold_of_patient[run][p]);
+
+  // results.csv last: its presence marks a complete set of outputs.
+  const fs::path dir(out_dir);
+  write_file_atomically((dir / "splits.csv").string(), splits);
+  write_file_atomically((dir / "folds.csv").string(), folds);
+  write_file_atomically((dir / "predictions.csv").string(), predictions(result.predictions));
+  write_file_atomically((dir / "oof_predictions.csv").string(),
+                        predictions(result.oof_predictions));
+  write_file_atomically((dir / "results.csv").string(), results);
+}
+
+std::string format_results_table(const SearchResult& result, const Schema& schema) {
+  size_t width = 10;
+  for (const auto& s : result.summary) width = std::max(width, s.modalities.size());
+  std::string out = fmt::format("{:<{}}  {:>5}  {:>15}  {:>15}  {:>8}  {:>8}  {:>6} {:>6} {:>6}\n",
+                                "modalities", width, "n", "QWK mean±std", "kappa mean±std",
+                                "accuracy", "macro-F1", "F1 " + schema.class_labels[0],
+                                "F1 " + schema.class_labels[1], "F1 " + schema.class_labels[2]);
+  for (const auto& s : result.summary)
+    out += fmt::format(
+        "{:<{}}  {:>5}  {:>7.3f} ± {:<5.3f}  {:>7.3f} ± {:<5.3f}  {:>8.3f}  {:>8.3f}  {:>6.3f} "
+        "{:>6.3f} {:>6.3f}\n",
+        s.modalities, width, s.n_samples, s.qwk.mean, s.qwk.std, s.kappa.mean, s.kappa.std,
+        s.accuracy.mean, s.macro_f1.mean, s.f1[0], s.f1[1], s.f1[2]);
+  return out;
+}
+
+}  // namespace woundphase

@@ -1,0 +1,129 @@
+// The metadata branch as one fitted step: encode -> resample (training rows only) -> tree model,
+// plus out-of-fold probabilities for the training rows.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "woundphase/experiment.h"
+
+namespace woundphase {
+namespace {
+
+// A tree model that resamples the rows it is fitted on before fitting the wrapped model. Wrapping
+// (rather than resampling once outside) makes every inner out-of-fold fit resample its own
+// training patients only, so no fitted step ever sees a resampled copy of a held-out row.
+class ResamplingModel : public TreeModel {
+ public:
+  ResamplingModel(std::unique_ptr<TreeModel> inner, std::vector<FeatureInfo> features,
+                  SamplingSettings sampling, unsigned long long seed)
+      : inner_(std::move(inner)),
+        features_(std::move(features)),
+        sampling_(sampling),
+        seed_(seed) {}
+
+  void fit(const TabularData& data) override {
+    refs_ = resample(data, features_, sampling_, seed_);
+    n_original_ = data.rows();
+    inner_->fit(materialise(data, features_, refs_));
+  }
+  Probabilities predict(const Matrix& x) const override { return inner_->predict(x); }
+  bool has_oob() const override { return inner_->has_oob(); }
+
+  // Out-of-bag estimate for the original rows: a row's real copies share its patient, so they are
+  // out of bag together and any copy's estimate is the row's. Rows dropped by undersampling (or
+  // only present as SMOTE parents) are reported as not covered.
+  Probabilities oob(std::vector<bool>* covered) const override {
+    std::vector<bool> inner_covered;
+    const Probabilities inner = inner_->oob(&inner_covered);
+    Probabilities out(n_original_ * kNumClasses, 0.0);
+    covered->assign(n_original_, false);
+    for (size_t i = 0; i < refs_.size(); ++i) {
+      const SampleRef& ref = refs_[i];
+      if (ref.parent_b >= 0 || !inner_covered[i] || (*covered)[ref.parent_a]) continue;
+      (*covered)[ref.parent_a] = true;
+      for (int c = 0; c < kNumClasses; ++c)
+        out[ref.parent_a * kNumClasses + c] = inner[i * kNumClasses + c];
+    }
+    return out;
+  }
+  nlohmann::json to_json() const override { return inner_->to_json(); }
+
+ private:
+  std::unique_ptr<TreeModel> inner_;
+  std::vector<FeatureInfo> features_;
+  SamplingSettings sampling_;
+  unsigned long long seed_;
+  std::vector<SampleRef> refs_;
+  size_t n_original_ = 0;
+};
+
+std::unique_ptr<TreeModel> make_model(const TabularSettings& s,
+                                      const std::vector<FeatureInfo>& features,
+                                      unsigned long long seed) {
+  std::unique_ptr<TreeModel> model;
+  if (s.model == TreeModelKind::kForest) {
+    ForestSettings f = s.forest;
+    f.seed = seed;
+    model = make_forest(f);
+  } else {
+    GbdtSettings g = s.gbdt;
+    g.seed = seed;
+    model = make_gbdt(g);
+  }
+  if (s.sampling.strategy == SamplingStrategy::kNone) return model;
+  return std::make_unique<ResamplingModel>(std::move(model), features, s.sampling,
+                                           mix_seed(seed, 1));
+}
+
+// Salts that keep the seeds of a job's steps independent of each other.
+constexpr uint64_t kModelSalt = 11;
+constexpr uint64_t kOofSalt = 12;
+
+}  // namespace
+
+void TabularSettings::validate() const {
+  forest.validate();
+  gbdt.validate();
+  sampling.validate();
+  if (inner_folds < 2 || inner_folds > 20)
+    throw InputError(fmt::format("--inner-folds must be in [2, 20], got {}", inner_folds));
+}
+
+MetadataModel fit_metadata(const Dataset& data, const std::vector<int>& rows,
+                           const std::vector<int>& labels, const TabularSettings& settings,
+                           unsigned long long seed, Probabilities* oof) {
+  MetadataModel out;
+  out.encoder.fit(data, rows);
+  TabularData train;
+  train.x = out.encoder.transform(data, rows);
+  train.y = labels;
+  // Patients are renumbered 0..G-1 among the training rows: the bootstrap draws G patients.
+  std::unordered_map<int, int> compact;
+  for (int r : rows) {
+    const int p = data.rows[r].patient;
+    const auto it = compact.emplace(p, static_cast<int>(compact.size())).first;
+    train.group.push_back(it->second);
+  }
+  train.group2.assign(rows.size(), -1);
+
+  const auto features = out.encoder.features();
+  out.model = make_model(settings, features, mix_seed(seed, kModelSalt));
+  out.model->fit(train);
+  if (oof != nullptr) {
+    int fit_count = 0;
+    auto factory = [&]() {
+      return make_model(settings, features, mix_seed(seed, kOofSalt + ++fit_count));
+    };
+    *oof = out_of_fold_probabilities(train, *out.model, factory, settings.inner_folds,
+                                     mix_seed(seed, kOofSalt));
+  }
+  return out;
+}
+
+Probabilities predict_metadata(const MetadataModel& model, const Dataset& data,
+                               const std::vector<int>& rows) {
+  return model.model->predict(model.encoder.transform(data, rows));
+}
+
+}  // namespace woundphase

@@ -1,0 +1,152 @@
+// The woundphase binary as a user runs it: outputs, exit codes, messages, nothing clobbered.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace woundphase {
+namespace {
+
+using testing::run_cli;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string line; std::getline(ss, line);) out.push_back(line);
+  return out;
+}
+
+// A synthetic cohort written once by the CLI and shared by the tests.
+const std::string& cohort() {
+  static const std::string dir = [] {
+    const std::string d = (fs::temp_directory_path() / "woundphase_tests" / "cli_cohort").string();
+    fs::remove_all(d);
+    const auto r = run_cli("synth --out " + d + " --patients 60 --seed 5");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return d;
+  }();
+  return dir;
+}
+
+TEST(Cli, SearchWritesEveryOutputWithTheDocumentedColumns) {
+  const std::string out = testing::scratch_dir();
+  const auto r = run_cli("search --data " + cohort() + " --out " + out +
+                         " --cv-folds 3 --runs 2 --trees 40 -v 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("metadata"), std::string::npos);
+  EXPECT_NE(r.output.find("QWK"), std::string::npos);
+  const auto results = lines(slurp(out + "/results.csv"));
+  ASSERT_EQ(results.size(), 2U);
+  EXPECT_EQ(results[0],
+            "modalities,n_samples,qwk_mean,qwk_std,kappa_mean,kappa_std,accuracy_mean,macro_f1_"
+            "mean,f1_I,f1_P,f1_R");
+  EXPECT_EQ(results[1].rfind("metadata,", 0), 0U);
+  const auto folds = lines(slurp(out + "/folds.csv"));
+  EXPECT_EQ(folds[0], "run,seed,fold,modalities,n_train,n_test,qwk,kappa,accuracy,macro_f1");
+  EXPECT_EQ(folds.size(), 1U + 2 * 3);
+  const auto preds = lines(slurp(out + "/predictions.csv"));
+  EXPECT_EQ(preds[0], "run,fold,modalities,patient,appt,dfu,label,prob_I,prob_P,prob_R,pred");
+  const auto splits = lines(slurp(out + "/splits.csv"));
+  EXPECT_EQ(splits[0], "run,patient,fold");
+  EXPECT_EQ(splits.size(), 1U + 2 * 60);
+  EXPECT_TRUE(fs::exists(out + "/settings.json"));
+}
+
+TEST(Cli, TrainThenPredictWithAndWithoutLabels) {
+  const std::string dir = testing::scratch_dir();
+  auto r = run_cli("train --data " + cohort() + " --out " + dir + "/bundle --trees 30");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("predict --model " + dir + "/bundle --data " + cohort() + " --out " + dir +
+              "/preds.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("QWK"), std::string::npos) << r.output;
+  const auto with_labels = lines(slurp(dir + "/preds.csv"));
+  EXPECT_EQ(with_labels[0], "patient,appt,dfu,label,prob_I,prob_P,prob_R,pred");
+
+  // The same cohort without its label column (and with an unseen category) still predicts.
+  const std::string unlabelled = dir + "/unlabelled";
+  fs::create_directories(unlabelled);
+  {
+    std::ifstream in(cohort() + "/DataMaster_Processed_V12_WithMissing.csv", std::ios::binary);
+    std::ofstream out(unlabelled + "/DataMaster_Processed_V12_WithMissing.csv", std::ios::binary);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto cut = line.rfind(',');  // the label is the last column
+      out << line.substr(0, cut) << "\n";
+    }
+  }
+  r = run_cli("predict --model " + dir + "/bundle --data " + unlabelled + " --out " + dir +
+              "/preds2.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto without = lines(slurp(dir + "/preds2.csv"));
+  EXPECT_EQ(without[0], "patient,appt,dfu,prob_I,prob_P,prob_R,pred");
+  ASSERT_EQ(without.size(), with_labels.size());
+  // Same probabilities as with labels: drop the label field and compare.
+  for (size_t i = 1; i < without.size(); ++i) {
+    std::string w = with_labels[i];
+    const auto a = w.find(',', w.find(',', w.find(',') + 1) + 1);
+    w.erase(a, w.find(',', a + 1) - a);
+    EXPECT_EQ(w, without[i]);
+  }
+}
+
+TEST(Cli, BadInputExitsTwoWithFileAndLineAndKeepsEarlierOutputs) {
+  const std::string dir = testing::scratch_dir();
+  const std::string bad = dir + "/bad";
+  fs::create_directories(bad);
+  std::ofstream(bad + "/DataMaster_Processed_V12_WithMissing.csv")
+      << "Patient#,Appt#,DFU#,Age,Healing Phase Abs\n1,0,1,60,I\n2,0,1,61,Z\n";
+  const std::string out = dir + "/out";
+  fs::create_directories(out);
+  std::ofstream(out + "/results.csv") << "earlier results\n";
+  const auto r = run_cli("search --data " + bad + " --out " + out);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(
+      r.output.find(
+          "DataMaster_Processed_V12_WithMissing.csv:3: column 'Healing Phase Abs' (5): unknown "
+          "label 'Z'"),
+      std::string::npos)
+      << r.output;
+  EXPECT_EQ(slurp(out + "/results.csv"), "earlier results\n");
+}
+
+TEST(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run_cli("search --out x").exit_code, 2);  // --data missing
+  EXPECT_EQ(run_cli("frobnicate").exit_code, 2);
+  auto r =
+      run_cli("search --data " + cohort() + " --out " + testing::scratch_dir() + " --cv-folds 0");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--cv-folds must be in [1, 50], got 0"), std::string::npos) << r.output;
+  r = run_cli("search --data " + cohort() + " --out " + testing::scratch_dir() +
+              " --sampling smote2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("smote2"), std::string::npos) << r.output;
+  r = run_cli("predict --model /nonexistent --data " + cohort() + " --out x.csv");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("not a model bundle"), std::string::npos);
+  EXPECT_EQ(run_cli("--help").exit_code, 0);
+}
+
+TEST(Cli, SynthIsDeterministic) {
+  const std::string a = testing::scratch_dir() + "/a";
+  const std::string b = testing::scratch_dir() + "/b";
+  ASSERT_EQ(run_cli("synth --out " + a + " --patients 20 --seed 3").exit_code, 0);
+  ASSERT_EQ(run_cli("synth --out " + b + " --patients 20 --seed 3").exit_code, 0);
+  EXPECT_EQ(slurp(a + "/DataMaster_Processed_V12_WithMissing.csv"),
+            slurp(b + "/DataMaster_Processed_V12_WithMissing.csv"));
+}
+
+}  // namespace
+}  // namespace woundphase
