@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
       "  woundphase train --data DIR --out BUNDLE          fit on all labelled patients\n"
       "  woundphase predict --model BUNDLE --data DIR --out preds.csv\n"};
   cli.require_subcommand(1);
+  cli.fallthrough();  // global options may also follow the subcommand
   int verbosity = 1;
   int threads = default_threads();
   cli.add_option("--verbosity,-v", verbosity,

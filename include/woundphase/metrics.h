@@ -23,7 +23,8 @@ struct Scores {
   double kappa = 0;
   double accuracy = 0;
   double macro_f1 = 0;
-  std::array<double, kNumClasses> f1{};  // per class; 0 when the class is neither true nor predicted
+  std::array<double, kNumClasses>
+      f1{};  // per class; 0 when the class is neither true nor predicted
   Confusion confusion{};
   long n = 0;
 };

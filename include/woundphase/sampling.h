@@ -34,10 +34,18 @@ struct SampleRef {
 // minority count; combined = majority down and minority up to the middle class's count;
 // smote = every class up to the majority with synthetic rows; combined_smote = majority down to
 // the middle count, the others up to it with synthetic rows.
+// Classes absent from `data` stay absent; with two classes present the middle count is the mean
+// of the two (rounded down). Downsampling draws without replacement, random oversampling draws
+// duplicates uniformly from the class. SMOTE (SMOTE-NC flavour) picks a random base row and one of
+// its `smote_neighbours` nearest same-class rows; the distance is the mean, over the features both
+// rows have, of |a-b|/std (numeric; std over `data`, constant features skipped) or mismatch
+// (categorical), +inf when nothing is comparable. A class with one row gets duplicates instead.
+// Output: kept real rows in input order, then the added rows class by class.
 std::vector<SampleRef> resample(const TabularData& data, const std::vector<FeatureInfo>& features,
                                 const SamplingSettings& settings, unsigned long long seed);
 
-// Builds the resampled data set from the references (groups follow the parents).
+// Builds the resampled data set from the references (groups follow the parents: group is the
+// group of parent_a, group2 that of parent_b or -1; both vectors have one entry per reference).
 TabularData materialise(const TabularData& data, const std::vector<FeatureInfo>& features,
                         const std::vector<SampleRef>& refs);
 

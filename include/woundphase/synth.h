@@ -6,11 +6,11 @@
 namespace woundphase {
 
 struct SynthSettings {
-  int patients = 120;              // [3, 100000] number of patients
-  unsigned long long seed = 7;     // same seed, same cohort (byte-identical files)
-  double signal = 1.0;             // [0, 1] strength of the phase signal in the metadata features
+  int patients = 120;           // [3, 100000] number of patients
+  unsigned long long seed = 7;  // same seed, same cohort (byte-identical files)
+  double signal = 1.0;          // [0, 1] strength of the phase signal in the metadata features
   std::string metadata_file = "DataMaster_Processed_V12_WithMissing.csv";  // file name written
-  void validate() const;           // throws InputError naming the knob
+  void validate() const;  // throws InputError naming the knob
 };
 
 // Summary of what was written.
@@ -22,7 +22,9 @@ struct SynthSummary {
 
 // Writes the cohort's metadata CSV (UTF-8 BOM, CRLF, the DFU study's 72 columns, blanks = missing)
 // into `out_dir` (created if missing). The file is written to a temporary name and renamed, so an
-// interrupted run never leaves a partial file.
+// interrupted run never leaves a partial file. Patient# runs 1..patients; ID is a unique integer
+// per row (the study's own file repeats a per-patient code there). Each patient is drawn from its
+// own seeded stream, so the first n patients are the same whatever the cohort size.
 SynthSummary write_synthetic_cohort(const std::string& out_dir, const SynthSettings& settings);
 
 }  // namespace woundphase

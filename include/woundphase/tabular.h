@@ -2,12 +2,11 @@
 // values) and XGBoost boosting through its C API, behind one interface.
 #pragma once
 
-#include <functional>  // for function
-#include <memory>      // for unique_ptr
+#include <functional>             // for function
+#include <memory>                 // for unique_ptr
+#include <nlohmann/json_fwd.hpp>  // for json (bundle serialisation)
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>  // for json (bundle serialisation)
 
 #include "woundphase/core.h"
 
@@ -24,29 +23,29 @@ std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode);
 // Random forest knobs. Defaults are the predecessor's setting (300 trees, depth 10, min leaf 5,
 // min split 10, inverse-frequency class weights).
 struct ForestSettings {
-  int n_trees = 300;            // [1, 10000] number of trees
-  int max_depth = 10;           // [1, 64] maximum depth of a tree (root has depth 0)
-  int min_samples_leaf = 5;     // [1, 1000] minimum (bootstrap-weighted) rows in a leaf
-  int min_samples_split = 10;   // [2, 1000] minimum rows in a node for it to be split
-  double max_features = -1.0;   // (0, 1] fraction of features tried per node; <= 0 means sqrt(p)
-  int max_bins = 256;           // [8, 1024] histogram bins per feature (exact when fewer uniques)
-  bool bootstrap = true;        // draw patients with replacement per tree (false: all rows)
+  int n_trees = 300;           // [1, 10000] number of trees
+  int max_depth = 10;          // [1, 64] maximum depth of a tree (root has depth 0)
+  int min_samples_leaf = 5;    // [1, 1000] minimum (bootstrap-weighted) rows in a leaf
+  int min_samples_split = 10;  // [2, 1000] minimum rows in a node for it to be split
+  double max_features = -1.0;  // (0, 1] fraction of features tried per node; <= 0 means sqrt(p)
+  int max_bins = 256;          // [8, 1024] histogram bins per feature (exact when fewer uniques)
+  bool bootstrap = true;       // draw patients with replacement per tree (false: all rows)
   ClassWeight class_weight = ClassWeight::kBalanced;  // class weighting of rows
-  int threads = 2;              // [1, 256] trees are grown in parallel; results do not depend on it
-  unsigned long long seed = 42; // every tree's randomness derives from (seed, tree index)
-  void validate() const;        // throws InputError naming the knob
+  int threads = 2;  // [1, 256] trees are grown in parallel; results do not depend on it
+  unsigned long long seed = 42;  // every tree's randomness derives from (seed, tree index)
+  void validate() const;         // throws InputError naming the knob
 };
 
 struct GbdtSettings {
-  int n_rounds = 100;           // [1, 10000] boosting rounds
-  int max_depth = 4;            // [1, 32] tree depth
-  double learning_rate = 0.1;   // (0, 1] shrinkage
-  double subsample = 0.8;       // (0, 1] row subsample per round
-  double colsample = 0.8;       // (0, 1] feature subsample per tree
-  double min_child_weight = 1;  // [0, 1e6] minimum hessian in a leaf
+  int n_rounds = 100;                                 // [1, 10000] boosting rounds
+  int max_depth = 4;                                  // [1, 32] tree depth
+  double learning_rate = 0.1;                         // (0, 1] shrinkage
+  double subsample = 0.8;                             // (0, 1] row subsample per round
+  double colsample = 0.8;                             // (0, 1] feature subsample per tree
+  double min_child_weight = 1;                        // [0, 1e6] minimum hessian in a leaf
   ClassWeight class_weight = ClassWeight::kBalanced;  // class weighting of rows (as sample weights)
-  int threads = 2;              // [1, 256] XGBoost nthread
-  unsigned long long seed = 42; // XGBoost seed
+  int threads = 2;                                    // [1, 256] XGBoost nthread
+  unsigned long long seed = 42;                       // XGBoost seed
   void validate() const;
 };
 

@@ -1,0 +1,75 @@
+// Synthetic data sets with planted signals for the tree-model tests.
+#pragma once
+
+#include <algorithm>  // for max_element
+#include <cstdint>    // for uint64_t
+#include <vector>
+
+#include "woundphase/core.h"
+
+namespace woundphase::testing {
+
+// Deterministic uniform numbers for fixtures (splitmix64).
+class FixtureRng {
+ public:
+  explicit FixtureRng(uint64_t seed) : state_(seed) {}
+  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+  int below(int n) { return static_cast<int>(uniform() * n); }
+
+ private:
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t state_;
+};
+
+struct PlantedOptions {
+  size_t rows = 600;
+  size_t features = 12;     // features 0 and 1 carry the signal, the rest are noise
+  int rows_per_patient = 5;
+  double label_noise = 0.1;   // fraction of labels replaced by a random class
+  double missing = 0.05;      // fraction of entries set to NaN
+  uint64_t seed = 1;
+};
+
+// Class = [x0 > 0.4] + [x1 > 0.6] on the noise-free features (before NaN masking).
+inline TabularData planted(const PlantedOptions& o) {
+  FixtureRng rng(o.seed);
+  TabularData d;
+  d.x = Matrix(o.rows, o.features);
+  d.y.resize(o.rows);
+  d.group.resize(o.rows);
+  for (size_t i = 0; i < o.rows; ++i) {
+    for (size_t f = 0; f < o.features; ++f) d.x.at(i, f) = static_cast<float>(rng.uniform());
+    int label = (d.x.at(i, 0) > 0.4F ? 1 : 0) + (d.x.at(i, 1) > 0.6F ? 1 : 0);
+    if (rng.uniform() < o.label_noise) label = rng.below(kNumClasses);
+    d.y[i] = label;
+    d.group[i] = static_cast<int>(i) / o.rows_per_patient;
+    for (size_t f = 0; f < o.features; ++f) {
+      if (rng.uniform() < o.missing) d.x.at(i, f) = kMissing;
+    }
+  }
+  return d;
+}
+
+inline int argmax(const Probabilities& p, size_t row) {
+  const auto* begin = p.data() + row * kNumClasses;
+  return static_cast<int>(std::max_element(begin, begin + kNumClasses) - begin);
+}
+
+inline double accuracy(const Probabilities& p, const std::vector<int>& y) {
+  size_t hits = 0;
+  for (size_t i = 0; i < y.size(); ++i) hits += argmax(p, i) == y[i] ? 1 : 0;
+  return static_cast<double>(hits) / static_cast<double>(y.size());
+}
+
+inline double mean_max_prob(const Probabilities& p, size_t rows) {
+  double sum = 0.0;
+  for (size_t i = 0; i < rows; ++i) sum += p[i * kNumClasses + argmax(p, i)];
+  return sum / static_cast<double>(rows);
+}
+
+}  // namespace woundphase::testing
