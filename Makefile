@@ -17,8 +17,10 @@ $(BUILD)/CMakeCache.txt: | setup
 build: setup $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
+# Tests run one at a time: each already uses every core (OpenMP), and two OpenMP processes
+# spin-waiting on two cores slow each other down by orders of magnitude.
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && ctest --output-on-failure
 
 demo: build
 	$(BUILD)/woundphase demo --out $(DEMO_OUT)

@@ -74,7 +74,8 @@ int run_synth(const std::string& out_dir, const SynthSettings& settings) {
   const SynthSummary s = write_synthetic_cohort(out_dir, settings);
   std::cout << fmt::format("wrote {} patients, {} visit-wounds (I {}, P {}, R {}) to {}\n",
                            s.patients, s.rows, s.class_counts[0], s.class_counts[1],
-                           s.class_counts[2], out_dir);
+                           s.class_counts[2], out_dir)
+            << std::flush;  // before the search logs to stderr
   return 0;
 }
 

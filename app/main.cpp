@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
 
   app::DemoOptions demo;
   demo.synth.patients = 150;
+  demo.settings.runs = 3;
   auto* demo_cmd =
       cli.add_subcommand("demo", "generate the demo cohort, search it, print the table");
   demo_cmd->add_option("--out", demo.out_dir, "output folder")->capture_default_str();
