@@ -41,12 +41,12 @@ void print_scores(const Scores& s, const Schema& schema) {
   }
 }
 
-int search(const Dataset& data, const SearchSettings& settings, const std::string& out_dir) {
+int search(const Dataset& data, const SearchSettings& settings, const std::string& out_dir,
+           ResumeMode resume) {
   settings.validate();
   const auto start = std::chrono::steady_clock::now();
-  const SearchResult result =
-      run_search(data, settings, [](const std::string& line) { spdlog::info("{}", line); });
-  write_search_outputs(data, result, out_dir);
+  const SearchResult result = run_stored_search(
+      data, settings, out_dir, resume, [](const std::string& line) { spdlog::info("{}", line); });
   nlohmann::json record = {{"settings", settings.to_json()},
                            {"data",
                             {{"metadata_file", data.metadata_path},
@@ -83,7 +83,7 @@ int run_search_command(SearchOptions options) {
   const Dataset data = load(options.data, true);
   options.settings.combinations =
       parse_combinations(options.modalities, available_modalities(data));
-  return search(data, options.settings, options.out_dir);
+  return search(data, options.settings, options.out_dir, parse_resume(options.resume));
 }
 
 int run_train(TrainOptions options) {
@@ -120,7 +120,8 @@ int run_demo(DemoOptions options) {
   data_options.data_dir = data_dir;
   const Dataset data = load(data_options, true);
   options.settings.combinations = parse_combinations("metadata", available_modalities(data));
-  return search(data, options.settings, (fs::path(options.out_dir) / "search").string());
+  return search(data, options.settings, (fs::path(options.out_dir) / "search").string(),
+                ResumeMode::kFresh);  // the demo regenerates its data every time
 }
 
 }  // namespace woundphase::app

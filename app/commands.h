@@ -4,6 +4,7 @@
 #include <string>
 
 #include "woundphase/experiment.h"
+#include "woundphase/store.h"
 #include "woundphase/synth.h"
 
 namespace woundphase::app {
@@ -18,6 +19,7 @@ struct DataOptions {
 struct SearchOptions {
   DataOptions data;
   std::string out_dir;
+  std::string resume = "auto";
   std::string modalities = "metadata";
   SearchSettings settings;
 };

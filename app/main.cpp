@@ -145,6 +145,10 @@ int main(int argc, char** argv) {
   search_cmd
       ->add_option("--modalities", search.modalities, "combinations, comma-separated, or 'all'")
       ->capture_default_str();
+  search_cmd
+      ->add_option("--resume", search.resume,
+                   "fresh | auto (keep finished jobs) | from_data | from_models | from_predictions")
+      ->capture_default_str();
   add_search_options(search_cmd, &search.settings);
   add_tabular_options(search_cmd, &search.settings.tabular, &search_text);
   search_cmd->footer(

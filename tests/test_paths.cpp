@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 namespace fs = std::filesystem;
 
@@ -25,14 +26,18 @@ std::string scratch_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "scratch";
   fs::path dir = fs::temp_directory_path() / "woundphase_tests" / name;
-  fs::remove_all(dir);
+  // Emptied on the test's first call only: later calls in the same test return the same folder.
+  static std::set<std::string> prepared;
+  if (prepared.insert(name).second) fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
 }
 
-CommandResult run_cli(const std::string& args) {
+CommandResult run_cli(const std::string& args) { return run_cli_env("", args); }
+
+CommandResult run_cli_env(const std::string& env, const std::string& args) {
   CommandResult result;
-  std::string cmd = binary() + " " + args + " 2>&1";
+  std::string cmd = (env.empty() ? "" : "env " + env + " ") + binary() + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) return result;
   std::array<char, 4096> buffer{};

@@ -9,7 +9,7 @@ std::string source_dir();
 std::string binary();
 // ../shared/data/dfu relative to the source tree (CI has it); empty if it is not there.
 std::string real_data_dir();
-// A fresh, empty scratch folder unique to the calling test.
+// A scratch folder unique to the calling test, emptied on the test's first call.
 std::string scratch_dir();
 
 struct CommandResult {
@@ -18,5 +18,7 @@ struct CommandResult {
 };
 // Runs the woundphase binary with the given argument string (shell-quoted by the caller).
 CommandResult run_cli(const std::string& args);
+// The same with environment assignments ("NAME=value ...") for the child process only.
+CommandResult run_cli_env(const std::string& env, const std::string& args);
 
 }  // namespace woundphase::testing

@@ -79,3 +79,12 @@ using Probabilities = std::vector<double>;
 uint64_t mix_seed(uint64_t seed, uint64_t salt);
 
 }  // namespace woundphase
+
+namespace woundphase {
+
+// Fault injection for the crash-and-resume tests: when the environment variable
+// WOUNDPHASE_TEST_KILL equals "<point>:<index>" (e.g. "commit:3"), the process kills itself with
+// SIGKILL on reaching that point, exactly as an external kill would. Unset, it costs one getenv.
+void test_kill_point(const char* point, int index);
+
+}  // namespace woundphase

@@ -6,6 +6,7 @@
 #include <functional>         // for function
 #include <memory>             // for unique_ptr
 #include <nlohmann/json.hpp>  // for json (bundle manifest)
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -94,8 +95,34 @@ struct SearchResult {
 
 using ProgressFn = std::function<void(const std::string& message)>;
 
+// A finished (run, fold, combination) job.
+struct JobRecord {
+  FoldResult result;
+  std::vector<PredictionRow> test;
+  std::vector<PredictionRow> oof;
+  double seconds = 0;
+  int attempt = 1;  // how many times this job was computed (resume must not redo finished jobs)
+};
+
+// Lets a caller reuse finished jobs and record new ones as they finish (the store does both).
+class JobCache {
+ public:
+  virtual ~JobCache() = default;
+  virtual std::optional<JobRecord> find(int run, int fold, const std::string& modalities) = 0;
+  virtual void save(const JobRecord& job) = 0;
+  // Called once per run with the run's patient -> fold assignment.
+  virtual void splits(int run, const std::vector<int>& fold_of_patient) = 0;
+};
+
+// Runs every (run, fold, combination) job; with `cache`, finished jobs are taken from it and new
+// ones handed to it. Results do not depend on which jobs came from the cache.
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
-                        const ProgressFn& progress = nullptr);
+                        const ProgressFn& progress = nullptr, JobCache* cache = nullptr);
+
+// Per-combination means and standard deviations over folds x runs.
+std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,
+                                          const std::vector<FoldResult>& folds,
+                                          const std::vector<PredictionRow>& predictions);
 
 // Writes results.csv, folds.csv, predictions.csv, oof_predictions.csv and splits.csv into
 // `out_dir`. Each file is written to a temporary name and renamed, so readers never see a partial

@@ -30,3 +30,18 @@ uint64_t mix_seed(uint64_t seed, uint64_t salt) {
 }
 
 }  // namespace woundphase
+
+#include <csignal>  // for raise, SIGKILL
+#include <cstdlib>  // for getenv
+#include <cstring>  // for strcmp
+
+namespace woundphase {
+
+void test_kill_point(const char* point, int index) {
+  static const char* const kRequest = std::getenv("WOUNDPHASE_TEST_KILL");
+  if (kRequest == nullptr) return;
+  const std::string wanted = std::string(point) + ":" + std::to_string(index);
+  if (wanted == kRequest) std::raise(SIGKILL);
+}
+
+}  // namespace woundphase

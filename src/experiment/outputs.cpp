@@ -106,6 +106,7 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
   const fs::path dir(out_dir);
   write_file_atomically((dir / "splits.csv").string(), splits);
   write_file_atomically((dir / "folds.csv").string(), folds);
+  test_kill_point("export", 2);
   write_file_atomically((dir / "predictions.csv").string(), predictions(result.predictions));
   write_file_atomically((dir / "oof_predictions.csv").string(),
                         predictions(result.oof_predictions));

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>  // for max
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <random>  // for mt19937_64
 #include <set>
@@ -86,8 +87,88 @@ nlohmann::json SearchSettings::to_json() const {
             {"class_weight", to_string(g.class_weight)}}}};
 }
 
+std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,
+                                          const std::vector<FoldResult>& folds,
+                                          const std::vector<PredictionRow>& predictions) {
+  std::vector<CombinationSummary> out;
+  for (const Combination& combo : combinations) {
+    const std::string name = to_string(combo);
+    CombinationSummary s;
+    s.modalities = name;
+    std::vector<double> qwk, kappa, acc, mf1;
+    std::array<std::vector<double>, kNumClasses> f1;
+    for (const auto& fr : folds) {
+      if (fr.modalities != name) continue;
+      qwk.push_back(fr.scores.qwk);
+      kappa.push_back(fr.scores.kappa);
+      acc.push_back(fr.scores.accuracy);
+      mf1.push_back(fr.scores.macro_f1);
+      for (int c = 0; c < kNumClasses; ++c) f1[c].push_back(fr.scores.f1[c]);
+    }
+    std::set<int> evaluated;
+    for (const auto& p : predictions)
+      if (p.modalities == name) evaluated.insert(p.row);
+    s.n_samples = static_cast<int>(evaluated.size());
+    s.qwk = mean_std(qwk);
+    s.kappa = mean_std(kappa);
+    s.accuracy = mean_std(acc);
+    s.macro_f1 = mean_std(mf1);
+    for (int c = 0; c < kNumClasses; ++c) s.f1[c] = mean_std(f1[c]).mean;
+    out.push_back(s);
+  }
+  return out;
+}
+
+namespace {
+
+// Trains and scores one (run, fold, combination) job.
+JobRecord compute_job(const Dataset& data, const TabularSettings& tabular, int run,
+                      unsigned long long run_seed, int fold, const Combination& combo,
+                      const std::vector<int>& train_rows, const std::vector<int>& train_labels,
+                      const std::vector<int>& test_rows) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string name = to_string(combo);
+  const unsigned long long job_seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
+  Probabilities oof;
+  const MetadataModel model = fit_metadata(data, train_rows, train_labels, tabular, job_seed, &oof);
+  const Probabilities probs = predict_metadata(model, data, test_rows);
+  const std::vector<int> pred = argmax(probs);
+  std::vector<int> truth;
+  for (int r : test_rows) truth.push_back(data.rows[r].label);
+
+  JobRecord job;
+  FoldResult& fr = job.result;
+  fr.run = run;
+  fr.seed = run_seed;
+  fr.fold = fold;
+  fr.modalities = name;
+  fr.n_train = static_cast<int>(train_rows.size());
+  fr.n_test = static_cast<int>(test_rows.size());
+  fr.scores = score(truth, pred);
+  auto add_rows = [&](std::vector<PredictionRow>& into, const std::vector<int>& rows,
+                      const Probabilities& p) {
+    const std::vector<int> am = argmax(p);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      PredictionRow row;
+      row.run = run;
+      row.fold = fold;
+      row.modalities = name;
+      row.row = rows[i];
+      for (int c = 0; c < kNumClasses; ++c) row.prob[c] = p[i * kNumClasses + c];
+      row.pred = am[i];
+      into.push_back(row);
+    }
+  };
+  add_rows(job.test, test_rows, probs);
+  add_rows(job.oof, train_rows, oof);
+  job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return job;
+}
+
+}  // namespace
+
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
-                        const ProgressFn& progress) {
+                        const ProgressFn& progress, JobCache* cache) {
   settings.validate();
   if (!data.has_labels)
     throw InputError(fmt::format("{}: a search needs labels", data.metadata_path));
@@ -125,6 +206,7 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
                                  mix_seed(run_seed, kFoldSalt));
     }
     result.fold_of_patient.push_back(split.fold_of_group);
+    if (cache != nullptr) cache->splits(run, split.fold_of_group);
 
     for (int fold = 0; fold < n_folds; ++fold) {
       const int test_part = settings.cv_folds >= 2 ? fold : 1;
@@ -146,75 +228,29 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
 
       for (const Combination& combo : settings.combinations) {
         const std::string name = to_string(combo);
-        const unsigned long long job_seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
-        Probabilities oof;
-        const MetadataModel model =
-            fit_metadata(data, train_rows, train_labels, tabular, job_seed, &oof);
-        const Probabilities probs = predict_metadata(model, data, test_rows);
-        const std::vector<int> pred = argmax(probs);
-        std::vector<int> truth;
-        for (int r : test_rows) truth.push_back(labels[r]);
-
-        FoldResult fr;
-        fr.run = run;
-        fr.seed = run_seed;
-        fr.fold = fold;
-        fr.modalities = name;
-        fr.n_train = static_cast<int>(train_rows.size());
-        fr.n_test = static_cast<int>(test_rows.size());
-        fr.scores = score(truth, pred);
-        result.folds.push_back(fr);
-
-        auto add_rows = [&](std::vector<PredictionRow>& into, const std::vector<int>& rows,
-                            const Probabilities& p) {
-          const std::vector<int> am = argmax(p);
-          for (size_t i = 0; i < rows.size(); ++i) {
-            PredictionRow row;
-            row.run = run;
-            row.fold = fold;
-            row.modalities = name;
-            row.row = rows[i];
-            for (int c = 0; c < kNumClasses; ++c) row.prob[c] = p[i * kNumClasses + c];
-            row.pred = am[i];
-            into.push_back(row);
-          }
-        };
-        add_rows(result.predictions, test_rows, probs);
-        add_rows(result.oof_predictions, train_rows, oof);
+        std::optional<JobRecord> job;
+        if (cache != nullptr) job = cache->find(run, fold, name);
+        const bool reused = job.has_value();
+        if (!reused) {
+          job = compute_job(data, tabular, run, run_seed, fold, combo, train_rows, train_labels,
+                            test_rows);
+          test_kill_point("fit", done_jobs);
+          if (cache != nullptr) cache->save(*job);
+        }
+        result.folds.push_back(job->result);
+        result.predictions.insert(result.predictions.end(), job->test.begin(), job->test.end());
+        result.oof_predictions.insert(result.oof_predictions.end(), job->oof.begin(),
+                                      job->oof.end());
         ++done_jobs;
         if (progress)
-          progress(fmt::format("[{}/{}] run {} fold {} {}: QWK {:.3f}, kappa {:.3f}, n_test {}",
-                               done_jobs, total_jobs, run, fold, name, fr.scores.qwk,
-                               fr.scores.kappa, fr.n_test));
+          progress(fmt::format("[{}/{}] run {} fold {} {}: QWK {:.3f}, kappa {:.3f}, n_test {}{}",
+                               done_jobs, total_jobs, run, fold, name, job->result.scores.qwk,
+                               job->result.scores.kappa, job->result.n_test,
+                               reused ? " (stored)" : fmt::format(" ({:.2f} s)", job->seconds)));
       }
     }
   }
-
-  for (const Combination& combo : settings.combinations) {
-    const std::string name = to_string(combo);
-    CombinationSummary s;
-    s.modalities = name;
-    std::vector<double> qwk, kappa, acc, mf1;
-    std::array<std::vector<double>, kNumClasses> f1;
-    for (const auto& fr : result.folds) {
-      if (fr.modalities != name) continue;
-      qwk.push_back(fr.scores.qwk);
-      kappa.push_back(fr.scores.kappa);
-      acc.push_back(fr.scores.accuracy);
-      mf1.push_back(fr.scores.macro_f1);
-      for (int c = 0; c < kNumClasses; ++c) f1[c].push_back(fr.scores.f1[c]);
-    }
-    std::set<int> evaluated;
-    for (const auto& p : result.predictions)
-      if (p.modalities == name) evaluated.insert(p.row);
-    s.n_samples = static_cast<int>(evaluated.size());
-    s.qwk = mean_std(qwk);
-    s.kappa = mean_std(kappa);
-    s.accuracy = mean_std(acc);
-    s.macro_f1 = mean_std(mf1);
-    for (int c = 0; c < kNumClasses; ++c) s.f1[c] = mean_std(f1[c]).mean;
-    result.summary.push_back(s);
-  }
+  result.summary = summarise(settings.combinations, result.folds, result.predictions);
   return result;
 }
 

@@ -69,7 +69,8 @@ TEST(Search, EveryVisitWoundTestedOnceAndPatientsNeverSplit) {
     for (const auto& [patient, folds] : folds_of_patient) EXPECT_EQ(folds.size(), 1U);
     // Out-of-fold rows of a fold are exactly its training rows: never a test-fold patient.
     for (const auto& o : r.oof_predictions) {
-      if (o.run == run) EXPECT_NE(r.fold_of_patient[run][data.rows[o.row].patient], o.fold);
+      if (o.run != run) continue;
+      EXPECT_NE(r.fold_of_patient[run][data.rows[o.row].patient], o.fold);
     }
   }
   // Different runs use different seeds and therefore different folds.
@@ -94,8 +95,9 @@ TEST(Search, LearnsSignalAndShuffledLabelsGiveKappaNearZero) {
 TEST(Search, SameSeedSameBytesAnyThreadCount) {
   const Dataset& data = synthetic_cohort();
   SearchSettings s = fast_settings();
-  const std::string a = testing::scratch_dir() + "/a";
-  const std::string b = testing::scratch_dir() + "/b";
+  const std::string base = testing::scratch_dir();
+  const std::string a = base + "/a";
+  const std::string b = base + "/b";
   write_search_outputs(data, run_search(data, s), a);
   s.threads = 1;
   write_search_outputs(data, run_search(data, s), b);
@@ -103,7 +105,7 @@ TEST(Search, SameSeedSameBytesAnyThreadCount) {
        {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv", "splits.csv"})
     EXPECT_EQ(slurp(a + "/" + f), slurp(b + "/" + f)) << f;
   s.seed = 4;
-  const std::string c = testing::scratch_dir() + "/c";
+  const std::string c = base + "/c";
   write_search_outputs(data, run_search(data, s), c);
   EXPECT_NE(slurp(a + "/predictions.csv"), slurp(c + "/predictions.csv"));
 }

@@ -1,0 +1,494 @@
+// The SQLite experiment store and the stored (resumable) search.
+#include "woundphase/store.h"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace woundphase {
+namespace {
+
+constexpr const char* kStoreFile = "woundphase.db";
+constexpr const char* kStoreFormat = "1";
+constexpr const char* kStageFinal = "final";
+constexpr const char* kKindTest = "test";
+constexpr const char* kKindOof = "oof";
+
+constexpr const char* kSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS splits(
+  run INTEGER NOT NULL, patient_index INTEGER NOT NULL, patient TEXT NOT NULL, fold INTEGER NOT NULL,
+  PRIMARY KEY(run, patient_index));
+CREATE TABLE IF NOT EXISTS jobs(
+  run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, stage TEXT NOT NULL,
+  status TEXT NOT NULL, seed INTEGER NOT NULL, n_train INTEGER NOT NULL, n_test INTEGER NOT NULL,
+  qwk REAL, kappa REAL, accuracy REAL, macro_f1 REAL, f1_0 REAL, f1_1 REAL, f1_2 REAL,
+  confusion TEXT, seconds REAL, attempt INTEGER NOT NULL DEFAULT 1, weights TEXT,
+  PRIMARY KEY(run, fold, modalities, stage));
+CREATE TABLE IF NOT EXISTS predictions(
+  run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, stage TEXT NOT NULL,
+  kind TEXT NOT NULL, row INTEGER NOT NULL, prob_0 REAL NOT NULL, prob_1 REAL NOT NULL,
+  prob_2 REAL NOT NULL, pred INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS predictions_job ON predictions(run, fold, modalities, stage, kind);
+)sql";
+
+// RAII prepared statement.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(fmt::format("sqlite prepare: {}", sqlite3_errmsg(db)));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, long long v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, int v) { return bind(i, static_cast<long long>(v)); }
+  Statement& bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // True while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw_error(rc);
+    return false;
+  }
+  void run() {
+    step();
+    sqlite3_reset(stmt_);
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  long long int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p == nullptr ? "" : reinterpret_cast<const char*>(p);
+  }
+
+ private:
+  [[noreturn]] void throw_error(int rc) const {
+    if (rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN)
+      throw InputError(
+          fmt::format("{}: cannot write the experiment store ({}); the store keeps every "
+                      "job finished before this one",
+                      sqlite3_db_filename(db_, "main"), sqlite3_errmsg(db_)));
+    throw std::runtime_error(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+void exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return;
+  const std::string msg = err != nullptr ? err : "unknown";
+  sqlite3_free(err);
+  if (rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN ||
+      rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+    throw InputError(
+        fmt::format("{}: experiment store error: {}", sqlite3_db_filename(db, "main"), msg));
+  throw std::runtime_error(fmt::format("sqlite: {}", msg));
+}
+
+// Flattens a JSON object into "a.b" -> value text, for listing differences.
+void flatten(const nlohmann::json& j, const std::string& prefix,
+             std::map<std::string, std::string>* out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+    return;
+  }
+  (*out)[prefix] = j.dump();
+}
+
+std::vector<std::string> differences(const nlohmann::json& stored, const nlohmann::json& now) {
+  std::map<std::string, std::string> a;
+  std::map<std::string, std::string> b;
+  flatten(stored, "", &a);
+  flatten(now, "", &b);
+  std::vector<std::string> out;
+  for (const auto& [k, v] : a) {
+    const auto it = b.find(k);
+    if (it == b.end()) {
+      out.push_back(fmt::format("{}: stored {}, now absent", k, v));
+    } else if (it->second != v) {
+      out.push_back(fmt::format("{}: stored {}, now {}", k, v, it->second));
+    }
+  }
+  for (const auto& [k, v] : b)
+    if (a.find(k) == a.end()) out.push_back(fmt::format("{}: not stored, now {}", k, v));
+  return out;
+}
+
+}  // namespace
+
+struct Store::Impl {
+  sqlite3* db = nullptr;
+  std::string path;
+  ~Impl() {
+    if (db != nullptr) sqlite3_close(db);
+  }
+};
+
+std::unique_ptr<Store> Store::open(const std::string& path) {
+  std::unique_ptr<Store> store(new Store());
+  store->impl_ = std::make_unique<Impl>();
+  store->impl_->path = path;
+  if (sqlite3_open_v2(path.c_str(), &store->impl_->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK)
+    throw InputError(fmt::format("{}: cannot open the experiment store ({})", path,
+                                 sqlite3_errmsg(store->impl_->db)));
+  sqlite3* db = store->impl_->db;
+  sqlite3_busy_timeout(db, 10000);
+  // Write-ahead log with normal sync: a killed process never loses a committed job and the file
+  // stays consistent even on power loss (which may only drop the last few commits); full sync
+  // would cost an fsync per job.
+  exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+  exec(db, kSchemaSql);
+  const auto format = store->meta("store_format");
+  if (format && *format != kStoreFormat)
+    throw InputError(
+        fmt::format("{}: store format {} is not supported (expected {}); use --resume fresh", path,
+                    *format, kStoreFormat));
+  if (!format) store->set_meta("store_format", kStoreFormat);
+  return store;
+}
+
+Store::~Store() = default;
+
+std::optional<std::string> Store::meta(const std::string& key) const {
+  Statement st(impl_->db, "SELECT value FROM meta WHERE key = ?1");
+  st.bind(1, key);
+  if (!st.step()) return std::nullopt;
+  return st.text(0);
+}
+
+void Store::set_meta(const std::string& key, const std::string& value) {
+  Statement st(impl_->db,
+               "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+               "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  st.bind(1, key).bind(2, value).run();
+}
+
+void Store::save_splits(int run, const std::vector<int>& fold_of_patient,
+                        const std::vector<std::string>& patients) {
+  exec(impl_->db, "BEGIN IMMEDIATE");
+  try {
+    Statement st(
+        impl_->db,
+        "INSERT OR REPLACE INTO splits(run, patient_index, patient, fold) VALUES(?1, ?2, ?3, ?4)");
+    for (size_t p = 0; p < fold_of_patient.size(); ++p) {
+      st.bind(1, run)
+          .bind(2, static_cast<int>(p))
+          .bind(3, patients[p])
+          .bind(4, fold_of_patient[p])
+          .run();
+    }
+    exec(impl_->db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::optional<std::vector<int>> Store::load_splits(int run, size_t n_patients) const {
+  Statement st(impl_->db,
+               "SELECT patient_index, fold FROM splits WHERE run = ?1 ORDER BY patient_index");
+  st.bind(1, run);
+  std::vector<int> folds;
+  while (st.step()) {
+    if (st.int64(0) != static_cast<long long>(folds.size())) return std::nullopt;
+    folds.push_back(static_cast<int>(st.int64(1)));
+  }
+  if (folds.size() != n_patients) return std::nullopt;
+  return folds;
+}
+
+std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& modalities) const {
+  Statement st(
+      impl_->db,
+      "SELECT seed, n_train, n_test, qwk, kappa, accuracy, macro_f1, f1_0, f1_1, f1_2, confusion, "
+      "seconds, attempt FROM jobs WHERE run = ?1 AND fold = ?2 AND modalities = ?3 AND stage = ?4 "
+      "AND status = 'finished'");
+  st.bind(1, run).bind(2, fold).bind(3, modalities).bind(4, std::string(kStageFinal));
+  if (!st.step()) return std::nullopt;
+  JobRecord job;
+  FoldResult& r = job.result;
+  r.run = run;
+  r.fold = fold;
+  r.modalities = modalities;
+  r.seed = static_cast<unsigned long long>(st.int64(0));
+  r.n_train = static_cast<int>(st.int64(1));
+  r.n_test = static_cast<int>(st.int64(2));
+  r.scores.qwk = st.real(3);
+  r.scores.kappa = st.real(4);
+  r.scores.accuracy = st.real(5);
+  r.scores.macro_f1 = st.real(6);
+  for (int c = 0; c < kNumClasses; ++c) r.scores.f1[c] = st.real(7 + c);
+  const auto confusion = nlohmann::json::parse(st.text(10));
+  long n = 0;
+  for (int t = 0; t < kNumClasses; ++t)
+    for (int p = 0; p < kNumClasses; ++p) {
+      r.scores.confusion[t][p] = confusion.at(t).at(p).get<long>();
+      n += r.scores.confusion[t][p];
+    }
+  r.scores.n = n;
+  job.seconds = st.real(11);
+  job.attempt = static_cast<int>(st.int64(12));
+
+  Statement pr(impl_->db,
+               "SELECT kind, row, prob_0, prob_1, prob_2, pred FROM predictions WHERE run = ?1 AND "
+               "fold = ?2 AND "
+               "modalities = ?3 AND stage = ?4 ORDER BY rowid");
+  pr.bind(1, run).bind(2, fold).bind(3, modalities).bind(4, std::string(kStageFinal));
+  while (pr.step()) {
+    PredictionRow row;
+    row.run = run;
+    row.fold = fold;
+    row.modalities = modalities;
+    row.row = static_cast<int>(pr.int64(1));
+    for (int c = 0; c < kNumClasses; ++c) row.prob[c] = pr.real(2 + c);
+    row.pred = static_cast<int>(pr.int64(5));
+    (pr.text(0) == kKindTest ? job.test : job.oof).push_back(row);
+  }
+  return job;
+}
+
+void Store::save_job(const JobRecord& job) {
+  const FoldResult& r = job.result;
+  exec(impl_->db, "BEGIN IMMEDIATE");
+  try {
+    Statement del(
+        impl_->db,
+        "DELETE FROM predictions WHERE run = ?1 AND fold = ?2 AND modalities = ?3 AND stage = ?4");
+    del.bind(1, r.run)
+        .bind(2, r.fold)
+        .bind(3, r.modalities)
+        .bind(4, std::string(kStageFinal))
+        .run();
+    nlohmann::json confusion = nlohmann::json::array();
+    for (const auto& row : r.scores.confusion) confusion.push_back(row);
+    Statement st(impl_->db,
+                 "INSERT INTO jobs(run, fold, modalities, stage, status, seed, n_train, n_test, "
+                 "qwk, kappa, accuracy, "
+                 "macro_f1, f1_0, f1_1, f1_2, confusion, seconds, attempt) VALUES(?1, ?2, ?3, ?4, "
+                 "'finished', ?5, ?6, "
+                 "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1) ON CONFLICT(run, fold, "
+                 "modalities, stage) DO "
+                 "UPDATE SET status = excluded.status, seed = excluded.seed, n_train = "
+                 "excluded.n_train, n_test = "
+                 "excluded.n_test, qwk = excluded.qwk, kappa = excluded.kappa, accuracy = "
+                 "excluded.accuracy, macro_f1 "
+                 "= excluded.macro_f1, f1_0 = excluded.f1_0, f1_1 = excluded.f1_1, f1_2 = "
+                 "excluded.f1_2, confusion = "
+                 "excluded.confusion, seconds = excluded.seconds, attempt = jobs.attempt + 1");
+    st.bind(1, r.run)
+        .bind(2, r.fold)
+        .bind(3, r.modalities)
+        .bind(4, std::string(kStageFinal))
+        .bind(5, static_cast<long long>(r.seed))
+        .bind(6, r.n_train)
+        .bind(7, r.n_test)
+        .bind(8, r.scores.qwk)
+        .bind(9, r.scores.kappa)
+        .bind(10, r.scores.accuracy)
+        .bind(11, r.scores.macro_f1)
+        .bind(12, r.scores.f1[0])
+        .bind(13, r.scores.f1[1])
+        .bind(14, r.scores.f1[2])
+        .bind(15, confusion.dump())
+        .bind(16, job.seconds)
+        .run();
+    Statement ins(impl_->db,
+                  "INSERT INTO predictions(run, fold, modalities, stage, kind, row, prob_0, "
+                  "prob_1, prob_2, pred) "
+                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    for (const auto* rows : {&job.test, &job.oof}) {
+      const std::string kind = rows == &job.test ? kKindTest : kKindOof;
+      for (const PredictionRow& p : *rows) {
+        ins.bind(1, r.run)
+            .bind(2, r.fold)
+            .bind(3, r.modalities)
+            .bind(4, std::string(kStageFinal))
+            .bind(5, kind)
+            .bind(6, p.row)
+            .bind(7, p.prob[0])
+            .bind(8, p.prob[1])
+            .bind(9, p.prob[2])
+            .bind(10, p.pred)
+            .run();
+      }
+    }
+    static int saves = 0;
+    test_kill_point("commit", saves++);
+    exec(impl_->db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+int Store::count_jobs() const {
+  Statement st(impl_->db, "SELECT COUNT(*) FROM jobs WHERE status = 'finished'");
+  st.step();
+  return static_cast<int>(st.int64(0));
+}
+
+int Store::total_attempts() const {
+  Statement st(impl_->db, "SELECT COALESCE(SUM(attempt), 0) FROM jobs");
+  st.step();
+  return static_cast<int>(st.int64(0));
+}
+
+void Store::clear_jobs() {
+  exec(impl_->db, "BEGIN; DELETE FROM predictions; DELETE FROM jobs; COMMIT;");
+}
+
+void Store::clear_all() {
+  exec(impl_->db,
+       "BEGIN; DELETE FROM predictions; DELETE FROM jobs; DELETE FROM splits; DELETE FROM meta; "
+       "COMMIT;");
+  set_meta("store_format", kStoreFormat);
+}
+
+ResumeMode parse_resume(const std::string& text) {
+  if (text == "fresh") return ResumeMode::kFresh;
+  if (text == "auto") return ResumeMode::kAuto;
+  if (text == "from_data") return ResumeMode::kFromData;
+  if (text == "from_models") return ResumeMode::kFromModels;
+  if (text == "from_predictions") return ResumeMode::kFromPredictions;
+  throw InputError(
+      fmt::format("--resume: unknown mode '{}' (choose from fresh, auto, from_data, from_models, "
+                  "from_predictions)",
+                  text));
+}
+
+std::string to_string(ResumeMode m) {
+  switch (m) {
+    case ResumeMode::kFresh:
+      return "fresh";
+    case ResumeMode::kAuto:
+      return "auto";
+    case ResumeMode::kFromData:
+      return "from_data";
+    case ResumeMode::kFromModels:
+      return "from_models";
+    case ResumeMode::kFromPredictions:
+      return "from_predictions";
+  }
+  return "auto";
+}
+
+namespace {
+
+// The store as the search's job cache. With `recompute_metrics`, stored jobs' metrics are
+// recomputed from their stored predictions (from_predictions).
+class StoreCache : public JobCache {
+ public:
+  StoreCache(Store* store, const Dataset& data, bool recompute_metrics)
+      : store_(store), data_(data), recompute_(recompute_metrics) {}
+
+  std::optional<JobRecord> find(int run, int fold, const std::string& modalities) override {
+    auto job = store_->load_job(run, fold, modalities);
+    if (job && recompute_) {
+      std::vector<int> truth;
+      std::vector<int> pred;
+      for (const auto& p : job->test) {
+        truth.push_back(data_.rows[p.row].label);
+        pred.push_back(p.pred);
+      }
+      job->result.scores = score(truth, pred);
+    }
+    if (job) ++reused_;
+    return job;
+  }
+  void save(const JobRecord& job) override { store_->save_job(job); }
+  void splits(int run, const std::vector<int>& fold_of_patient) override {
+    const auto stored = store_->load_splits(run, fold_of_patient.size());
+    if (stored && *stored != fold_of_patient)
+      throw std::runtime_error(
+          fmt::format("run {}: the stored patient folds differ from the recomputed ones", run));
+    if (!stored) store_->save_splits(run, fold_of_patient, data_.patients);
+  }
+  int reused() const { return reused_; }
+
+ private:
+  Store* store_;
+  const Dataset& data_;
+  bool recompute_;
+  int reused_ = 0;
+};
+
+// The settings that decide results (threads do not: results are identical at any thread count).
+nlohmann::json comparable_settings(const SearchSettings& s) { return s.to_json(); }
+
+}  // namespace
+
+SearchResult run_stored_search(const Dataset& data, const SearchSettings& settings,
+                               const std::string& out_dir, ResumeMode resume,
+                               const ProgressFn& progress) {
+  settings.validate();
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec)
+    throw InputError(fmt::format("{}: cannot create output folder ({})", out_dir, ec.message()));
+  const std::string db_path = (fs::path(out_dir) / kStoreFile).string();
+  auto store = Store::open(db_path);
+  if (resume == ResumeMode::kFresh) {
+    store->clear_all();
+    // results.csv first: without it the folder never looks like a complete run.
+    for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
+                          "splits.csv", "settings.json"})
+      fs::remove(fs::path(out_dir) / f, ec);
+  }
+
+  const nlohmann::json now = {{"settings", comparable_settings(settings)},
+                              {"data_fingerprint", file_fingerprint(data.metadata_path)},
+                              {"schema", data.schema.to_json()}};
+  if (const auto stored = store->meta("run"); stored) {
+    const auto diff = differences(nlohmann::json::parse(*stored), now);
+    if (!diff.empty())
+      throw InputError(
+          fmt::format("{}: this output folder holds a run with other settings or data:\n  {}\n"
+                      "use another --out, or --resume fresh to discard the stored run",
+                      db_path, fmt::join(diff, "\n  ")));
+  } else {
+    store->set_meta("run", now.dump());
+    store->set_meta("software", nlohmann::json({{"woundphase", WOUNDPHASE_VERSION_STRING},
+                                                {"sqlite", sqlite3_libversion()}})
+                                    .dump());
+  }
+  // Metadata models refit in well under a second and are not saved, so from_models retrains them
+  // like from_data; there is no image cache yet, so from_data retrains everything.
+  if (resume == ResumeMode::kFromData || resume == ResumeMode::kFromModels) store->clear_jobs();
+  const int stored_jobs = store->count_jobs();
+  if (stored_jobs > 0 && progress)
+    progress(fmt::format("resuming ({}): {} finished jobs kept in {}", to_string(resume),
+                         stored_jobs, db_path));
+
+  StoreCache cache(store.get(), data, resume == ResumeMode::kFromPredictions);
+  SearchResult result = run_search(data, settings, progress, &cache);
+  write_search_outputs(data, result, out_dir);
+  return result;
+}
+
+}  // namespace woundphase
