@@ -83,7 +83,11 @@ int run_search_command(SearchOptions options) {
   const Dataset data = load(options.data, true);
   options.settings.combinations =
       parse_combinations(options.modalities, available_modalities(data));
-  return search(data, options.settings, options.out_dir, parse_resume(options.resume));
+  const int rc = search(data, options.settings, options.out_dir, parse_resume(options.resume));
+  if (!options.effective_config.empty())
+    write_file_atomically((fs::path(options.out_dir) / "config.toml").string(),
+                          options.effective_config);
+  return rc;
 }
 
 int run_train(TrainOptions options) {

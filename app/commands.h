@@ -20,6 +20,7 @@ struct SearchOptions {
   DataOptions data;
   std::string out_dir;
   std::string resume = "auto";
+  std::string effective_config;  // TOML of every option's value, recorded in OUT/config.toml
   std::string modalities = "metadata";
   SearchSettings settings;
 };

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "commands.h"
@@ -102,6 +103,23 @@ void configure_logging(int verbosity) {
   spdlog::set_default_logger(logger);
 }
 
+// The effective configuration as TOML: global options and the chosen subcommand's, every value
+// (defaults included), in a form --config reads back.
+std::string effective_config(const CLI::App& cli) {
+  const auto chosen = cli.get_subcommands();
+  const std::string prefix = chosen.empty() ? "" : chosen.front()->get_name() + ".";
+  std::string out = "# woundphase " WOUNDPHASE_VERSION " effective configuration\n";
+  std::istringstream all(cli.config_to_str(/*default_also=*/true, /*write_description=*/false));
+  for (std::string line; std::getline(all, line);) {
+    const auto eq = line.find('=');
+    const std::string key = line.substr(0, eq);
+    if (key == "print-config" || key == "config") continue;
+    const bool global = key.find('.') == std::string::npos;
+    if (global || (!prefix.empty() && key.rfind(prefix, 0) == 0)) out += line + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,6 +143,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--threads", threads, "worker threads")->capture_default_str();
   cli.set_version_flag("--version", std::string("woundphase ") + WOUNDPHASE_VERSION);
+  // Every option of every subcommand can come from a TOML file ([search], [train], ... sections
+  // use the options' long names); flags on the command line override it.
+  cli.set_config("--config", "", "TOML file with options (command-line flags override it)");
+  cli.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
+  bool print_config = false;
+  cli.add_flag("--print-config", print_config,
+               "print the effective configuration as TOML and exit");
 
   std::string synth_out;
   SynthSettings synth;
@@ -185,11 +210,21 @@ int main(int argc, char** argv) {
 
   try {
     cli.parse(argc, argv);
+  } catch (const CLI::ConfigError& e) {
+    std::cerr << "error: --config: " << e.what()
+              << " (woundphase SUBCOMMAND --print-config lists the valid keys)\n";
+    return kExitBadInput;
   } catch (const CLI::ParseError& e) {
     const int code = cli.exit(e);
     return code == 0 ? kExitOk : kExitBadInput;
   }
+  const std::string effective = effective_config(cli);
+  if (print_config) {
+    std::cout << effective;
+    return kExitOk;
+  }
   configure_logging(verbosity);
+  search.effective_config = effective;
 
   try {
     if (*synth_cmd) return app::run_synth(synth_out, synth);

@@ -150,3 +150,40 @@ TEST(Cli, SynthIsDeterministic) {
 
 }  // namespace
 }  // namespace woundphase
+
+namespace woundphase {
+namespace {
+
+TEST(Config, FileSetsOptionsFlagsOverrideAndPrintConfigRoundTrips) {
+  const std::string dir = testing::scratch_dir();
+  std::ofstream(dir + "/c.toml") << "[search]\ntrees = 25\nruns = 2\ncv-folds = 3\n";
+  auto r = run_cli("--config " + dir + "/c.toml search --data " + cohort() + " --out " + dir +
+                   "/o --runs 1 --print-config");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("search.trees=25"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("search.cv-folds=3"), std::string::npos);
+  EXPECT_NE(r.output.find("search.runs=1"), std::string::npos);  // the flag wins
+  EXPECT_EQ(r.output.find("train."), std::string::npos);         // only the chosen subcommand
+  // The printed configuration is itself a valid --config file.
+  std::ofstream(dir + "/printed.toml") << r.output;
+  r = run_cli("--config " + dir + "/printed.toml search -v 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(lines(slurp(dir + "/o/folds.csv")).size(), 1U + 3);
+  EXPECT_NE(slurp(dir + "/o/config.toml").find("search.trees=25"), std::string::npos);
+}
+
+TEST(Config, UnknownKeyOrMissingFileExitsTwo) {
+  const std::string dir = testing::scratch_dir();
+  std::ofstream(dir + "/bad.toml") << "[search]\ntrez = 25\n";
+  auto r =
+      run_cli("--config " + dir + "/bad.toml search --data " + cohort() + " --out " + dir + "/o");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("trez"), std::string::npos) << r.output;
+  r = run_cli("--config " + dir + "/missing.toml search --data " + cohort() + " --out " + dir +
+              "/o");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("missing.toml"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace woundphase
