@@ -9,6 +9,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "progress.h"
+
 namespace fs = std::filesystem;
 
 namespace woundphase::app {
@@ -42,11 +44,20 @@ void print_scores(const Scores& s, const Schema& schema) {
 }
 
 int search(const Dataset& data, const SearchSettings& settings, const std::string& out_dir,
-           ResumeMode resume) {
+           ResumeMode resume, int verbosity) {
   settings.validate();
   const auto start = std::chrono::steady_clock::now();
-  const SearchResult result = run_stored_search(
-      data, settings, out_dir, resume, [](const std::string& line) { spdlog::info("{}", line); });
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec)
+    throw InputError(fmt::format("{}: cannot create output folder ({})", out_dir, ec.message()));
+  Reporter reporter(verbosity);
+  reporter.log_to_file((fs::path(out_dir) / "search.log").string());
+  spdlog::debug("search of {} ({} visit-wounds, {} patients) into {}", data.metadata_path,
+                data.rows.size(), data.patients.size(), out_dir);
+  const SearchResult result =
+      run_stored_search(data, settings, out_dir, resume, reporter.callback());
+  reporter.finish();
   nlohmann::json record = {{"settings", settings.to_json()},
                            {"data",
                             {{"metadata_file", data.metadata_path},
@@ -83,7 +94,8 @@ int run_search_command(SearchOptions options) {
   const Dataset data = load(options.data, true);
   options.settings.combinations =
       parse_combinations(options.modalities, available_modalities(data));
-  const int rc = search(data, options.settings, options.out_dir, parse_resume(options.resume));
+  const int rc = search(data, options.settings, options.out_dir, parse_resume(options.resume),
+                        options.verbosity);
   if (!options.effective_config.empty())
     write_file_atomically((fs::path(options.out_dir) / "config.toml").string(),
                           options.effective_config);
@@ -125,7 +137,8 @@ int run_demo(DemoOptions options) {
   const Dataset data = load(data_options, true);
   options.settings.combinations = parse_combinations("metadata", available_modalities(data));
   return search(data, options.settings, (fs::path(options.out_dir) / "search").string(),
-                ResumeMode::kFresh);  // the demo regenerates its data every time
+                ResumeMode::kFresh,  // the demo regenerates its data every time
+                options.verbosity);
 }
 
 }  // namespace woundphase::app

@@ -21,6 +21,7 @@ struct SearchOptions {
   std::string out_dir;
   std::string resume = "auto";
   std::string effective_config;  // TOML of every option's value, recorded in OUT/config.toml
+  int verbosity = 1;
   std::string modalities = "metadata";
   SearchSettings settings;
 };
@@ -40,6 +41,7 @@ struct PredictOptions {
 
 struct DemoOptions {
   std::string out_dir = "demo";
+  int verbosity = 1;
   SynthSettings synth;
   SearchSettings settings;
 };

@@ -1,7 +1,6 @@
 // woundphase command-line entry point: builds the CLI, runs a subcommand, turns errors into exit
 // codes (0 success, 2 bad input or usage, 1 internal error).
 #include <malloc.h>  // for mallopt
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +9,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "progress.h"
 
 namespace {
 
@@ -91,16 +91,6 @@ void add_search_options(CLI::App* cmd, SearchSettings* s) {
       ->capture_default_str();
   cmd->add_flag("--shuffle-labels", s->shuffle_labels,
                 "permute training labels (leakage control: kappa ~ 0)");
-}
-
-void configure_logging(int verbosity) {
-  auto logger = spdlog::stderr_color_mt("woundphase");
-  logger->set_pattern("[%H:%M:%S] %^%v%$");
-  // 0: errors and the final table; 1: one line per job; 2 and 3: everything.
-  logger->set_level(verbosity <= 0   ? spdlog::level::err
-                    : verbosity == 1 ? spdlog::level::info
-                                     : spdlog::level::debug);
-  spdlog::set_default_logger(logger);
 }
 
 // The effective configuration as TOML: global options and the chosen subcommand's, every value
@@ -223,8 +213,10 @@ int main(int argc, char** argv) {
     std::cout << effective;
     return kExitOk;
   }
-  configure_logging(verbosity);
+  app::configure_logging(verbosity);
   search.effective_config = effective;
+  search.verbosity = verbosity;
+  demo.verbosity = verbosity;
 
   try {
     if (*synth_cmd) return app::run_synth(synth_out, synth);

@@ -93,7 +93,14 @@ struct SearchResult {
   std::vector<CombinationSummary> summary;
 };
 
-using ProgressFn = std::function<void(const std::string& message)>;
+// What long work reports as it goes. Job events carry done/total (a progress bar can use them);
+// notes (total = 0) are plain messages.
+struct ProgressEvent {
+  int done = 0;
+  int total = 0;
+  std::string message;
+};
+using ProgressFn = std::function<void(const ProgressEvent& event)>;
 
 // A finished (run, fold, combination) job.
 struct JobRecord {

@@ -243,10 +243,11 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
                                       job->oof.end());
         ++done_jobs;
         if (progress)
-          progress(fmt::format("[{}/{}] run {} fold {} {}: QWK {:.3f}, kappa {:.3f}, n_test {}{}",
-                               done_jobs, total_jobs, run, fold, name, job->result.scores.qwk,
-                               job->result.scores.kappa, job->result.n_test,
-                               reused ? " (stored)" : fmt::format(" ({:.2f} s)", job->seconds)));
+          progress({done_jobs, total_jobs,
+                    fmt::format("[{}/{}] run {} fold {} {}: QWK {:.3f}, kappa {:.3f}, n_test {}{}",
+                                done_jobs, total_jobs, run, fold, name, job->result.scores.qwk,
+                                job->result.scores.kappa, job->result.n_test,
+                                reused ? " (stored)" : fmt::format(" ({:.2f} s)", job->seconds))});
       }
     }
   }

@@ -482,8 +482,9 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
   if (resume == ResumeMode::kFromData || resume == ResumeMode::kFromModels) store->clear_jobs();
   const int stored_jobs = store->count_jobs();
   if (stored_jobs > 0 && progress)
-    progress(fmt::format("resuming ({}): {} finished jobs kept in {}", to_string(resume),
-                         stored_jobs, db_path));
+    progress({0, 0,
+              fmt::format("resuming ({}): {} finished jobs kept in {}", to_string(resume),
+                          stored_jobs, db_path)});
 
   StoreCache cache(store.get(), data, resume == ResumeMode::kFromPredictions);
   SearchResult result = run_search(data, settings, progress, &cache);

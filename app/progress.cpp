@@ -1,0 +1,97 @@
+#include "progress.h"
+
+#include <fmt/format.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>  // for isatty
+
+#include <cmath>  // for fmod
+#include <cstdio>
+
+namespace woundphase::app {
+namespace {
+
+constexpr int kBarWidth = 30;
+constexpr auto kPlainInterval = std::chrono::seconds(10);  // between plain progress lines
+constexpr const char* kPattern = "[%H:%M:%S] %^%v%$";
+
+std::string duration_text(double seconds) {
+  if (seconds < 60) return fmt::format("{:.0f}s", seconds);
+  if (seconds < 3600) return fmt::format("{:.0f}m{:02.0f}s", seconds / 60, std::fmod(seconds, 60));
+  return fmt::format("{:.0f}h{:02.0f}m", seconds / 3600, std::fmod(seconds / 60, 60));
+}
+
+}  // namespace
+
+void configure_logging(int verbosity) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  sink->set_pattern(kPattern);
+  // 0: errors only (the table goes to stdout); 1: one line per job; 2: detail; 3: bars only.
+  sink->set_level(verbosity <= 0   ? spdlog::level::err
+                  : verbosity == 1 ? spdlog::level::info
+                  : verbosity == 2 ? spdlog::level::debug
+                                   : spdlog::level::warn);
+  auto logger = std::make_shared<spdlog::logger>("woundphase", sink);
+  logger->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+}
+
+Reporter::Reporter(int verbosity)
+    : verbosity_(verbosity),
+      terminal_(isatty(fileno(stderr)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_plain_(start_) {}
+
+void Reporter::log_to_file(const std::string& path) {
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  file->set_pattern("[%Y-%m-%d %H:%M:%S] [%l] %v");
+  file->set_level(spdlog::level::debug);  // the log file always gets level 2
+  spdlog::default_logger()->sinks().push_back(file);
+}
+
+void Reporter::operator()(const ProgressEvent& event) {
+  spdlog::info("{}", event.message);
+  if (verbosity_ == kMaxVerbosity && event.total > 0) draw_bar(event);
+}
+
+ProgressFn Reporter::callback() {
+  return [this](const ProgressEvent& e) { (*this)(e); };
+}
+
+void Reporter::draw_bar(const ProgressEvent& event) {
+  const auto now = std::chrono::steady_clock::now();
+  if (first_done_ < 0) {
+    first_done_ = event.done - 1;
+    start_ = now;
+  }
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const int fresh = event.done - first_done_;
+  const double eta = fresh > 0 ? elapsed / fresh * (event.total - event.done) : 0;
+  const double share = static_cast<double>(event.done) / event.total;
+  if (terminal_) {
+    const int filled = static_cast<int>(share * kBarWidth);
+    std::fprintf(stderr, "\r[%s%s] %d/%d jobs  %3.0f%%  elapsed %s  ETA %s   ",
+                 std::string(filled, '#').c_str(), std::string(kBarWidth - filled, ' ').c_str(),
+                 event.done, event.total, 100 * share, duration_text(elapsed).c_str(),
+                 duration_text(eta).c_str());
+    std::fflush(stderr);
+    bar_open_ = true;
+    return;
+  }
+  // Not a terminal (a log, a CI job): a plain line now and then, and at the end.
+  if (event.done == event.total || now - last_plain_ >= kPlainInterval) {
+    std::fprintf(stderr, "progress: %d/%d jobs (%.0f%%), elapsed %s, ETA %s\n", event.done,
+                 event.total, 100 * share, duration_text(elapsed).c_str(),
+                 duration_text(eta).c_str());
+    last_plain_ = now;
+  }
+}
+
+void Reporter::finish() {
+  if (!bar_open_) return;
+  std::fputc('\n', stderr);
+  bar_open_ = false;
+}
+
+}  // namespace woundphase::app

@@ -1,0 +1,44 @@
+// What the user sees while a command runs: log lines by verbosity, a progress bar with ETA on a
+// terminal (plain periodic lines otherwise), and a log file in the output folder at level 2.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "woundphase/experiment.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace woundphase::app {
+
+// Verbosity as the predecessor: 0 errors and the final table; 1 one line per job; 2 also detail
+// (epoch lines, parameter breakdowns); 3 progress bars only.
+inline constexpr int kMaxVerbosity = 3;
+
+class Reporter {
+ public:
+  explicit Reporter(int verbosity);
+  // From now on, level-2 lines also go to `path` (appended; a resumed run continues its log).
+  void log_to_file(const std::string& path);
+  void operator()(const ProgressEvent& event);
+  ProgressFn callback();
+  // Ends a progress bar line, if one is drawn.
+  void finish();
+
+ private:
+  void draw_bar(const ProgressEvent& event);
+  int verbosity_;
+  bool terminal_;
+  bool bar_open_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_plain_;
+  int first_done_ = -1;  // jobs already done (stored) when timing started, for a fair ETA
+};
+
+// Installs the default logger (stderr, level by verbosity).
+void configure_logging(int verbosity);
+
+}  // namespace woundphase::app
