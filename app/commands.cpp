@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "progress.h"
+#include "woundphase/inspect.h"
+#include "woundphase/report.h"
 
 namespace fs = std::filesystem;
 
@@ -67,10 +69,11 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
                            {"schema", data.schema.to_json()},
                            {"software", {{"woundphase", WOUNDPHASE_VERSION}}}};
   write_file_atomically((fs::path(out_dir) / "settings.json").string(), record.dump(2) + "\n");
+  write_report(out_dir);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << format_results_table(result, data.schema);
-  spdlog::info("search finished in {:.2f} s; outputs in {}", seconds, out_dir);
+  spdlog::info("search finished in {:.2f} s; outputs and report.html in {}", seconds, out_dir);
   return 0;
 }
 
@@ -126,6 +129,17 @@ int run_predict(const PredictOptions& options) {
   std::cout << fmt::format("predicted {} visit-wounds of {} patients; written to {}\n",
                            data.rows.size(), data.patients.size(), options.out_csv);
   if (data.has_labels) print_scores(scores, bundle.schema);
+  return 0;
+}
+
+int run_report(const std::string& run_dir) {
+  write_report(run_dir);
+  std::cout << fmt::format("wrote {}\n", (fs::path(run_dir) / "report.html").string());
+  return 0;
+}
+
+int run_inspect(const DataOptions& options) {
+  std::cout << inspect_dataset(options.data_dir, options.schema());
   return 0;
 }
 

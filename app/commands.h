@@ -51,5 +51,7 @@ int run_search_command(SearchOptions options);
 int run_train(TrainOptions options);
 int run_predict(const PredictOptions& options);
 int run_demo(DemoOptions options);
+int run_inspect(const DataOptions& options);
+int run_report(const std::string& run_dir);
 
 }  // namespace woundphase::app

@@ -188,6 +188,18 @@ int main(int argc, char** argv) {
   predict_cmd->add_option("--data", predict.data_dir, "study folder (labels optional)")->required();
   predict_cmd->add_option("--out", predict.out_csv, "predictions CSV")->required();
 
+  app::DataOptions inspect;
+  auto* inspect_cmd = cli.add_subcommand(
+      "inspect", "what a study folder holds: rows, classes, missing values, images");
+  add_data_options(inspect_cmd, &inspect);
+  inspect_cmd->footer("example: woundphase inspect --data ../shared/data/dfu");
+
+  std::string report_dir;
+  auto* report_cmd =
+      cli.add_subcommand("report", "write OUT/report.html (plots) for a search's output folder");
+  report_cmd->add_option("--run", report_dir, "a search's output folder")->required();
+  report_cmd->footer("example: woundphase report --run runs/meta   (search writes it too)");
+
   app::DemoOptions demo;
   demo.synth.patients = 150;
   demo.settings.runs = 3;
@@ -232,6 +244,8 @@ int main(int argc, char** argv) {
       return app::run_train(train);
     }
     if (*predict_cmd) return app::run_predict(predict);
+    if (*inspect_cmd) return app::run_inspect(inspect);
+    if (*report_cmd) return app::run_report(report_dir);
     if (*demo_cmd) {
       demo.settings.threads = threads;
       return app::run_demo(demo);

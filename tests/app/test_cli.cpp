@@ -187,3 +187,44 @@ TEST(Config, UnknownKeyOrMissingFileExitsTwo) {
 
 }  // namespace
 }  // namespace woundphase
+
+namespace woundphase {
+namespace {
+
+TEST(Inspect, ReportsCountsColumnsAndProblems) {
+  auto r = run_cli("inspect --data " + cohort());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("60 patients"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("classes (visit-wounds):  I "), std::string::npos);
+  EXPECT_NE(r.output.find("Healing Phase Abs"), std::string::npos);
+  EXPECT_NE(r.output.find("features: 65 (53 numeric, 12 categorical)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("Thermal_Map_IMG/: not present"), std::string::npos);
+  const std::string real = testing::real_data_dir();
+  if (real.empty()) return;
+  r = run_cli("inspect --data " + real);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("695 data lines, 694 visit-wounds (samples), 214 patients"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("bounding_box_depth.csv: 2531 boxes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("duplicate of visit-wound (patient 75, visit 0, wound 1)"),
+            std::string::npos);
+  EXPECT_EQ(run_cli("inspect --data /nonexistent").exit_code, 2);
+}
+
+TEST(Report, SearchWritesItAndReportCommandRewritesIt) {
+  const std::string out = testing::scratch_dir();
+  ASSERT_EQ(run_cli("search --data " + cohort() + " --out " + out + " --cv-folds 3 --trees 20 -v 0")
+                .exit_code,
+            0);
+  const std::string html = slurp(out + "/report.html");
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  fs::remove(out + "/report.html");
+  const auto r = run_cli("report --run " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(out + "/report.html"), html);
+  EXPECT_EQ(run_cli("report --run " + out + "/nothing").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace woundphase

@@ -1,0 +1,383 @@
+// Reading a search output folder for the report, and the report's statistics.
+#include "report/run_data.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>  // for sort, unique, lower_bound
+#include <cerrno>     // for errno
+#include <cstdlib>    // for strtod, strtol
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "woundphase/dataset.h"
+
+namespace fs = std::filesystem;
+
+namespace woundphase::report {
+namespace {
+
+const std::vector<std::string> kDefaultClassLabels = {"I", "P", "R"};
+
+// Field access with errors naming file, line and column.
+class Reader {
+ public:
+  explicit Reader(const CsvTable& table) : table_(table) {}
+
+  int column(const std::string& name) const {
+    const int c = table_.column_index(name);
+    if (c < 0) {
+      std::string header;
+      for (const auto& h : table_.header) header += (header.empty() ? "" : ", ") + h;
+      throw InputError(
+          fmt::format("{}:1: missing column '{}' (header: {})", table_.path, name, header));
+    }
+    return c;
+  }
+
+  const std::string& text(size_t row, int col) const { return table_.rows[row][col]; }
+
+  [[noreturn]] void fail(size_t row, int col, const std::string& what) const {
+    throw InputError(fmt::format("{}:{}: column '{}': {}", table_.path, table_.line_of_row[row],
+                                 table_.header[col], what));
+  }
+
+  long integer(size_t row, int col) const {
+    const std::string& s = text(row, col);
+    errno = 0;
+    char* end = nullptr;
+    const long v = std::strtol(s.c_str(), &end, 10);
+    if (s.empty() || end != s.c_str() + s.size() || errno != 0)
+      fail(row, col, fmt::format("'{}' is not an integer", s));
+    return v;
+  }
+
+  // A number; blank fields are an error unless `blank_ok`, then NaN.
+  double number(size_t row, int col, bool blank_ok = false) const {
+    const std::string& s = text(row, col);
+    if (s.empty()) {
+      if (blank_ok) return NAN;
+      fail(row, col, "empty field, expected a number");
+    }
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size()) fail(row, col, fmt::format("'{}' is not a number", s));
+    return v;
+  }
+
+  int label(size_t row, int col, const std::vector<std::string>& labels) const {
+    const std::string& s = text(row, col);
+    for (size_t k = 0; k < labels.size(); ++k)
+      if (labels[k] == s) return static_cast<int>(k);
+    std::string known;
+    for (const auto& l : labels) known += (known.empty() ? "" : ", ") + l;
+    fail(row, col, fmt::format("unknown class '{}' (classes: {})", s, known));
+  }
+
+  size_t rows() const { return table_.rows.size(); }
+
+ private:
+  const CsvTable& table_;
+};
+
+std::vector<std::string> labels_from_settings(const nlohmann::json& settings,
+                                              const std::string& path) {
+  const auto schema = settings.find("schema");
+  if (schema == settings.end() || !schema->is_object()) return kDefaultClassLabels;
+  const auto labels = schema->find("class_labels");
+  if (labels == schema->end()) return kDefaultClassLabels;
+  std::vector<std::string> out;
+  if (labels->is_array())
+    for (const auto& l : *labels)
+      if (l.is_string()) out.push_back(l.get<std::string>());
+  if (out.size() != static_cast<size_t>(kNumClasses) || !labels->is_array())
+    throw InputError(
+        fmt::format("{}: schema.class_labels must be an array of {} strings", path, kNumClasses));
+  return out;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open file for reading", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    nlohmann::json j = nlohmann::json::parse(buffer.str());
+    if (!j.is_object()) throw InputError(fmt::format("{}: expected a JSON object", path));
+    return j;
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError(fmt::format("{}: not valid JSON ({})", path, e.what()));
+  }
+}
+
+std::vector<ResultRow> read_results(const std::string& path,
+                                    const std::vector<std::string>& labels) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_mod = r.column("modalities");
+  const int c_n = r.column("n_samples");
+  const int c_qm = r.column("qwk_mean");
+  const int c_qs = r.column("qwk_std");
+  const int c_km = r.column("kappa_mean");
+  const int c_ks = r.column("kappa_std");
+  const int c_acc = r.column("accuracy_mean");
+  const int c_f1 = r.column("macro_f1_mean");
+  std::array<int, kNumClasses> c_class{};
+  for (int k = 0; k < kNumClasses; ++k) c_class[k] = r.column("f1_" + labels[k]);
+  std::vector<ResultRow> out;
+  for (size_t i = 0; i < r.rows(); ++i) {
+    ResultRow row;
+    row.modalities = r.text(i, c_mod);
+    row.n_samples = r.integer(i, c_n);
+    row.qwk = {r.number(i, c_qm), r.number(i, c_qs)};
+    row.kappa = {r.number(i, c_km), r.number(i, c_ks)};
+    row.accuracy = r.number(i, c_acc);
+    row.macro_f1 = r.number(i, c_f1);
+    for (int k = 0; k < kNumClasses; ++k) row.f1[k] = r.number(i, c_class[k]);
+    for (const auto& seen : out)
+      if (seen.modalities == row.modalities)
+        r.fail(i, c_mod, fmt::format("combination '{}' appears twice", row.modalities));
+    out.push_back(std::move(row));
+  }
+  if (out.empty()) throw InputError(fmt::format("{}: no result rows", path));
+  return out;
+}
+
+std::vector<FoldRow> read_folds(const std::string& path, bool* has_stage_columns) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_run = r.column("run");
+  const int c_fold = r.column("fold");
+  const int c_mod = r.column("modalities");
+  const int c_train = r.column("n_train");
+  const int c_test = r.column("n_test");
+  const int c_qwk = r.column("qwk");
+  const int c_kappa = r.column("kappa");
+  const int c_acc = r.column("accuracy");
+  const int c_f1 = r.column("macro_f1");
+  std::array<int, kNumStages> c_stage{};
+  *has_stage_columns = false;
+  for (int s = 0; s < kNumStages; ++s) {
+    c_stage[s] = table.column_index(kStageColumns[s]);
+    *has_stage_columns = *has_stage_columns || c_stage[s] >= 0;
+  }
+  std::vector<FoldRow> out;
+  for (size_t i = 0; i < r.rows(); ++i) {
+    FoldRow row;
+    row.run = static_cast<int>(r.integer(i, c_run));
+    row.fold = static_cast<int>(r.integer(i, c_fold));
+    row.modalities = r.text(i, c_mod);
+    row.n_train = r.integer(i, c_train);
+    row.n_test = r.integer(i, c_test);
+    row.qwk = r.number(i, c_qwk);
+    row.kappa = r.number(i, c_kappa);
+    row.accuracy = r.number(i, c_acc);
+    row.macro_f1 = r.number(i, c_f1);
+    for (int s = 0; s < kNumStages; ++s)
+      if (c_stage[s] >= 0) row.stage_qwk[s] = r.number(i, c_stage[s], /*blank_ok=*/true);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<PredictionRow> read_predictions(const std::string& path,
+                                            const std::vector<std::string>& labels) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_run = r.column("run");
+  const int c_fold = r.column("fold");
+  const int c_mod = r.column("modalities");
+  const int c_patient = r.column("patient");
+  const int c_appt = r.column("appt");
+  const int c_dfu = r.column("dfu");
+  const int c_label = r.column("label");
+  const int c_pred = r.column("pred");
+  std::vector<PredictionRow> out;
+  out.reserve(r.rows());
+  for (size_t i = 0; i < r.rows(); ++i) {
+    PredictionRow row;
+    row.run = static_cast<int>(r.integer(i, c_run));
+    row.fold = static_cast<int>(r.integer(i, c_fold));
+    row.modalities = r.text(i, c_mod);
+    row.patient = r.text(i, c_patient);
+    row.appt = r.text(i, c_appt);
+    row.dfu = r.text(i, c_dfu);
+    row.label = r.label(i, c_label, labels);
+    row.pred = r.label(i, c_pred, labels);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<SplitRow> read_splits(const std::string& path) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_run = r.column("run");
+  const int c_patient = r.column("patient");
+  const int c_fold = r.column("fold");
+  std::vector<SplitRow> out;
+  for (size_t i = 0; i < r.rows(); ++i)
+    out.push_back({static_cast<int>(r.integer(i, c_run)), r.text(i, c_patient),
+                   static_cast<int>(r.integer(i, c_fold))});
+  return out;
+}
+
+std::vector<CurvePoint> read_curves(const std::string& path) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_run = r.column("run");
+  const int c_fold = r.column("fold");
+  const int c_mod = r.column("modalities");
+  const int c_component = r.column("component");
+  const int c_epoch = r.column("epoch");
+  const int c_loss = r.column("loss");
+  const int c_qwk = r.column("val_qwk");
+  std::vector<CurvePoint> out;
+  for (size_t i = 0; i < r.rows(); ++i) {
+    CurvePoint p;
+    p.run = static_cast<int>(r.integer(i, c_run));
+    p.fold = static_cast<int>(r.integer(i, c_fold));
+    p.modalities = r.text(i, c_mod);
+    p.component = r.text(i, c_component);
+    p.epoch = static_cast<int>(r.integer(i, c_epoch));
+    p.loss = r.number(i, c_loss, /*blank_ok=*/true);
+    p.val_qwk = r.number(i, c_qwk, /*blank_ok=*/true);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// Uniform index in [0, n) from 64 random bits (multiply-shift; n is small, the bias negligible).
+size_t uniform_index(uint64_t bits, size_t n) {
+  return static_cast<size_t>((static_cast<unsigned __int128>(bits) * n) >> 64);
+}
+
+// Percentile with linear interpolation between order statistics; `sorted` is ascending.
+double percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return NAN;
+  const double pos = p * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+}  // namespace
+
+RunData load_run(const std::string& run_dir) {
+  const fs::path dir(run_dir);
+  if (!fs::is_directory(dir))
+    throw InputError(fmt::format("{}: not a folder (expected a search output folder)", run_dir));
+  RunData data;
+  auto path_of = [&](const char* name) { return (dir / name).string(); };
+  auto require = [&](const char* name) {
+    const std::string path = path_of(name);
+    if (!fs::is_regular_file(path))
+      throw InputError(fmt::format(
+          "{}: file not found (a search writes results.csv, folds.csv and predictions.csv; is {} "
+          "a search output folder?)",
+          path, run_dir));
+    data.files_read.push_back(name);
+    return path;
+  };
+  auto optional = [&](const char* name) {
+    const std::string path = path_of(name);
+    if (!fs::is_regular_file(path)) return std::string();
+    data.files_read.push_back(name);
+    return path;
+  };
+
+  const std::string results_path = require("results.csv");
+  const std::string folds_path = require("folds.csv");
+  const std::string predictions_path = require("predictions.csv");
+  const std::string settings_path = optional("settings.json");
+  data.class_labels = kDefaultClassLabels;
+  if (!settings_path.empty()) {
+    data.settings = read_json(settings_path);
+    data.has_settings = true;
+    data.class_labels = labels_from_settings(data.settings, settings_path);
+  }
+  data.results = read_results(results_path, data.class_labels);
+  data.folds = read_folds(folds_path, &data.has_stage_columns);
+  data.predictions = read_predictions(predictions_path, data.class_labels);
+  if (const std::string p = optional("oof_predictions.csv"); !p.empty())
+    data.oof_predictions = read_predictions(p, data.class_labels);
+  if (const std::string p = optional("splits.csv"); !p.empty()) {
+    data.splits = read_splits(p);
+    data.has_splits = true;
+  }
+  if (const std::string p = optional("training_curves.csv"); !p.empty()) {
+    data.curves = read_curves(p);
+    data.has_curves = true;
+  }
+  return data;
+}
+
+Confusion pooled_confusion(const std::vector<const PredictionRow*>& predictions) {
+  Confusion c{};
+  for (const PredictionRow* p : predictions) ++c[p->label][p->pred];
+  return c;
+}
+
+Interval bootstrap_pooled_qwk(const std::vector<const PredictionRow*>& predictions, int replicates,
+                              unsigned long long seed, double level) {
+  Interval out;
+  if (predictions.empty()) return out;
+  // Patients and runs in sorted order, so the result does not depend on the rows' order.
+  std::vector<std::string> patients;
+  std::vector<int> runs;
+  for (const PredictionRow* p : predictions) {
+    patients.push_back(p->patient);
+    runs.push_back(p->run);
+  }
+  std::sort(patients.begin(), patients.end());
+  patients.erase(std::unique(patients.begin(), patients.end()), patients.end());
+  std::sort(runs.begin(), runs.end());
+  runs.erase(std::unique(runs.begin(), runs.end()), runs.end());
+  const size_t n_patients = patients.size();
+  const size_t n_runs = runs.size();
+
+  // Confusion matrix of each (run, patient).
+  std::vector<Confusion> cell(n_runs * n_patients, Confusion{});
+  for (const PredictionRow* p : predictions) {
+    const size_t pi =
+        std::lower_bound(patients.begin(), patients.end(), p->patient) - patients.begin();
+    const size_t ri = std::lower_bound(runs.begin(), runs.end(), p->run) - runs.begin();
+    ++cell[ri * n_patients + pi][p->label][p->pred];
+  }
+
+  auto mean_qwk = [&](const std::vector<long>& weight) {
+    double sum = 0;
+    for (size_t r = 0; r < n_runs; ++r) {
+      Confusion c{};
+      for (size_t p = 0; p < n_patients; ++p) {
+        if (weight[p] == 0) continue;
+        const Confusion& x = cell[r * n_patients + p];
+        for (int i = 0; i < kNumClasses; ++i)
+          for (int j = 0; j < kNumClasses; ++j) c[i][j] += weight[p] * x[i][j];
+      }
+      sum += quadratic_weighted_kappa(c);
+    }
+    return sum / static_cast<double>(n_runs);
+  };
+
+  out.patients = static_cast<int>(n_patients);
+  out.estimate = mean_qwk(std::vector<long>(n_patients, 1));
+  std::vector<double> values;
+  values.reserve(replicates);
+  std::vector<long> weight(n_patients);
+  for (int b = 0; b < replicates; ++b) {
+    std::fill(weight.begin(), weight.end(), 0);
+    const uint64_t replicate_seed = mix_seed(seed, static_cast<uint64_t>(b));
+    for (size_t draw = 0; draw < n_patients; ++draw)
+      ++weight[uniform_index(mix_seed(replicate_seed, draw), n_patients)];
+    values.push_back(mean_qwk(weight));
+  }
+  std::sort(values.begin(), values.end());
+  const double tail = (1.0 - level) / 2.0;
+  out.lower = percentile(values, tail);
+  out.upper = percentile(values, 1.0 - tail);
+  out.replicates = replicates;
+  return out;
+}
+
+}  // namespace woundphase::report

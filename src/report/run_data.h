@@ -1,0 +1,111 @@
+// Internal to src/report: a search output folder read into memory, and the statistics the report
+// derives from it (pooled confusion matrices, the patient bootstrap).
+#pragma once
+
+#include <array>
+#include <nlohmann/json.hpp>  // for json (settings.json)
+#include <string>
+#include <vector>
+
+#include "woundphase/core.h"
+#include "woundphase/metrics.h"
+
+namespace woundphase::report {
+
+// One row of results.csv.
+struct ResultRow {
+  std::string modalities;
+  long n_samples = 0;
+  MeanStd qwk, kappa;
+  double accuracy = 0;
+  double macro_f1 = 0;
+  std::array<double, kNumClasses> f1{};
+};
+
+// The per-stage QWK columns folds.csv may carry (image branches), in table order.
+inline constexpr int kNumStages = 3;
+inline constexpr std::array<const char*, kNumStages> kStageColumns = {"qwk_pretrain", "qwk_stage1",
+                                                                      "qwk_stage2"};
+
+// One row of folds.csv.
+struct FoldRow {
+  int run = 0;
+  int fold = 0;
+  std::string modalities;
+  long n_train = 0;
+  long n_test = 0;
+  double qwk = 0;
+  double kappa = 0;
+  double accuracy = 0;
+  double macro_f1 = 0;
+  std::array<double, kNumStages> stage_qwk{NAN, NAN, NAN};  // NaN: blank or no such column
+};
+
+// One row of predictions.csv or oof_predictions.csv (the probabilities are not needed).
+struct PredictionRow {
+  int run = 0;
+  int fold = 0;
+  std::string modalities;
+  std::string patient;
+  std::string appt;
+  std::string dfu;
+  int label = 0;  // class index
+  int pred = 0;   // class index
+};
+
+// One row of splits.csv.
+struct SplitRow {
+  int run = 0;
+  std::string patient;
+  int fold = 0;  // -1: left out by --data-percentage
+};
+
+// One row of training_curves.csv.
+struct CurvePoint {
+  int run = 0;
+  int fold = 0;
+  std::string modalities;
+  std::string component;
+  int epoch = 0;
+  double loss = NAN;     // NaN when blank
+  double val_qwk = NAN;  // NaN when blank
+};
+
+struct RunData {
+  std::vector<std::string> class_labels;  // from settings.json's schema, else I, P, R
+  bool has_settings = false;
+  nlohmann::json settings;  // settings.json as written by the search
+  std::vector<ResultRow> results;
+  std::vector<FoldRow> folds;
+  bool has_stage_columns = false;
+  std::vector<PredictionRow> predictions;
+  std::vector<PredictionRow> oof_predictions;
+  bool has_splits = false;
+  std::vector<SplitRow> splits;
+  bool has_curves = false;
+  std::vector<CurvePoint> curves;
+  std::vector<std::string> files_read;  // names of the input files used, in reading order
+};
+
+// Reads the folder. Required: results.csv, folds.csv, predictions.csv; the rest is optional.
+// Throws InputError naming the file, line and column of the first problem.
+RunData load_run(const std::string& run_dir);
+
+// QWK of the test predictions pooled over the folds of each run, averaged over runs, with a
+// percentile bootstrap interval: each replicate draws the patients with replacement (a patient's
+// visit-wounds go together), recomputes every run's pooled QWK on the drawn patients and averages
+// over runs. Deterministic for a given seed.
+struct Interval {
+  double estimate = NAN;
+  double lower = NAN;
+  double upper = NAN;
+  int replicates = 0;
+  int patients = 0;
+};
+Interval bootstrap_pooled_qwk(const std::vector<const PredictionRow*>& predictions, int replicates,
+                              unsigned long long seed, double level = 0.95);
+
+// Confusion matrix ([true][pred]) of the given predictions.
+Confusion pooled_confusion(const std::vector<const PredictionRow*>& predictions);
+
+}  // namespace woundphase::report
