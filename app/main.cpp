@@ -123,13 +123,17 @@ int main(int argc, char** argv) {
       "  woundphase demo                                   synthetic cohort + search\n"
       "  woundphase search --data DIR --out OUT            patient-grouped CV\n"
       "  woundphase train --data DIR --out BUNDLE          fit on all labelled patients\n"
-      "  woundphase predict --model BUNDLE --data DIR --out preds.csv\n"};
+      "  woundphase predict --model BUNDLE --data DIR --out preds.csv\n"
+      "  woundphase inspect --data DIR                     check a study folder first\n\n"
+      "example: woundphase search --data ../shared/data/dfu --runs 3 --out runs/meta\n"
+      "         (then open runs/meta/report.html)\n"};
   cli.require_subcommand(1);
   cli.fallthrough();  // global options may also follow the subcommand
   int verbosity = 1;
   int threads = default_threads();
   cli.add_option("--verbosity,-v", verbosity,
-                 "0 errors + final table, 1 one line per job, 2-3 more")
+                 "0 errors + final table, 1 a line per job, 2 detail, 3 progress bar only")
+      ->check(CLI::Range(0, app::kMaxVerbosity))
       ->capture_default_str();
   cli.add_option("--threads", threads, "worker threads")->capture_default_str();
   cli.set_version_flag("--version", std::string("woundphase ") + WOUNDPHASE_VERSION);
@@ -144,6 +148,7 @@ int main(int argc, char** argv) {
   std::string synth_out;
   SynthSettings synth;
   auto* synth_cmd = cli.add_subcommand("synth", "write a synthetic cohort in the DFU layout");
+  synth_cmd->footer("example: woundphase synth --out cohort --patients 150 --seed 7");
   synth_cmd->add_option("--out", synth_out, "output folder")->required();
   synth_cmd->add_option("--patients", synth.patients, "number of patients")->capture_default_str();
   synth_cmd->add_option("--seed", synth.seed, "seed (same seed, same files)")
@@ -174,6 +179,7 @@ int main(int argc, char** argv) {
   TabularText train_text;
   auto* train_cmd =
       cli.add_subcommand("train", "fit on every labelled patient and write a model bundle");
+  train_cmd->footer("example: woundphase train --data ../shared/data/dfu --out bundles/meta");
   add_data_options(train_cmd, &train.data);
   train_cmd->add_option("--out", train.out_dir, "bundle folder")->required();
   train_cmd->add_option("--modalities", train.modalities, "one combination")->capture_default_str();
@@ -183,6 +189,8 @@ int main(int argc, char** argv) {
   app::PredictOptions predict;
   auto* predict_cmd =
       cli.add_subcommand("predict", "apply a model bundle; prints metrics when labels exist");
+  predict_cmd->footer(
+      "example: woundphase predict --model bundles/meta --data new_patients --out preds.csv");
   predict_cmd->add_option("--model", predict.bundle_dir, "bundle folder written by train")
       ->required();
   predict_cmd->add_option("--data", predict.data_dir, "study folder (labels optional)")->required();
@@ -205,6 +213,7 @@ int main(int argc, char** argv) {
   demo.settings.runs = 3;
   auto* demo_cmd =
       cli.add_subcommand("demo", "generate the demo cohort, search it, print the table");
+  demo_cmd->footer("example: woundphase demo --out demo   (what make demo runs)");
   demo_cmd->add_option("--out", demo.out_dir, "output folder")->capture_default_str();
   demo_cmd->add_option("--patients", demo.synth.patients, "patients in the demo cohort")
       ->capture_default_str();
