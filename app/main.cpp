@@ -16,6 +16,10 @@ namespace {
 using namespace woundphase;
 
 constexpr int kExitOk = 0;
+// XGBoost's per-round OpenMP regions on a few hundred rows cost more in synchronisation than they
+// gain, and busy-wait badly when other processes share the cores (measured: 0.2 s alone vs
+// 4-30 s under load with 2 threads), so boosting runs on one thread.
+constexpr int kGbdtThreads = 1;
 constexpr int kExitInternal = 1;
 constexpr int kExitBadInput = 2;
 
@@ -59,8 +63,16 @@ void add_tabular_options(CLI::App* cmd, TabularSettings* t, TabularText* text) {
       ->capture_default_str();
   cmd->add_option("--gbdt-rounds", t->gbdt.n_rounds, "gbdt: boosting rounds")
       ->capture_default_str();
-  cmd->add_option("--gbdt-depth", t->gbdt.max_depth, "gbdt: tree depth")->capture_default_str();
+  cmd->add_option("--gbdt-max-depth", t->gbdt.max_depth, "gbdt: tree depth")->capture_default_str();
   cmd->add_option("--learning-rate", t->gbdt.learning_rate, "gbdt: learning rate")
+      ->capture_default_str();
+  cmd->add_option("--subsample", t->gbdt.subsample, "gbdt: row subsample per round")
+      ->capture_default_str();
+  cmd->add_option("--colsample", t->gbdt.colsample, "gbdt: feature subsample per tree")
+      ->capture_default_str();
+  cmd->add_option("--min-child-weight", t->gbdt.min_child_weight, "gbdt: minimum hessian per leaf")
+      ->capture_default_str();
+  cmd->add_option("--max-bins", t->forest.max_bins, "rf: histogram bins per feature")
       ->capture_default_str();
   cmd->add_option("--smote-neighbours", t->sampling.smote_neighbours,
                   "smote: same-class neighbours")
@@ -249,7 +261,7 @@ int main(int argc, char** argv) {
     if (*train_cmd) {
       apply_tabular_text(train_text, &train.settings.tabular);
       train.settings.tabular.forest.threads = threads;
-      train.settings.tabular.gbdt.threads = threads;
+      train.settings.tabular.gbdt.threads = kGbdtThreads;
       return app::run_train(train);
     }
     if (*predict_cmd) return app::run_predict(predict);

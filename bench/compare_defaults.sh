@@ -25,6 +25,6 @@ for s in random under combined smote combined_smote; do
   run "rf --sampling $s" --sampling "$s"
 done
 run "gbdt (default)" --model gbdt
-run "gbdt --gbdt-depth 2 --gbdt-rounds 200" --model gbdt --gbdt-depth 2 --gbdt-rounds 200
+run "gbdt --gbdt-max-depth 2 --gbdt-rounds 200" --model gbdt --gbdt-max-depth 2 --gbdt-rounds 200
 run "gbdt --learning-rate 0.05 --gbdt-rounds 200" --model gbdt --learning-rate 0.05 --gbdt-rounds 200
 run "rf --shuffle-labels (control)" --shuffle-labels

@@ -61,6 +61,8 @@ class TreeModel {
   virtual Probabilities predict(const Matrix& x) const = 0;
   // Out-of-fold probabilities for the rows given to fit(): for the forest, out-of-bag by patient;
   // rows never out of bag are flagged in `covered` (false) and must be filled by the caller.
+  // A synthetic row counts as out of bag for a tree only when neither parent was drawn.
+  // Only after fit() (not after tree_model_from_json). The default throws std::logic_error.
   virtual bool has_oob() const { return false; }
   virtual Probabilities oob(std::vector<bool>* covered) const;
   virtual nlohmann::json to_json() const = 0;
@@ -73,6 +75,9 @@ std::unique_ptr<TreeModel> tree_model_from_json(const nlohmann::json& j);
 // Out-of-fold probabilities for every row of `data`: the model's own out-of-bag estimate where it
 // has one, and for the remaining rows (or models without OOB) inner patient-grouped folds, each
 // fitted with `factory` on the other patients only. In-sample probabilities are never returned.
+// Synthetic rows (group2 >= 0) are training-only: never scored, their probabilities are 0; an
+// inner fold trains on one only when neither parent is held out. Folds: min(inner_folds,
+// patients), at least 2; throws InputError with fewer than 2 patients.
 Probabilities out_of_fold_probabilities(const TabularData& data, const TreeModel& fitted,
                                         const std::function<std::unique_ptr<TreeModel>()>& factory,
                                         int inner_folds, unsigned long long seed);

@@ -178,7 +178,9 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
 
   TabularSettings tabular = settings.tabular;
   tabular.forest.threads = settings.threads;
-  tabular.gbdt.threads = settings.threads;
+  // Boosting stays on one thread: on data this size XGBoost's OpenMP synchronisation costs more
+  // than it gains and busy-waits badly when other processes share the cores.
+  tabular.gbdt.threads = 1;
 
   SearchResult result;
   const int n_folds = std::max(settings.cv_folds, 1);

@@ -1,11 +1,10 @@
 // Random forest with scikit-learn RandomForestClassifier semantics (Gini, bootstrap, sqrt(p)
 // features per node, weighted leaf class frequencies), bootstrapped by patient, with native
 // missing values and histogram split finding over features binned once per fit.
-#include <omp.h>
-
-#include <algorithm>  // for sort, lower_bound, swap, clamp
+#include <algorithm>  // for sort, lower_bound, swap, clamp, fill
 #include <cmath>      // for isnan, sqrt
 #include <cstdint>    // for uint16_t, uint64_t
+#include <cstring>    // for memcpy
 #include <limits>     // for numeric_limits
 #include <map>        // for map (group id -> dense index)
 #include <sstream>    // for ostringstream
@@ -21,6 +20,10 @@ constexpr double kAllValuesLeft = std::numeric_limits<double>::max();
 // Score of an invalid split position; every valid Gini proxy is >= 0. Finite (not -inf) so the
 // vectorised scoring can blend it in arithmetically.
 constexpr double kNoSplit = -1e300;
+// Nodes reserved per tree up front (trees of the default settings have ~100-250).
+constexpr size_t kReservedNodes = 256;
+// Rows predicted together, trees outer, so each tree's nodes are reused from cache.
+constexpr size_t kPredictBlock = 64;
 // Split scans keep prefix sums of the left side: one array per class plus the row count.
 constexpr int kPrefixArrays = kNumClasses + 1;
 
@@ -54,18 +57,32 @@ struct Node {
 struct Tree {
   std::vector<Node> nodes;
   std::vector<double> value;  // kNumClasses per node: class probabilities at leaves, 0 elsewhere
+  // For prediction: the nodes with every leaf looping to itself (feature 0), so all rows can
+  // take `depth` steps in lock-step without branching on leaves.
+  std::vector<Node> walk;
+  int depth = 0;
 
-  const double* leaf_value(const Matrix& x, size_t row) const {
-    int32_t k = 0;
-    while (nodes[k].feature >= 0) {
-      const Node& nd = nodes[k];
-      const float v = x.column(nd.feature)[row];
-      const bool go_left = is_missing(v) ? nd.missing_left : v <= nd.threshold;
-      k = go_left ? nd.left : nd.right;
+  void prepare() {
+    walk = nodes;
+    std::vector<int> node_depth(nodes.size(), 0);
+    depth = 0;
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      Node& w = walk[k];
+      if (w.feature < 0) {
+        w.feature = 0;
+        w.left = w.right = static_cast<int32_t>(k);
+        depth = std::max(depth, node_depth[k]);
+      } else {
+        node_depth[w.left] = node_depth[w.right] = node_depth[k] + 1;
+      }
     }
-    return value.data() + static_cast<size_t>(k) * kNumClasses;
   }
 };
+
+// Go left? NaN compares false, so missing values take the node's missing side.
+inline bool goes_left(const Node& nd, float v) {
+  return (v <= nd.threshold) | (is_missing(v) & nd.missing_left);
+}
 
 // A feature's bins over the training rows. Bin b holds values in (upper[b-1], upper[b]]; the
 // missing rows get bin n_bins.
@@ -120,12 +137,14 @@ FeatureBins make_bins(const float* col, size_t n, int max_bins) {
   return fb;
 }
 
-BinnedData bin_features(const Matrix& x, int max_bins) {
+BinnedData bin_features(const Matrix& x, int max_bins, int threads) {
   BinnedData b;
   b.rows = x.rows();
   b.codes.resize(x.rows() * x.cols());
   b.features.resize(x.cols());
-  for (size_t f = 0; f < x.cols(); ++f) {
+  const int64_t cols = static_cast<int64_t>(x.cols());
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
+  for (int64_t f = 0; f < cols; ++f) {
     const float* col = x.column(f);
     FeatureBins fb = make_bins(col, x.rows(), max_bins);
     uint16_t* out = b.codes.data() + f * x.rows();
@@ -134,31 +153,25 @@ BinnedData bin_features(const Matrix& x, int max_bins) {
         out[i] = static_cast<uint16_t>(fb.n_bins);
       } else {
         // Number of boundaries below the value: v <= upper[b] exactly when code <= b.
-        out[i] = static_cast<uint16_t>(std::lower_bound(fb.upper.begin(), fb.upper.end(),
-                                                        static_cast<double>(col[i])) -
-                                       fb.upper.begin());
+        out[i] = static_cast<uint16_t>(
+            std::lower_bound(fb.upper.begin(), fb.upper.end(), static_cast<double>(col[i])) -
+            fb.upper.begin());
       }
     }
-    b.max_slots = std::max(b.max_slots, static_cast<size_t>(fb.n_bins) + 1);
     b.features[f] = std::move(fb);
+  }
+  for (const FeatureBins& fb : b.features) {
+    b.max_slots = std::max(b.max_slots, static_cast<size_t>(fb.n_bins) + 1);
   }
   return b;
 }
 
-// Per-row training facts for one tree.
-struct RowWeight {
-  double weight = 0.0;  // bootstrap count x class weight
-  int32_t count = 0;    // bootstrap count (what min_samples_leaf/split count)
-  int32_t label = 0;
-};
-
+// Class weights and row count of a set of rows; also one row's contribution (its bootstrap
+// count x class weight in its class, its bootstrap count in n). Four adjacent doubles, so adding
+// two is a pair of SIMD adds.
 struct Stats {
   double w[kNumClasses] = {};
-  int64_t n = 0;
-  void add(const RowWeight& r) {
-    w[r.label] += r.weight;
-    n += r.count;
-  }
+  double n = 0.0;  // bootstrap-weighted row count (what min_samples_leaf/split count); exact
   void add(const Stats& s) {
     for (int c = 0; c < kNumClasses; ++c) w[c] += s.w[c];
     n += s.n;
@@ -191,16 +204,18 @@ struct Problem {
 
 // Buffers one thread reuses for every tree it grows.
 struct Workspace {
-  std::vector<RowWeight> rows;     // per data row
-  std::vector<int32_t> index;      // in-bag row indices, partitioned in place per node
+  std::vector<Stats> rows;       // per data row: its contribution to this tree
+  std::vector<int32_t> index;    // in-bag row indices, partitioned in place per node
+  std::vector<int32_t> oob;      // out-of-bag row indices, routed down the tree alongside
+  std::vector<int32_t> scratch;  // right-hand rows while partitioning
   std::vector<int32_t> group_count;
-  std::vector<Stats> hist;         // one slot per bin + missing
-  std::vector<uint64_t> present;   // bitmap of the bins present in the current node
-  std::vector<uint16_t> order;     // present non-missing bins, ascending
-  std::vector<int32_t> features;   // feature permutation (partial Fisher-Yates per node)
-  size_t prefix_stride = 0;        // length of each prefix / score array
-  std::vector<double> prefix;      // kPrefixArrays arrays: left class weights and count
-  std::vector<double> score;       // 2 arrays: missing right, missing left
+  std::vector<Stats> hist;        // one slot per bin + missing
+  std::vector<uint64_t> present;  // bitmap of the bins present in the current node
+  std::vector<uint16_t> order;    // present non-missing bins, ascending
+  std::vector<int32_t> features;  // feature permutation (partial Fisher-Yates per node)
+  size_t prefix_stride = 0;       // length of each prefix / score array
+  std::vector<double> prefix;     // kPrefixArrays arrays: left class weights and count
+  std::vector<double> score;      // 2 arrays: missing right, missing left
 };
 
 struct Split {
@@ -214,7 +229,7 @@ struct Split {
 };
 
 // Gini proxy of a split: sum_c L_c^2 / W_L + sum_c R_c^2 / W_R (larger is better; scikit-learn's
-// proxy_impurity_improvement). kNoSplit when a side has no weight.
+// proxy_impurity_improvement), computed with one division. kNoSplit when a side has no weight.
 double gini_proxy(const Stats& left, const Stats& right) {
   const double wl = left.total();
   const double wr = right.total();
@@ -225,102 +240,180 @@ double gini_proxy(const Stats& left, const Stats& right) {
     sl += left.w[c] * left.w[c];
     sr += right.w[c] * right.w[c];
   }
-  return sl / wl + sr / wr;
+  return (sl * wr + sr * wl) / (wl * wr);
 }
 
-// Largest of n values (kNoSplit when n == 0), with independent lanes for instruction parallelism.
-double max_of(const double* v, size_t n) {
-  double m[4] = {kNoSplit, kNoSplit, kNoSplit, kNoSplit};
-  size_t q = 0;
-  for (; q + 4 <= n; q += 4) {
-    for (int l = 0; l < 4; ++l) m[l] = v[q + l] > m[l] ? v[q + l] : m[l];
+// Four doubles for the split scoring below (GCC vector extension: SSE2 pairs in the baseline
+// build, one AVX2 register in the AVX2 clone; element-wise IEEE either way, so the same bits).
+typedef double Double4 __attribute__((vector_size(32)));
+typedef long long Mask4 __attribute__((vector_size(32)));
+constexpr size_t kLanes = 4;
+
+// gini_proxy of the splits in one block of kLanes scan positions; `extra` (the missing rows,
+// when sent left) is added to the left side. Invalid positions (a side with fewer than min_leaf
+// rows or no weight, or past the end) score kNoSplit.
+inline void score_block(const Double4& l0_in, const Double4& l1_in, const Double4& l2_in,
+                        const Double4& ln_in, const Mask4& in_range, const Stats& extra,
+                        const Stats& total, double min_leaf, Double4* out) {
+  const Double4 one = {1.0, 1.0, 1.0, 1.0};
+  const Double4 zero = {};
+  const Double4 l0 = l0_in + extra.w[0], l1 = l1_in + extra.w[1], l2 = l2_in + extra.w[2];
+  const Double4 ln = ln_in + extra.n;
+  const Double4 r0 = total.w[0] - l0, r1 = total.w[1] - l1, r2 = total.w[2] - l2;
+  const Double4 rn = total.n - ln;
+  const Double4 wl = l0 + l1 + l2;
+  const Double4 wr = r0 + r1 + r2;
+  const Mask4 valid = in_range & (ln >= min_leaf) & (rn >= min_leaf) & (wl > zero) & (wr > zero);
+  // Denominators of invalid lanes replaced so no lane divides by zero.
+  const Double4 dl = valid ? wl : one;
+  const Double4 dr = valid ? wr : one;
+  // sl / wl + sr / wr with one division (division latency bounds this loop).
+  const Double4 score =
+      ((l0 * l0 + l1 * l1 + l2 * l2) * dr + (r0 * r0 + r1 * r1 + r2 * r2) * dl) / (dl * dr);
+  *out = valid ? score : one * kNoSplit;
+}
+
+// Scores every scan position of a feature: prefix[0..2][q] are the left side's class weights
+// after position q and prefix[3][q] its row count. Writes the scores with the missing rows sent
+// right to out_right and, when there are missing rows, sent left to out_left; returns the best
+// score. Works in blocks of kLanes: the arrays must be readable and writable up to `positions`
+// rounded up. Element-wise IEEE arithmetic without FMA, so the AVX2 clone gives the same bits.
+__attribute__((target_clones("avx2", "default"))) double score_positions(
+    double* const* prefix, size_t positions, const Stats& missing, const Stats& total,
+    double min_leaf, double* out_right, double* out_left) {
+  const bool has_missing = missing.n > 0;
+  const Stats none;
+  const Double4 lane = {0.0, 1.0, 2.0, 3.0};
+  const double end = static_cast<double>(positions);
+  Double4 best = Double4{1.0, 1.0, 1.0, 1.0} * kNoSplit;
+  for (size_t q = 0; q < positions; q += kLanes) {
+    Double4 l0, l1, l2, ln;
+    std::memcpy(&l0, prefix[0] + q, sizeof l0);
+    std::memcpy(&l1, prefix[1] + q, sizeof l1);
+    std::memcpy(&l2, prefix[2] + q, sizeof l2);
+    std::memcpy(&ln, prefix[3] + q, sizeof ln);
+    const Mask4 in_range = (lane + static_cast<double>(q)) < end;
+    Double4 right;
+    score_block(l0, l1, l2, ln, in_range, none, total, min_leaf, &right);
+    std::memcpy(out_right + q, &right, sizeof right);
+    best = right > best ? right : best;
+    if (has_missing) {
+      Double4 left;
+      score_block(l0, l1, l2, ln, in_range, missing, total, min_leaf, &left);
+      std::memcpy(out_left + q, &left, sizeof left);
+      best = left > best ? left : best;
+    }
   }
-  for (; q < n; ++q) m[0] = v[q] > m[0] ? v[q] : m[0];
-  return std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+  return std::max(std::max(best[0], best[1]), std::max(best[2], best[3]));
 }
 
 class TreeGrower {
  public:
   TreeGrower(const Problem& pb, Workspace& ws) : pb_(pb), ws_(ws) {}
 
-  // Grows tree `t`; `drawn` receives per patient whether the bootstrap drew it.
-  Tree grow(uint64_t seed, std::vector<uint8_t>* drawn) {
+  // Grows one tree. With bootstrap, the out-of-bag rows (patient not drawn; for a synthetic row,
+  // neither parent drawn) are routed down the finished splits by their raw values, exactly as
+  // predict() routes them, and `oob_leaf` receives their (row, leaf) pairs.
+  Tree grow(uint64_t seed, std::vector<std::pair<int32_t, int32_t>>* oob_leaf) {
     Rng rng(seed);
-    draw_rows(rng, drawn);
+    draw_rows(rng);
     const size_t p = pb_.x->cols();
     ws_.hist.resize(pb_.bins->max_slots);
     ws_.present.assign(pb_.bins->max_slots / 64 + 1, 0);
     ws_.order.resize(pb_.bins->max_slots);
-    ws_.prefix_stride = pb_.bins->max_slots;
+    // Rounded up to whole blocks of the vectorised scoring.
+    ws_.prefix_stride = (pb_.bins->max_slots + kLanes - 1) / kLanes * kLanes;
     ws_.prefix.resize(kPrefixArrays * ws_.prefix_stride);
     ws_.score.resize(2 * ws_.prefix_stride);
+    ws_.scratch.resize(std::max(ws_.index.size(), ws_.oob.size()));
     ws_.features.resize(p);
     for (size_t f = 0; f < p; ++f) ws_.features[f] = static_cast<int32_t>(f);
+    oob_leaf->clear();
 
     Tree tree;
+    tree.nodes.reserve(kReservedNodes);
+    tree.value.reserve(kReservedNodes * kNumClasses);
     tree.nodes.emplace_back();
     tree.value.assign(kNumClasses, 0.0);
     struct Pending {
-      int32_t node, begin, end, depth;
+      int32_t node, begin, end, oob_begin, oob_end, depth;
+      Stats stats;
     };
     std::vector<Pending> stack;
-    stack.push_back({0, 0, static_cast<int32_t>(ws_.index.size()), 0});
+    Stats root;
+    for (int32_t i : ws_.index) root.add(ws_.rows[i]);
+    stack.push_back({0, 0, static_cast<int32_t>(ws_.index.size()), 0,
+                     static_cast<int32_t>(ws_.oob.size()), 0, root});
     const ForestSettings& s = *pb_.settings;
     while (!stack.empty()) {
       const Pending job = stack.back();
       stack.pop_back();
-      Stats st;
-      for (int32_t k = job.begin; k < job.end; ++k) st.add(ws_.rows[ws_.index[k]]);
+      const Stats& st = job.stats;
       int classes_present = 0;
       for (double v : st.w) classes_present += v > 0.0 ? 1 : 0;
       const bool leaf = job.depth >= s.max_depth || st.n < s.min_samples_split ||
-                        st.n < 2 * static_cast<int64_t>(s.min_samples_leaf) ||
-                        classes_present <= 1;
+                        st.n < 2.0 * s.min_samples_leaf || classes_present <= 1;
       Split split;
       if (!leaf) split = best_split(rng, job.begin, job.end, st);
       if (!split.found) {
         set_leaf_value(&tree, job.node, st);
+        for (int32_t k = job.oob_begin; k < job.oob_end; ++k) {
+          oob_leaf->emplace_back(ws_.oob[k], job.node);
+        }
         continue;
       }
-      const int32_t mid = partition(split, job.begin, job.end);
       Node& nd = tree.nodes[job.node];
       nd.feature = split.feature;
       nd.threshold = threshold_of(split);
       nd.missing_left = split.missing_left;
       nd.left = static_cast<int32_t>(tree.nodes.size());
       nd.right = nd.left + 1;
-      const Pending left{nd.left, job.begin, mid, job.depth + 1};
-      const Pending right{nd.right, mid, job.end, job.depth + 1};
+      Stats left_stats;
+      const int32_t mid = partition(split, job.begin, job.end, &left_stats);
+      const int32_t oob_mid = partition_oob(nd, job.oob_begin, job.oob_end);
+      const Pending left{nd.left, job.begin,     mid,       job.oob_begin,
+                         oob_mid, job.depth + 1, left_stats};
+      Stats right_stats;
+      for (int32_t k = mid; k < job.end; ++k) right_stats.add(ws_.rows[ws_.index[k]]);
+      const Pending right{nd.right, mid, job.end, oob_mid, job.oob_end, job.depth + 1, right_stats};
       tree.nodes.emplace_back();
       tree.nodes.emplace_back();
       tree.value.resize(tree.nodes.size() * kNumClasses, 0.0);
       stack.push_back(right);
       stack.push_back(left);
     }
+    tree.prepare();
     return tree;
   }
 
  private:
-  void draw_rows(Rng& rng, std::vector<uint8_t>* drawn) {
+  void draw_rows(Rng& rng) {
     const size_t n = pb_.label.size();
     ws_.rows.resize(n);
     ws_.index.clear();
+    ws_.oob.clear();
     const bool bootstrap = pb_.settings->bootstrap;
     if (bootstrap) {
       ws_.group_count.assign(pb_.n_groups, 0);
       for (int k = 0; k < pb_.n_groups; ++k) {
         ++ws_.group_count[rng.below(static_cast<uint32_t>(pb_.n_groups))];
       }
-      drawn->resize(pb_.n_groups);
-      for (int g = 0; g < pb_.n_groups; ++g) (*drawn)[g] = ws_.group_count[g] > 0 ? 1 : 0;
     }
     for (size_t i = 0; i < n; ++i) {
       int32_t count = 1;
       if (bootstrap) {
+        const int32_t g2 = pb_.group2[i];
         count = ws_.group_count[pb_.group[i]];
-        if (pb_.group2[i] >= 0 && ws_.group_count[pb_.group2[i]] == 0) count = 0;
+        const bool second_drawn = g2 < 0 || ws_.group_count[g2] > 0;
+        if (!second_drawn) count = 0;
+        const bool out_of_bag =
+            ws_.group_count[pb_.group[i]] == 0 && (g2 < 0 || ws_.group_count[g2] == 0);
+        if (out_of_bag) ws_.oob.push_back(static_cast<int32_t>(i));
       }
-      ws_.rows[i] = {count * pb_.class_weight[i], count, pb_.label[i]};
+      Stats& row = ws_.rows[i];
+      row = Stats();
+      row.w[pb_.label[i]] = count * pb_.class_weight[i];
+      row.n = count;
       if (count > 0) ws_.index.push_back(static_cast<int32_t>(i));
     }
   }
@@ -355,7 +448,7 @@ class TreeGrower {
     const int missing_bin = fb.n_bins;
     Stats* hist = ws_.hist.data();
     uint64_t* bits = ws_.present.data();
-    const RowWeight* rows = ws_.rows.data();
+    const Stats* rows = ws_.rows.data();
     const int32_t* index = ws_.index.data();
     for (int32_t k = begin; k < end; ++k) {
       const int32_t i = index[k];
@@ -387,8 +480,8 @@ class TreeGrower {
 
   // Evaluates the split points of one feature in ascending bin order. Missing rows, when the
   // node has some, are tried on both sides, and alone against all the values.
-  void scan(int f, const uint16_t* order, size_t n_order, const Stats& total,
-            const Stats& missing, Split* best) {
+  void scan(int f, const uint16_t* order, size_t n_order, const Stats& total, const Stats& missing,
+            Split* best) {
     const bool has_missing = missing.n > 0;
     const Stats* hist = ws_.hist.data();
     // Prefix sums of the left side after each position (structure of arrays, for SIMD).
@@ -402,22 +495,20 @@ class TreeGrower {
         acc[c] += h.w[c];
         prefix[c][q] = acc[c];
       }
-      acc[kNumClasses] += static_cast<double>(h.n);
+      acc[kNumClasses] += h.n;
       prefix[kNumClasses][q] = acc[kNumClasses];
     }
-    const Stats none;
     double* score_missing_right = ws_.score.data();
     double* score_missing_left = ws_.score.data() + ws_.prefix_stride;
-    score_positions(prefix, positions, none, total, score_missing_right);
-    if (has_missing) score_positions(prefix, positions, missing, total, score_missing_left);
+    const auto min_leaf_rows = static_cast<double>(pb_.settings->min_samples_leaf);
+    const double top = score_positions(prefix, positions, missing, total, min_leaf_rows,
+                                       score_missing_right, score_missing_left);
 
     double best_score = best->score;
     int best_q = -1;
     bool best_missing_left = false;
     // The sequential "first strictly better" rule picks the first occurrence of the maximum (in
     // the order right, left at each position): find the maximum branch-free, then locate it.
-    const double top = std::max(max_of(score_missing_right, positions),
-                                has_missing ? max_of(score_missing_left, positions) : kNoSplit);
     if (top > best_score) {
       for (size_t q = 0; q < positions; ++q) {
         if (score_missing_right[q] == top) {
@@ -433,8 +524,7 @@ class TreeGrower {
       best_score = top;
     }
     const Stats values = total.minus(missing);
-    const int64_t min_leaf = pb_.settings->min_samples_leaf;
-    if (has_missing && n_order > 0 && values.n >= min_leaf && missing.n >= min_leaf) {
+    if (has_missing && n_order > 0 && values.n >= min_leaf_rows && missing.n >= min_leaf_rows) {
       // All values left, missing right: marked by q = n_order.
       const double all_left = gini_proxy(values, missing);
       if (all_left > best_score) {
@@ -460,36 +550,6 @@ class TreeGrower {
     }
   }
 
-  // Gini proxy (sum_c L_c^2 / W_L + sum_c R_c^2 / W_R, larger is better, as scikit-learn) of the
-  // split after each position, with `extra` added to the left side; -inf where a side is too
-  // small.
-  void score_positions(double* const* prefix, size_t positions, const Stats& extra,
-                       const Stats& total, double* out) const {
-    const double min_leaf = pb_.settings->min_samples_leaf;
-    const double* p0 = prefix[0];
-    const double* p1 = prefix[1];
-    const double* p2 = prefix[2];
-    const double* pn = prefix[3];
-    const double e0 = extra.w[0], e1 = extra.w[1], e2 = extra.w[2];
-    const double en = static_cast<double>(extra.n);
-    const double t0 = total.w[0], t1 = total.w[1], t2 = total.w[2];
-    const double tn = static_cast<double>(total.n);
-    // Branch-free (selects of plain values, no division under a condition) so that GCC
-    // vectorises it even with -ftrapping-math.
-    for (size_t q = 0; q < positions; ++q) {
-      const double l0 = p0[q] + e0, l1 = p1[q] + e1, l2 = p2[q] + e2, ln = pn[q] + en;
-      const double r0 = t0 - l0, r1 = t1 - l1, r2 = t2 - l2, rn = tn - ln;
-      const double wl = l0 + l1 + l2;
-      const double wr = r0 + r1 + r2;
-      const bool valid = (ln >= min_leaf) & (rn >= min_leaf) & (wl > 0.0) & (wr > 0.0);
-      const double v = valid ? 1.0 : 0.0;
-      const double dl = valid ? wl : 1.0;
-      const double dr = valid ? wr : 1.0;
-      const double score = (l0 * l0 + l1 * l1 + l2 * l2) / dl + (r0 * r0 + r1 * r1 + r2 * r2) / dr;
-      out[q] = score * v + (1.0 - v) * kNoSplit;  // exactly score, or exactly kNoSplit
-    }
-  }
-
   // Real-valued threshold equivalent to the binned split on the training rows.
   double threshold_of(const Split& s) const {
     if (s.all_values_left) return kAllValuesLeft;
@@ -501,25 +561,48 @@ class TreeGrower {
     return fb.upper[s.bin + (s.next_bin - 1 - s.bin) / 2];
   }
 
-  // Partitions the node's rows in place, left first. Returns the first right position.
-  int32_t partition(const Split& s, int32_t begin, int32_t end) {
-    const FeatureBins& fb = pb_.bins->features[s.feature];
+  // Partitions the node's in-bag rows by their bins, left first (stably, branch-free), and sums
+  // the left side's stats. Returns the first right position.
+  int32_t partition(const Split& s, int32_t begin, int32_t end, Stats* left_stats) {
     const uint16_t* code = pb_.bins->column(s.feature);
-    const int missing_bin = fb.n_bins;
+    const int missing_bin = pb_.bins->features[s.feature].n_bins;
     const int limit = s.all_values_left ? missing_bin - 1 : s.bin;
-    auto goes_left = [&](int32_t i) {
+    int32_t* index = ws_.index.data();
+    int32_t* right = ws_.scratch.data();
+    int32_t n_left = begin;
+    int32_t n_right = 0;
+    for (int32_t k = begin; k < end; ++k) {
+      const int32_t i = index[k];
       const int c = code[i];
-      return c == missing_bin ? s.missing_left : c <= limit;
-    };
-    int32_t lo = begin;
-    int32_t hi = end - 1;
-    while (true) {
-      while (lo <= hi && goes_left(ws_.index[lo])) ++lo;
-      while (lo <= hi && !goes_left(ws_.index[hi])) --hi;
-      if (lo >= hi) break;
-      std::swap(ws_.index[lo], ws_.index[hi]);
+      const bool go_left = c == missing_bin ? s.missing_left : c <= limit;
+      index[n_left] = i;  // n_left <= k: never overwrites an unread row
+      right[n_right] = i;
+      n_left += go_left ? 1 : 0;
+      n_right += go_left ? 0 : 1;
     }
-    return lo;
+    std::copy(right, right + n_right, index + n_left);
+    for (int32_t k = begin; k < n_left; ++k) left_stats->add(ws_.rows[index[k]]);
+    return n_left;
+  }
+
+  // Routes the node's out-of-bag rows by raw value and threshold, as predict() does.
+  int32_t partition_oob(const Node& nd, int32_t begin, int32_t end) {
+    const float* col = pb_.x->column(nd.feature);
+    int32_t* index = ws_.oob.data();
+    int32_t* right = ws_.scratch.data();
+    int32_t n_left = begin;
+    int32_t n_right = 0;
+    for (int32_t k = begin; k < end; ++k) {
+      const int32_t i = index[k];
+      const float v = col[i];
+      const bool go_left = goes_left(nd, v);
+      index[n_left] = i;
+      right[n_right] = i;
+      n_left += go_left ? 1 : 0;
+      n_right += go_left ? 0 : 1;
+    }
+    std::copy(right, right + n_right, index + n_left);
+    return n_left;
   }
 
   const Problem& pb_;
@@ -538,30 +621,50 @@ class Forest final : public TreeModel {
   static std::unique_ptr<TreeModel> from_json(const nlohmann::json& j);
 
  private:
-  // Mean of the trees' leaf probabilities for each row selected by `use(row, tree)`, summed in
-  // tree order; rows no tree selects get 0 and count 0.
-  template <typename Use>
-  void average(const Matrix& x, const Use& use, Probabilities* out,
-               std::vector<int>* n_used) const {
+  // Mean of the trees' leaf probabilities per row, summed in tree order.
+  Probabilities average(const Matrix& x) const {
     const size_t n = x.rows();
-    out->assign(n * kNumClasses, 0.0);
-    n_used->assign(n, 0);
-    const int64_t rows = static_cast<int64_t>(n);
+    Probabilities out(n * kNumClasses, 0.0);
+    const double n_trees = static_cast<double>(trees_.size());
+    // Blocks of rows, trees outer within a block: a tree's nodes stay in cache across the
+    // block, and each row still sums its trees in tree order.
+    const int64_t blocks = static_cast<int64_t>((n + kPredictBlock - 1) / kPredictBlock);
 #pragma omp parallel for num_threads(settings_.threads) schedule(static)
-    for (int64_t i = 0; i < rows; ++i) {
-      double acc[kNumClasses] = {};
-      int used = 0;
-      for (size_t t = 0; t < trees_.size(); ++t) {
-        if (!use(static_cast<size_t>(i), t)) continue;
-        const double* v = trees_[t].leaf_value(x, static_cast<size_t>(i));
-        for (int c = 0; c < kNumClasses; ++c) acc[c] += v[c];
-        ++used;
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const size_t first = static_cast<size_t>(blk) * kPredictBlock;
+      const size_t last = std::min(n, first + kPredictBlock);
+      const size_t rows = last - first;
+      const size_t p = x.cols();
+      // The block's rows, row-major: every tree reads them from L1.
+      std::vector<float> block(rows * p);
+      for (size_t f = 0; f < p; ++f) {
+        const float* col = x.column(f) + first;
+        for (size_t r = 0; r < rows; ++r) block[r * p + f] = col[r];
       }
-      (*n_used)[i] = used;
-      for (int c = 0; c < kNumClasses; ++c) {
-        (*out)[i * kNumClasses + c] = used > 0 ? acc[c] / used : 0.0;
+      double acc[kPredictBlock][kNumClasses] = {};
+      int32_t at[kPredictBlock];
+      for (const Tree& tree : trees_) {
+        std::fill(at, at + rows, 0);
+        const Node* walk = tree.walk.data();
+        for (int d = 0; d < tree.depth; ++d) {
+          for (size_t r = 0; r < rows; ++r) {
+            const Node& nd = walk[at[r]];
+            // Branch-free child choice: the direction is unpredictable.
+            const int32_t go_left = goes_left(nd, block[r * p + nd.feature]) ? 1 : 0;
+            at[r] = nd.right + ((nd.left - nd.right) & -go_left);
+          }
+        }
+        for (size_t r = 0; r < rows; ++r) {
+          const double* v = tree.value.data() + static_cast<size_t>(at[r]) * kNumClasses;
+          for (int c = 0; c < kNumClasses; ++c) acc[r][c] += v[c];
+        }
+      }
+      for (size_t i = first; i < last; ++i) {
+        for (int c = 0; c < kNumClasses; ++c)
+          out[i * kNumClasses + c] = acc[i - first][c] / n_trees;
       }
     }
+    return out;
   }
 
   ForestSettings settings_;
@@ -622,19 +725,19 @@ void Forest::fit(const TabularData& data) {
   }
   pb.mtry = std::clamp(pb.mtry, 1, static_cast<int>(p));
 
-  const BinnedData bins = bin_features(data.x, settings_.max_bins);
+  const BinnedData bins = bin_features(data.x, settings_.max_bins, settings_.threads);
   pb.bins = &bins;
 
   const int n_trees = settings_.n_trees;
   trees_.assign(n_trees, Tree());
-  std::vector<std::vector<uint8_t>> drawn(n_trees);
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> oob_leaf(n_trees);
 #pragma omp parallel num_threads(settings_.threads)
   {
     Workspace ws;
 #pragma omp for schedule(dynamic, 1)
     for (int t = 0; t < n_trees; ++t) {
       TreeGrower grower(pb, ws);
-      trees_[t] = grower.grow(mix_seed(settings_.seed, static_cast<uint64_t>(t)), &drawn[t]);
+      trees_[t] = grower.grow(mix_seed(settings_.seed, static_cast<uint64_t>(t)), &oob_leaf[t]);
     }
   }
   n_features_ = p;
@@ -643,15 +746,23 @@ void Forest::fit(const TabularData& data) {
   oob_.clear();
   oob_covered_.clear();
   if (!has_oob_) return;
-  // Out of bag: the row's patient was not drawn (for a synthetic row: neither parent was).
-  auto out_of_bag = [&](size_t i, size_t t) {
-    const std::vector<uint8_t>& d = drawn[t];
-    return d[pb.group[i]] == 0 && (pb.group2[i] < 0 || d[pb.group2[i]] == 0);
-  };
-  std::vector<int> used;
-  average(data.x, out_of_bag, &oob_, &used);
+  // Mean over the trees where the row was out of bag, summed in tree order.
+  oob_.assign(n * kNumClasses, 0.0);
+  std::vector<int> used(n, 0);
+  for (int t = 0; t < n_trees; ++t) {
+    for (const auto& [row, leaf] : oob_leaf[t]) {
+      const double* v = trees_[t].value.data() + static_cast<size_t>(leaf) * kNumClasses;
+      for (int c = 0; c < kNumClasses; ++c) oob_[row * kNumClasses + c] += v[c];
+      ++used[row];
+    }
+  }
   oob_covered_.resize(n);
-  for (size_t i = 0; i < n; ++i) oob_covered_[i] = used[i] > 0;
+  for (size_t i = 0; i < n; ++i) {
+    oob_covered_[i] = used[i] > 0;
+    for (int c = 0; c < kNumClasses; ++c) {
+      oob_[i * kNumClasses + c] = used[i] > 0 ? oob_[i * kNumClasses + c] / used[i] : 0.0;
+    }
+  }
 }
 
 Probabilities Forest::predict(const Matrix& x) const {
@@ -660,14 +771,12 @@ Probabilities Forest::predict(const Matrix& x) const {
     throw InputError("forest was fitted on " + std::to_string(n_features_) +
                      " features but is asked to predict " + std::to_string(x.cols()));
   }
-  Probabilities out;
-  std::vector<int> used;
-  average(x, [](size_t, size_t) { return true; }, &out, &used);
-  return out;
+  return average(x);
 }
 
 Probabilities Forest::oob(std::vector<bool>* covered) const {
-  if (!has_oob_) throw std::logic_error("forest has no out-of-bag estimate (bootstrap off or not fitted)");
+  if (!has_oob_)
+    throw std::logic_error("forest has no out-of-bag estimate (bootstrap off or not fitted)");
   if (covered != nullptr) *covered = oob_covered_;
   return oob_;
 }
@@ -758,6 +867,7 @@ std::unique_ptr<TreeModel> Forest::from_json(const nlohmann::json& j) {
           throw InputError("forest JSON has a malformed tree node");
         }
       }
+      t.prepare();
       forest->trees_.push_back(std::move(t));
     }
     if (forest->trees_.empty()) throw InputError("forest JSON has no trees");
@@ -774,7 +884,9 @@ std::unique_ptr<TreeModel> make_forest(const ForestSettings& s) {
 }
 
 namespace tabular_detail {
-std::unique_ptr<TreeModel> forest_from_json(const nlohmann::json& j) { return Forest::from_json(j); }
+std::unique_ptr<TreeModel> forest_from_json(const nlohmann::json& j) {
+  return Forest::from_json(j);
+}
 }  // namespace tabular_detail
 
 }  // namespace woundphase

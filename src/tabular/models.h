@@ -2,8 +2,7 @@
 // dispatches on "kind").
 #pragma once
 
-#include <memory>  // for unique_ptr
-
+#include <memory>             // for unique_ptr
 #include <nlohmann/json.hpp>  // for json
 
 #include "woundphase/tabular.h"

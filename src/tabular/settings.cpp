@@ -48,7 +48,7 @@ std::string to_string(ClassWeight w) {
 TreeModelKind parse_tree_model(const std::string& text) {
   if (text == "rf") return TreeModelKind::kForest;
   if (text == "gbdt") return TreeModelKind::kGbdt;
-  throw InputError("--tree-model must be one of rf, gbdt; got '" + text + "'");
+  throw InputError("--model must be one of rf, gbdt; got '" + text + "'");
 }
 
 std::string to_string(TreeModelKind k) { return k == TreeModelKind::kForest ? "rf" : "gbdt"; }

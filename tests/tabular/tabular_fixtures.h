@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "woundphase/core.h"
+#include "woundphase/tabular.h"
 
 namespace woundphase::testing {
 
@@ -28,10 +29,10 @@ class FixtureRng {
 
 struct PlantedOptions {
   size_t rows = 600;
-  size_t features = 12;     // features 0 and 1 carry the signal, the rest are noise
+  size_t features = 12;  // features 0 and 1 carry the signal, the rest are noise
   int rows_per_patient = 5;
-  double label_noise = 0.1;   // fraction of labels replaced by a random class
-  double missing = 0.05;      // fraction of entries set to NaN
+  double label_noise = 0.1;  // fraction of labels replaced by a random class
+  double missing = 0.05;     // fraction of entries set to NaN
   uint64_t seed = 1;
 };
 
@@ -53,6 +54,15 @@ inline TabularData planted(const PlantedOptions& o) {
     }
   }
   return d;
+}
+
+// XGBoost on a few hundred rows gains nothing from a second thread, and with OpenMP's default
+// (active) waiting it runs 10-100x slower while other processes share the two cores: the tests
+// use one thread unless threading is what they check.
+inline GbdtSettings single_thread_gbdt() {
+  GbdtSettings s;
+  s.threads = 1;
+  return s;
 }
 
 inline int argmax(const Probabilities& p, size_t row) {

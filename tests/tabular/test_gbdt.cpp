@@ -10,13 +10,14 @@ namespace woundphase {
 using testing::accuracy;
 using testing::planted;
 using testing::PlantedOptions;
+using testing::single_thread_gbdt;
 
 TEST(Gbdt, LearnsPlantedSignalAndSumsToOne) {
   PlantedOptions o;
   const TabularData train = planted(o);
   o.seed = 2;
   const TabularData test = planted(o);
-  auto gbdt = make_gbdt(GbdtSettings{});
+  auto gbdt = make_gbdt(single_thread_gbdt());
   gbdt->fit(train);
   EXPECT_FALSE(gbdt->has_oob());
   const Probabilities p = gbdt->predict(test.x);
@@ -32,7 +33,7 @@ TEST(Gbdt, JsonRoundTripPredictsBitIdentically) {
   PlantedOptions o;
   o.seed = 4;
   const TabularData test = planted(o);
-  GbdtSettings s;
+  GbdtSettings s = single_thread_gbdt();
   s.n_rounds = 30;
   auto gbdt = make_gbdt(s);
   gbdt->fit(train);
@@ -44,7 +45,7 @@ TEST(Gbdt, JsonRoundTripPredictsBitIdentically) {
 
 TEST(Gbdt, SameSeedSameModel) {
   const TabularData train = planted(PlantedOptions{});
-  GbdtSettings s;
+  GbdtSettings s = single_thread_gbdt();
   s.n_rounds = 20;
   auto a = make_gbdt(s);
   auto b = make_gbdt(s);
@@ -54,7 +55,7 @@ TEST(Gbdt, SameSeedSameModel) {
 }
 
 TEST(Gbdt, RejectsBadInput) {
-  auto gbdt = make_gbdt(GbdtSettings{});
+  auto gbdt = make_gbdt(single_thread_gbdt());
   EXPECT_THROW(gbdt->predict(Matrix(2, 2)), std::logic_error);
   EXPECT_THROW(gbdt->fit(TabularData{}), InputError);
   EXPECT_THROW(gbdt->oob(nullptr), std::logic_error);

@@ -9,6 +9,7 @@ using testing::accuracy;
 using testing::FixtureRng;
 using testing::planted;
 using testing::PlantedOptions;
+using testing::single_thread_gbdt;
 
 namespace {
 
@@ -49,7 +50,7 @@ void expect_rows_sum_to_one(const Probabilities& p, size_t rows) {
 
 TEST(OutOfFold, GbdtUsesInnerFoldsThatNeverSeeTheRowsPatient) {
   const TabularData d = leak_detector(90, 4, 3);
-  GbdtSettings s;
+  GbdtSettings s = single_thread_gbdt();
   s.n_rounds = 60;
   s.max_depth = 6;
   s.subsample = 1.0;
@@ -106,7 +107,7 @@ TEST(OutOfFold, SyntheticRowsAreTrainingOnly) {
   TabularData d = planted(o);
   d.group2.assign(d.rows(), -1);
   for (size_t i = 0; i < 30; ++i) d.group2[i] = (d.group[i] + 3) % 40;
-  GbdtSettings s;
+  GbdtSettings s = single_thread_gbdt();
   s.n_rounds = 10;
   auto factory = [&] { return make_gbdt(s); };
   auto fitted = factory();
@@ -123,7 +124,7 @@ TEST(OutOfFold, FewPatientsUseFewerFolds) {
   o.rows = 30;
   o.rows_per_patient = 10;  // 3 patients, 5 folds asked
   const TabularData d = planted(o);
-  GbdtSettings s;
+  GbdtSettings s = single_thread_gbdt();
   s.n_rounds = 5;
   auto factory = [&] { return make_gbdt(s); };
   auto fitted = factory();
