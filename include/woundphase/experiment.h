@@ -12,6 +12,7 @@
 
 #include "woundphase/core.h"
 #include "woundphase/dataset.h"
+#include "woundphase/files.h"
 #include "woundphase/metrics.h"
 #include "woundphase/sampling.h"
 #include "woundphase/tabular.h"
@@ -174,11 +175,5 @@ Bundle load_bundle(const std::string& bundle_dir);
 // Returns the probabilities; `scores` is filled when the data has labels.
 Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
                              Scores* scores);
-
-// 64-bit FNV-1a of a file's bytes, as hex: identifies the data a run or bundle used.
-std::string file_fingerprint(const std::string& path);
-
-// Writes `content` to `path` via a temporary file in the same folder and an atomic rename.
-void write_file_atomically(const std::string& path, const std::string& content);
 
 }  // namespace woundphase

@@ -17,6 +17,7 @@
 #include "report/charts.h"
 #include "report/run_data.h"
 #include "report/svg.h"
+#include "woundphase/files.h"
 
 namespace fs = std::filesystem;
 
@@ -496,25 +497,7 @@ std::string render_report(const std::string& run_dir) {
 
 void write_report(const std::string& run_dir) {
   const std::string html = render_report(run_dir);
-  const fs::path target = fs::path(run_dir) / "report.html";
-  const fs::path tmp = target.parent_path() / fmt::format(".report.html.tmp.{}", getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw InputError(fmt::format("{}: cannot write (is the folder writable?)", tmp.string()));
-    out << html;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw InputError(fmt::format("{}: write failed (disk full?)", tmp.string()));
-    }
-  }
-  if (std::rename(tmp.c_str(), target.c_str()) != 0) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw InputError(fmt::format("{}: cannot replace the file", target.string()));
-  }
+  write_file_atomically((fs::path(run_dir) / "report.html").string(), html);
 }
 
 }  // namespace woundphase
