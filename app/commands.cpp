@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "progress.h"
+#include "woundphase/images.h"  // for write_synthetic_study
 #include "woundphase/inspect.h"
 #include "woundphase/report.h"
 
@@ -18,9 +19,13 @@ namespace fs = std::filesystem;
 namespace woundphase::app {
 namespace {
 
-std::vector<Modality> available_modalities(const Dataset& /*data*/) {
-  // Image modalities arrive with the image branches; the metadata table is always there.
-  return {Modality::kMetadata};
+// The metadata table is always there; an image modality is available when its folder is.
+std::vector<Modality> available_modalities(const Dataset& data) {
+  std::vector<Modality> out = {Modality::kMetadata};
+  for (ImageModality m : kImageModalities)
+    if (fs::is_directory(fs::path(data.dir) / folder_of(m)))
+      out.push_back(static_cast<Modality>(static_cast<int>(m) + 1));
+  return out;
 }
 
 Dataset load(const DataOptions& options, bool require_labels) {
@@ -85,11 +90,21 @@ Schema DataOptions::schema() const {
 
 int run_synth(const std::string& out_dir, const SynthSettings& settings) {
   settings.validate();
-  const SynthSummary s = write_synthetic_cohort(out_dir, settings);
+  const StudySummary study = write_synthetic_study(out_dir, settings);
+  const SynthSummary& s = study.cohort;
   std::cout << fmt::format("wrote {} patients, {} visit-wounds (I {}, P {}, R {}) to {}\n",
                            s.patients, s.rows, s.class_counts[0], s.class_counts[1],
-                           s.class_counts[2], out_dir)
-            << std::flush;  // before the search logs to stderr
+                           s.class_counts[2], out_dir);
+  if (settings.write_images) {
+    std::vector<std::string> counts;
+    for (ImageModality m : kImageModalities)
+      if (study.images[static_cast<int>(m)] > 0)
+        counts.push_back(fmt::format("{} {}", folder_of(m), study.images[static_cast<int>(m)]));
+    std::cout << fmt::format("images: {}; boxes: {} depth, {} thermal; {:.1f} s\n",
+                             fmt::join(counts, ", "), study.depth_boxes, study.thermal_boxes,
+                             study.seconds);
+  }
+  std::cout << std::flush;  // before the search logs to stderr
   return 0;
 }
 

@@ -82,6 +82,58 @@ void add_tabular_options(CLI::App* cmd, TabularSettings* t, TabularText* text) {
       ->capture_default_str();
 }
 
+// Options of the image branches (image modalities only); text values are parsed after.
+struct ImageText {
+  std::string loss = "weighted_ce";
+  std::string device = "cpu";
+  std::string map_decode = "viridis";
+  std::string on_missing_image = "skip";
+  bool no_augment = false;
+};
+
+void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
+  auto& v = s->vision;
+  cmd->add_option("--backbone", v.backbone, "simple | resnet18 | efficientnet_b0|b2|b3 | torchscript:PATH")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--image-size", v.image_size, "square crop side: 32 | 64 | 128 | 256")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--epochs", v.epochs, "maximum training epochs")->capture_default_str()->group("Image branches");
+  cmd->add_option("--batch-size", v.batch_size, "images per step")->capture_default_str()->group("Image branches");
+  cmd->add_option("--image-learning-rate", v.learning_rate, "Adam learning rate")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--patience", v.patience, "epochs without a better validation QWK before stopping")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--loss", text->loss, "weighted_ce | focal")->capture_default_str()->group("Image branches");
+  cmd->add_option("--focal-gamma", v.focal_gamma, "focal loss gamma")->capture_default_str()->group("Image branches");
+  cmd->add_option("--device", text->device, "cpu | cuda | multi")->capture_default_str()->group("Image branches");
+  cmd->add_option("--map-decode", text->map_decode, "viridis (maps -> one scalar channel) | none")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--on-missing-image", text->on_missing_image, "skip (counted) | error")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_flag("--no-augment", text->no_augment, "no flips/rotations/brightness/noise in training")
+      ->group("Image branches");
+  cmd->add_option("--validation-fraction", s->validation_fraction,
+                  "share of training patients held out for early stopping")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--image-cache", s->cache_dir, "folder for a disk cache of decoded crops")->group("Image branches");
+}
+
+void apply_image_text(const ImageText& text, ImageBranchSettings* s) {
+  s->vision.loss = parse_vision_loss(text.loss);
+  s->vision.device = parse_vision_device(text.device);
+  s->preprocess.map_decode = parse_map_decode(text.map_decode);
+  s->preprocess.on_missing_image = parse_missing_image(text.on_missing_image);
+  s->preprocess.image_size = s->vision.image_size;
+  if (text.no_augment) s->augment = AugmentSettings{};
+}
+
 void apply_tabular_text(const TabularText& text, TabularSettings* t) {
   t->model = parse_tree_model(text.model);
   t->sampling.strategy = parse_sampling(text.sampling);
@@ -160,13 +212,28 @@ int main(int argc, char** argv) {
   std::string synth_out;
   SynthSettings synth;
   auto* synth_cmd = cli.add_subcommand("synth", "write a synthetic cohort in the DFU layout");
-  synth_cmd->footer("example: woundphase synth --out cohort --patients 150 --seed 7");
+  synth_cmd->footer(
+      "example: woundphase synth --out cohort --patients 150 --seed 7\n"
+      "         woundphase synth --out real_layout --from ../shared/data/dfu --image-scale 0.1");
   synth_cmd->add_option("--out", synth_out, "output folder")->required();
   synth_cmd->add_option("--patients", synth.patients, "number of patients")->capture_default_str();
   synth_cmd->add_option("--seed", synth.seed, "seed (same seed, same files)")
       ->capture_default_str();
   synth_cmd->add_option("--signal", synth.signal, "phase signal in the metadata, 0..1")
       ->capture_default_str();
+  synth_cmd
+      ->add_option("--image-scale", synth.image_scale,
+                   "frame size relative to the real cameras' (1280x720 depth, 1080x1440 thermal)")
+      ->capture_default_str();
+  synth_cmd
+      ->add_option("--image-signal", synth.image_signal,
+                   "phase-dependent image appearance beyond the metadata, 0..1")
+      ->capture_default_str();
+  synth_cmd->add_option("--from", synth.from_dir,
+                        "real study folder: copy its metadata, draw the frames its box files name");
+  synth_cmd->add_flag("--thermal-rgb", synth.thermal_rgb, "also write Thermal_RGB/");
+  bool synth_no_images = false;
+  synth_cmd->add_flag("--no-images", synth_no_images, "write the metadata CSV only");
 
   app::SearchOptions search;
   TabularText search_text;
@@ -183,6 +250,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   add_search_options(search_cmd, &search.settings);
   add_tabular_options(search_cmd, &search.settings.tabular, &search_text);
+  ImageText image_text;
+  add_image_options(search_cmd, &search.settings.images, &image_text);
   search_cmd->footer(
       "example: woundphase search --data study/ --modalities metadata --cv-folds 5 --runs 3 --out "
       "runs/meta");
@@ -252,9 +321,15 @@ int main(int argc, char** argv) {
   demo.verbosity = verbosity;
 
   try {
-    if (*synth_cmd) return app::run_synth(synth_out, synth);
+    if (*synth_cmd) {
+      synth.write_images = !synth_no_images;
+      synth.threads = threads;
+      return app::run_synth(synth_out, synth);
+    }
     if (*search_cmd) {
       apply_tabular_text(search_text, &search.settings.tabular);
+      apply_image_text(image_text, &search.settings.images);
+      search.settings.images.vision.threads = threads;
       search.settings.threads = threads;
       return app::run_search_command(search);
     }
@@ -269,6 +344,7 @@ int main(int argc, char** argv) {
     if (*report_cmd) return app::run_report(report_dir);
     if (*demo_cmd) {
       demo.settings.threads = threads;
+      demo.synth.threads = threads;
       return app::run_demo(demo);
     }
   } catch (const InputError& e) {

@@ -8,10 +8,15 @@ packages=(
   libxgboost-dev xgboost libcsv-dev libtomlplusplus-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
   libgtest-dev libbenchmark-dev libopenblas0-pthread
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev  # not libopencv-dev (1.2 GB)
+  chromium  # headless render test of the HTML report (tests/report)
+  libtorch-dev  # image networks (libwoundphase_vision.so, loaded only for image modalities)
+  python3-torch python3-torchvision  # the tests export a TorchScript model with Debian's torch
 )
-# Benchmarks compare against scikit-learn and time whole processes.
+# Benchmarks compare against scikit-learn and time whole processes; bench/fuzz.sh needs clang
+# with its sanitizer/libFuzzer runtimes and OpenMP.
 if [ "${WOUNDPHASE_BENCH_DEPS:-0}" = 1 ]; then
-  packages+=(python3-sklearn python3-pandas hyperfine bc time)
+  packages+=(python3-sklearn python3-pandas hyperfine bc time dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev)
 fi
 
 missing=()

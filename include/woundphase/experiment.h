@@ -13,6 +13,8 @@
 #include "woundphase/core.h"
 #include "woundphase/dataset.h"
 #include "woundphase/files.h"
+#include "woundphase/images.h"
+#include "woundphase/vision.h"
 #include "woundphase/metrics.h"
 #include "woundphase/sampling.h"
 #include "woundphase/tabular.h"
@@ -23,6 +25,7 @@ namespace woundphase {
 enum class Modality { kMetadata, kThermalMap, kDepthMap, kDepthRgb, kThermalRgb };
 inline constexpr int kNumModalities = 5;
 std::string to_string(Modality m);
+bool is_image(Modality m);
 Modality parse_modality(const std::string& text);  // throws InputError listing the names
 
 // A combination is a non-empty set of modalities, written '+'-joined in the fixed order.
@@ -43,6 +46,16 @@ struct TabularSettings {
   void validate() const;
 };
 
+// How an image modality's branch is trained in a search (one network per modality and fold).
+struct ImageBranchSettings {
+  VisionSettings vision;           // backbone, image size, epochs, loss, ... (vision.h)
+  PreprocessSettings preprocess;   // crop rules, map decoding, missing-image policy (images.h)
+  AugmentSettings augment = AugmentSettings::training();  // training batches only
+  double validation_fraction = 0.2;  // (0, 0.5] training patients held out for early stopping
+  std::string cache_dir;             // decoded-crop disk cache ("" = memory only)
+  void validate() const;
+};
+
 struct SearchSettings {
   std::vector<Combination> combinations = {{Modality::kMetadata}};
   int cv_folds = 5;              // [1, 50] patient folds; 1 = a single split by train_fraction
@@ -53,6 +66,8 @@ struct SearchSettings {
   bool shuffle_labels = false;   // permute training labels: the leakage control (kappa ~ 0)
   int threads = 2;               // [1, 256] worker threads
   TabularSettings tabular;
+  ImageBranchSettings images;
+  bool uses_images() const;  // some combination has an image modality
   void validate() const;
   nlohmann::json to_json() const;
 };
@@ -85,12 +100,22 @@ struct CombinationSummary {
   std::array<double, kNumClasses> f1{};  // mean over folds x runs
 };
 
+// One epoch of a network's training, as reported and stored.
+struct CurvePoint {
+  std::string component;  // e.g. "thermal_map" (an image branch) or a fusion head
+  int epoch = 0;
+  double loss = 0;
+  double val_loss = 0;
+  double val_qwk = 0;
+};
+
 struct SearchResult {
   std::vector<std::vector<int>> fold_of_patient;  // [run][patient]; -1 = left out by percentage
   std::vector<unsigned long long> run_seeds;
   std::vector<FoldResult> folds;
   std::vector<PredictionRow> predictions;      // test-fold predictions
   std::vector<PredictionRow> oof_predictions;  // out-of-fold probabilities of training rows
+  std::vector<std::pair<FoldResult, CurvePoint>> curves;  // training curves (run/fold/modalities)
   std::vector<CombinationSummary> summary;
 };
 
@@ -108,6 +133,7 @@ struct JobRecord {
   FoldResult result;
   std::vector<PredictionRow> test;
   std::vector<PredictionRow> oof;
+  std::vector<CurvePoint> curve;
   double seconds = 0;
   int attempt = 1;  // how many times this job was computed (resume must not redo finished jobs)
 };

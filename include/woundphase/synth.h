@@ -10,7 +10,14 @@ struct SynthSettings {
   unsigned long long seed = 7;  // same seed, same cohort (byte-identical files)
   double signal = 1.0;          // [0, 1] strength of the phase signal in the metadata features
   std::string metadata_file = "DataMaster_Processed_V12_WithMissing.csv";  // file name written
-  void validate() const;  // throws InputError naming the knob
+  // Images (written by write_synthetic_study in the images stage, not by write_synthetic_cohort).
+  bool write_images = true;   // also the image folders and the two box files
+  double image_scale = 0.1;   // [0.02, 1] frame size relative to the real cameras' frames
+  double image_signal = 0.5;  // [0, 1] phase-dependent image appearance the metadata lacks
+  bool thermal_rgb = false;   // also Thermal_RGB/
+  std::string from_dir;       // a real study folder: copy its metadata, rescale its boxes
+  int threads = 0;            // [0, 256] 0 = all cores; the files do not depend on it
+  void validate() const;      // throws InputError naming the knob
 };
 
 // Summary of what was written.

@@ -141,6 +141,9 @@ using Row = std::array<std::string, col::kCount>;
 // Bounds of SynthSettings.
 constexpr int kMinPatients = 3;
 constexpr int kMaxPatients = 100000;
+constexpr double kMinImageScale = 0.02;
+constexpr double kMaxImageScale = 1.0;
+constexpr int kMaxThreads = 256;
 
 constexpr char kBom[] = "\xEF\xBB\xBF";
 constexpr char kLineEnd[] = "\r\n";
@@ -770,6 +773,12 @@ void SynthSettings::validate() const {
   if (metadata_file.empty() || metadata_file == "." || metadata_file == ".." ||
       metadata_file.find_first_of("/\\") != std::string::npos)
     throw InputError("synth: metadata_file must be a plain file name, got '" + metadata_file + "'");
+  if (!(image_scale >= kMinImageScale && image_scale <= kMaxImageScale))
+    throw InputError("synth: image-scale must be in [0.02, 1], got " + std::to_string(image_scale));
+  if (!(image_signal >= 0.0 && image_signal <= 1.0))
+    throw InputError("synth: image-signal must be in [0, 1], got " + std::to_string(image_signal));
+  if (threads < 0 || threads > kMaxThreads)
+    throw InputError("synth: threads must be in [0, 256], got " + std::to_string(threads));
 }
 
 SynthSummary write_synthetic_cohort(const std::string& out_dir, const SynthSettings& settings) {

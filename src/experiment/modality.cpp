@@ -34,6 +34,8 @@ std::vector<std::string> split(const std::string& text, char sep) {
 
 std::string to_string(Modality m) { return kModalityNames[static_cast<int>(m)]; }
 
+bool is_image(Modality m) { return m != Modality::kMetadata; }
+
 Modality parse_modality(const std::string& text) {
   for (int i = 0; i < kNumModalities; ++i)
     if (text == kModalityNames[i]) return static_cast<Modality>(i);

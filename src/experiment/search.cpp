@@ -8,6 +8,7 @@
 #include <set>
 
 #include "woundphase/experiment.h"
+#include "experiment/image_job.h"
 #include "woundphase/split.h"
 
 namespace woundphase {
@@ -44,13 +45,29 @@ void SearchSettings::validate() const {
   if (threads < 1 || threads > 256)
     throw InputError(fmt::format("--threads must be in [1, 256], got {}", threads));
   for (const auto& c : combinations)
-    for (Modality m : c)
-      if (m != Modality::kMetadata)
-        throw InputError(
-            fmt::format("--modalities: '{}' needs the image branches, which this build does not "
-                        "have yet; use 'metadata'",
-                        to_string(c)));
+    if (c.size() > 1)
+      throw InputError(fmt::format("--modalities: '{}' fuses several modalities; fusion arrives with the "
+                                   "fusion stage: evaluate single modalities for now",
+                                   to_string(c)));
   tabular.validate();
+  if (uses_images()) images.validate();
+}
+
+bool SearchSettings::uses_images() const {
+  for (const auto& c : combinations)
+    for (Modality m : c)
+      if (is_image(m)) return true;
+  return false;
+}
+
+void ImageBranchSettings::validate() const {
+  vision.validate();
+  preprocess.validate();
+  augment.validate();
+  if (!(validation_fraction > 0 && validation_fraction <= 0.5))
+    throw InputError(fmt::format("--validation-fraction must be in (0, 0.5], got {}", validation_fraction));
+  if (vision.image_size != preprocess.image_size)
+    throw std::logic_error("vision and preprocessing image sizes differ");
 }
 
 nlohmann::json SearchSettings::to_json() const {
@@ -58,7 +75,7 @@ nlohmann::json SearchSettings::to_json() const {
   for (const auto& c : combinations) combos.push_back(to_string(c));
   const auto& f = tabular.forest;
   const auto& g = tabular.gbdt;
-  return {{"modalities", combos},
+  nlohmann::json out = {{"modalities", combos},
           {"cv_folds", cv_folds},
           {"runs", runs},
           {"seed", seed},
@@ -85,6 +102,31 @@ nlohmann::json SearchSettings::to_json() const {
             {"colsample", g.colsample},
             {"min_child_weight", g.min_child_weight},
             {"class_weight", to_string(g.class_weight)}}}};
+  if (!uses_images()) return out;
+  // Image settings are recorded only when an image modality is searched, so metadata-only runs
+  // stay comparable (and resumable) whatever the image defaults are.
+  const auto& v = images.vision;
+  const auto& p = images.preprocess;
+  const auto& a = images.augment;
+  out["images"] = {{"backbone", v.backbone},
+                   {"image_size", v.image_size},
+                   {"epochs", v.epochs},
+                   {"batch_size", v.batch_size},
+                   {"learning_rate", v.learning_rate},
+                   {"weight_decay", v.weight_decay},
+                   {"patience", v.patience},
+                   {"loss", to_string(v.loss)},
+                   {"focal_gamma", v.focal_gamma},
+                   {"class_weight", to_string(v.class_weight)},
+                   {"dropout", v.dropout},
+                   {"normalization", to_string(v.normalization)},
+                   {"map_decode", to_string(p.map_decode)},
+                   {"on_missing_image", to_string(p.on_missing_image)},
+                   {"crop", p.fingerprint()},
+                   {"augment", {{"flips", a.flips}, {"rotation_deg", a.rotation_deg}, {"brightness", a.brightness},
+                                {"contrast", a.contrast}, {"noise", a.noise}}},
+                   {"validation_fraction", images.validation_fraction}};
+  return out;
 }
 
 std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,
@@ -165,6 +207,76 @@ JobRecord compute_job(const Dataset& data, const TabularSettings& tabular, int r
   return job;
 }
 
+// The image side of a search: the index (images matched to visit-wounds) and the decoded crops.
+struct ImageInputs {
+  ImageIndex index;
+  std::unique_ptr<ImageCache> cache;
+};
+
+std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSettings& settings,
+                                            const ProgressFn& progress) {
+  std::string why;
+  if (!vision_available(&why))
+    throw InputError(fmt::format("image modalities need the image networks library ({}): {}", kVisionLibraryName,
+                                 why));
+  auto in = std::make_unique<ImageInputs>();
+  ImageIndexSettings index_settings;
+  index_settings.on_missing_image = settings.images.preprocess.on_missing_image;
+  in->index = build_image_index(data, data.dir, index_settings);
+  if (progress) progress({0, 0, in->index.report.summary()});
+  in->cache = std::make_unique<ImageCache>(data.dir, settings.images.preprocess, settings.images.cache_dir);
+  std::vector<ImageModality> needed;
+  for (const auto& c : settings.combinations)
+    for (Modality m : c)
+      if (is_image(m)) needed.push_back(static_cast<ImageModality>(static_cast<int>(m) - 1));
+  const auto start = std::chrono::steady_clock::now();
+  in->cache->preload(in->index, needed, settings.threads);
+  if (progress)
+    progress({0, 0,
+              fmt::format("decoded {} image crops in {:.1f} s ({} files skipped)", in->cache->size(),
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                          in->cache->skipped())});
+  return in;
+}
+
+JobRecord compute_image_job(const Dataset& data, ImageInputs& images, const ImageBranchSettings& settings, int run,
+                            unsigned long long run_seed, int fold, const Combination& combo,
+                            const std::vector<int>& train_rows, const std::vector<int>& train_labels,
+                            const std::vector<int>& test_rows, const ProgressFn& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string name = to_string(combo);
+  ImageBranchSettings s = settings;
+  const unsigned long long job_seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
+  const ImageJobOutput out = run_image_job(data, images.index, *images.cache, combo.front(), s, train_rows,
+                                           train_labels, test_rows, job_seed, progress);
+  JobRecord job;
+  FoldResult& fr = job.result;
+  fr.run = run;
+  fr.seed = run_seed;
+  fr.fold = fold;
+  fr.modalities = name;
+  fr.n_train = static_cast<int>(train_rows.size());
+  fr.n_test = static_cast<int>(out.rows.size());
+  std::vector<int> truth;
+  const std::vector<int> pred = argmax(out.probs);
+  for (size_t i = 0; i < out.rows.size(); ++i) {
+    truth.push_back(data.rows[out.rows[i]].label);
+    PredictionRow row;
+    row.run = run;
+    row.fold = fold;
+    row.modalities = name;
+    row.row = out.rows[i];
+    for (int c = 0; c < kNumClasses; ++c) row.prob[c] = out.probs[i * kNumClasses + c];
+    row.pred = pred[i];
+    job.test.push_back(row);
+  }
+  fr.scores = score(truth, pred);
+  for (const EpochReport& e : out.curve)
+    job.curve.push_back(CurvePoint{name, e.epoch, e.train_loss, e.val_loss, e.val_qwk});
+  job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return job;
+}
+
 }  // namespace
 
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
@@ -176,6 +288,8 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
   const std::vector<int> labels = data.labels();
   const std::vector<int> patient_of_row = data.patient_of_rows();
 
+  std::unique_ptr<ImageInputs> images;
+  if (settings.uses_images()) images = prepare_images(data, settings, progress);
   TabularSettings tabular = settings.tabular;
   tabular.forest.threads = settings.threads;
   // Boosting stays on one thread: on data this size XGBoost's OpenMP synchronisation costs more
@@ -234,8 +348,11 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
         if (cache != nullptr) job = cache->find(run, fold, name);
         const bool reused = job.has_value();
         if (!reused) {
-          job = compute_job(data, tabular, run, run_seed, fold, combo, train_rows, train_labels,
-                            test_rows);
+          job = combo.front() == Modality::kMetadata
+                    ? compute_job(data, tabular, run, run_seed, fold, combo, train_rows, train_labels,
+                                  test_rows)
+                    : compute_image_job(data, *images, settings.images, run, run_seed, fold, combo,
+                                        train_rows, train_labels, test_rows, progress);
           test_kill_point("fit", done_jobs);
           if (cache != nullptr) cache->save(*job);
         }
@@ -243,6 +360,7 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
         result.predictions.insert(result.predictions.end(), job->test.begin(), job->test.end());
         result.oof_predictions.insert(result.oof_predictions.end(), job->oof.begin(),
                                       job->oof.end());
+        for (const CurvePoint& point : job->curve) result.curves.emplace_back(job->result, point);
         ++done_jobs;
         if (progress)
           progress({done_jobs, total_jobs,

@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS predictions(
   kind TEXT NOT NULL, row INTEGER NOT NULL, prob_0 REAL NOT NULL, prob_1 REAL NOT NULL,
   prob_2 REAL NOT NULL, pred INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS predictions_job ON predictions(run, fold, modalities, stage, kind);
+CREATE TABLE IF NOT EXISTS curves(
+  run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, component TEXT NOT NULL,
+  epoch INTEGER NOT NULL, loss REAL, val_loss REAL, val_qwk REAL,
+  PRIMARY KEY(run, fold, modalities, component, epoch));
 )sql";
 
 // RAII prepared statement.
@@ -270,6 +274,12 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
     row.pred = static_cast<int>(pr.int64(5));
     (pr.text(0) == kKindTest ? job.test : job.oof).push_back(row);
   }
+  Statement cu(impl_->db,
+               "SELECT component, epoch, loss, val_loss, val_qwk FROM curves WHERE run = ?1 AND fold = ?2 AND "
+               "modalities = ?3 ORDER BY component, epoch");
+  cu.bind(1, run).bind(2, fold).bind(3, modalities);
+  while (cu.step()) job.curve.push_back(CurvePoint{cu.text(0), static_cast<int>(cu.int64(1)), cu.real(2),
+                                                   cu.real(3), cu.real(4)});
   return job;
 }
 
@@ -338,6 +348,21 @@ void Store::save_job(const JobRecord& job) {
             .run();
       }
     }
+    Statement cdel(impl_->db, "DELETE FROM curves WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+    cdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
+    Statement cins(impl_->db,
+                   "INSERT INTO curves(run, fold, modalities, component, epoch, loss, val_loss, val_qwk) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    for (const CurvePoint& c : job.curve)
+      cins.bind(1, r.run)
+          .bind(2, r.fold)
+          .bind(3, r.modalities)
+          .bind(4, c.component)
+          .bind(5, c.epoch)
+          .bind(6, c.loss)
+          .bind(7, c.val_loss)
+          .bind(8, c.val_qwk)
+          .run();
     static int saves = 0;
     test_kill_point("commit", saves++);
     exec(impl_->db, "COMMIT");

@@ -1,0 +1,293 @@
+// The image data layer: the study's image folders and bounding boxes matched to visit-wounds, the
+// viridis colour code of the depth and thermal maps, wound crops (per-modality box rules, resize
+// keeping aspect, zero padding), a decoded uint8 cache, training augmentation, and synthetic image
+// studies. OpenCV stays inside src/images/: this header exposes plain buffers (ImageU8) so the
+// network code can consume them without it.
+#pragma once
+
+#include <array>
+#include <cstddef>  // for size_t
+#include <cstdint>  // for uint8_t, uint64_t
+#include <memory>   // for unique_ptr
+#include <random>   // for mt19937_64
+#include <string>
+#include <vector>
+
+#include "woundphase/dataset.h"     // for Dataset
+#include "woundphase/image_name.h"  // for ImageName, Camera
+#include "woundphase/synth.h"       // for SynthSettings, SynthSummary
+
+namespace woundphase {
+
+// ---- Modalities, folders, frames ---------------------------------------------------------------
+
+// The image modalities (the experiment's Modality minus metadata, in the same order).
+enum class ImageModality { kThermalMap, kDepthMap, kDepthRgb, kThermalRgb };
+inline constexpr int kNumImageModalities = 4;
+inline constexpr std::array<ImageModality, kNumImageModalities> kImageModalities = {
+    ImageModality::kThermalMap, ImageModality::kDepthMap, ImageModality::kDepthRgb,
+    ImageModality::kThermalRgb};
+
+const char* to_string(ImageModality m);  // "thermal_map", "depth_map", "depth_rgb", "thermal_rgb"
+const char* folder_of(ImageModality m);  // "Thermal_Map_IMG", "Depth_Map_IMG", "Depth_RGB", ...
+Camera camera_of(ImageModality m);       // the camera whose box file names the folder's frames
+bool is_colour_coded_map(ImageModality m);  // thermal_map, depth_map: viridis-coded scalars
+
+// The real cameras' full frames in pixels; the study's boxes are in these coordinates.
+inline constexpr int kDepthFrameWidth = 1280;
+inline constexpr int kDepthFrameHeight = 720;
+inline constexpr int kThermalFrameWidth = 1080;  // portrait
+inline constexpr int kThermalFrameHeight = 1440;
+inline constexpr char kDepthBoxFile[] = "bounding_box_depth.csv";
+inline constexpr char kThermalBoxFile[] = "bounding_box_thermal.csv";
+// The box files' header, exactly as the study writes it.
+inline constexpr char kBoxHeader[] =
+    "Filename,Patient#,Appt#,DFU#,DebriStat,Camera,Angle,Bounding Box Number,Xmin,Ymin,Xmax,Ymax";
+
+// ---- Pixels ------------------------------------------------------------------------------------
+
+// An 8-bit image: rows top to bottom, channels interleaved (RGB order for colour images).
+struct ImageU8 {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  std::vector<uint8_t> pixels;  // width * height * channels
+
+  ImageU8() = default;
+  ImageU8(int w, int h, int c, uint8_t fill = 0)
+      : width(w), height(h), channels(c), pixels(static_cast<size_t>(w) * h * c, fill) {}
+  bool empty() const { return pixels.empty(); }
+  uint8_t& at(int x, int y, int c) {
+    return pixels[(static_cast<size_t>(y) * width + x) * channels + c];
+  }
+  uint8_t at(int x, int y, int c) const {
+    return pixels[(static_cast<size_t>(y) * width + x) * channels + c];
+  }
+  bool operator==(const ImageU8& o) const {
+    return width == o.width && height == o.height && channels == o.channels && pixels == o.pixels;
+  }
+  bool operator!=(const ImageU8& o) const { return !(*this == o); }
+};
+
+// Reads a PNG (or any format OpenCV decodes) as 3-channel RGB. A missing, unreadable or corrupt
+// file is an InputError naming it.
+ImageU8 read_image(const std::string& path);
+// Writes a PNG (zlib level 1) via a temporary file and a rename. 1 or 3 channels.
+void write_png(const std::string& path, const ImageU8& image);
+
+// ---- Viridis -----------------------------------------------------------------------------------
+
+// The study stores depth and temperature as viridis-coded PNGs. The table is matplotlib's viridis
+// as it writes bytes (cmap(i, bytes=True), i = 0..255). Two pairs of neighbours share a colour
+// (104/105, 137/138), so decoding gives the lower one: encode then decode is exact within +-1.
+using Rgb = std::array<uint8_t, 3>;
+const std::array<Rgb, 256>& viridis_table();
+Rgb viridis_encode(uint8_t value);
+// The value whose table colour is nearest (squared RGB distance; ties to the lower value). Pure
+// black (the thermal camera's sensor border) decodes to 0.
+uint8_t viridis_decode(const Rgb& colour);
+ImageU8 viridis_encode(const ImageU8& gray);  // 1 channel -> 3 (RGB)
+ImageU8 viridis_decode(const ImageU8& rgb);   // 3 channels -> 1
+
+// How colour-coded maps reach the networks (the predecessor's `map_decode`).
+enum class MapDecode { kNone, kViridis };  // none: keep RGB; viridis: one scalar channel 0..255
+MapDecode parse_map_decode(const std::string& text);  // "none" | "viridis"; InputError otherwise
+const char* to_string(MapDecode d);
+
+// ---- Matching images to visit-wounds -----------------------------------------------------------
+
+// A wound box in frame pixels: x in [xmin, xmax), y in [ymin, ymax).
+struct Box {
+  int xmin = 0;
+  int ymin = 0;
+  int xmax = 0;
+  int ymax = 0;
+  int width() const { return xmax - xmin; }
+  int height() const { return ymax - ymin; }
+  bool empty() const { return xmax <= xmin || ymax <= ymin; }
+  bool operator==(const Box& o) const {
+    return xmin == o.xmin && ymin == o.ymin && xmax == o.xmax && ymax == o.ymax;
+  }
+};
+
+// What to do with an image file that a box file names but that is missing or cannot be decoded.
+enum class MissingImage { kError, kSkip };  // error: InputError naming it; skip: count, go on
+MissingImage parse_missing_image(const std::string& text);  // "error" | "skip"
+const char* to_string(MissingImage m);
+
+// How a view found its frame of a modality. A view is one shot of a visit-wound (image number,
+// debridement state, angle, zoom), seen by both cameras; the frames of a view pair up by swapping
+// D <-> T in the code. When a modality has no frame of the view, it borrows the visit-wound's
+// nearest other frame of that modality, in this order (the predecessor's fallbacks):
+enum class Fallback {
+  kExact,             // the view's own frame
+  kOtherAngle,        // same debridement state and zoom (another angle, or another image number)
+  kOtherZoom,         // same debridement state, other zoom
+  kOtherDebridement,  // the other debridement state
+};
+inline constexpr int kNumFallbacks = 4;
+const char* to_string(Fallback f);
+
+struct ImageRef {
+  std::string file;  // relative to the study folder, e.g. "Thermal_Map_IMG/280_P003011BTLW.png"
+  ImageName name;    // parsed from the file name (its wound digit may name another wound)
+  Box box;           // the wound's box in the frame (the union if the file has several for it)
+  long line = 0;     // line of the (first) box row in the box file
+  int view = 0;      // index into RowImages::views
+  Fallback fallback = Fallback::kExact;
+};
+
+struct RowImages {
+  // The row's views in a fixed order (image number, then the code), each named by its depth code.
+  std::vector<ImageName> views;
+  // Per modality (indexed by ImageModality): one ref per view that has a frame of it, exact or
+  // borrowed, in view order. A frame borrowed by several views appears once per view. The
+  // distinct frames of a modality are the refs with fallback == kExact.
+  std::array<std::vector<ImageRef>, kNumImageModalities> refs;
+};
+
+// What could not be matched, for the log and `inspect`. Every count is also reflected in the
+// first few `examples`, which name the file and line.
+struct UnmatchedReport {
+  long box_rows = 0;             // rows read from the box files
+  long unknown_visit_boxes = 0;  // box rows whose visit-wound is not in the metadata
+  long bad_rows = 0;             // unparsable name, columns disagreeing with it, bad box
+  long missing_files = 0;        // frames named by a box file but absent from their folder
+  std::array<bool, kNumImageModalities> folder_present{};
+  std::array<long, kNumImageModalities> rows_without{};  // visit-wounds with no frame of it
+  // [modality][fallback]: refs by how they were found (kExact = the view's own frame).
+  std::array<std::array<long, kNumFallbacks>, kNumImageModalities> refs_by_fallback{};
+  std::vector<std::string> examples;  // at most kMaxExamples per kind
+  std::string summary() const;        // a few lines for the log
+};
+
+struct ImageIndexSettings {
+  std::string depth_box_file = kDepthBoxFile;      // names the Depth_RGB and Depth_Map_IMG frames
+  std::string thermal_box_file = kThermalBoxFile;  // names Thermal_Map_IMG and Thermal_RGB
+  MissingImage on_missing_image = MissingImage::kSkip;
+  bool check_files = true;  // look each named frame up in its folder (false: trust the boxes)
+};
+
+struct ImageIndex {
+  std::string dir;              // the study folder
+  std::vector<RowImages> rows;  // parallel to Dataset::rows; rows without images are kept
+  UnmatchedReport report;
+
+  const std::vector<ImageRef>& refs(size_t row, ImageModality m) const {
+    return rows[row].refs[static_cast<int>(m)];
+  }
+  // Modalities with at least one frame for some row.
+  std::vector<ImageModality> available() const;
+  // Rows (visit-wounds) with at least one frame of `m`.
+  std::vector<int> rows_with(ImageModality m) const;
+};
+
+// Matches the study's box files and image folders to the dataset's visit-wounds: a box row
+// belongs to (Patient#, Appt#, DFU#) of its columns (one frame can show several wounds); the
+// visit-wound must be in the metadata. A missing box file or folder just leaves its modalities
+// empty. Bad box rows are skipped and reported; a missing box-file column is an InputError.
+// Deterministic: the same files give the same index.
+ImageIndex build_image_index(const Dataset& data, const std::string& dir,
+                             const ImageIndexSettings& settings = {});
+
+// ---- Preprocessing -----------------------------------------------------------------------------
+
+inline constexpr std::array<int, 4> kImageSizes = {32, 64, 128, 256};
+
+struct PreprocessSettings {
+  int image_size = 64;                         // side of the square crops: 32, 64, 128 or 256
+  MapDecode map_decode = MapDecode::kViridis;  // colour-coded maps -> one channel
+  MissingImage on_missing_image = MissingImage::kSkip;
+  // Box rules, per side. The thermal camera's boxes are tight, so its crops grow by a fixed
+  // margin in full-frame pixels (scaled with the frame: frame width / 1080); the depth map's by a
+  // share of the box (its wounds' depth profile reaches past the drawn edge); the depth RGB crop is
+  // the box itself.
+  double thermal_grow_px = 30;      // [0, 500] thermal map and thermal RGB
+  double depth_map_grow = 0.10;     // [0, 2] share of the box's width / height
+  double depth_rgb_grow = 0.0;      // [0, 2]
+  void validate() const;            // InputError naming the setting
+  std::string fingerprint() const;  // every setting that changes the pixels, as text
+};
+
+// The crop rectangle for a box: grown per the modality's rule, clamped to the frame. InputError if
+// nothing of it lies inside the frame.
+Box crop_box(ImageModality m, const Box& box, int frame_width, int frame_height,
+             const PreprocessSettings& settings);
+ImageU8 crop(const ImageU8& image, const Box& rect);  // rect must lie inside the image
+// Scales to fit a size x size square keeping the aspect ratio (area averaging when shrinking,
+// bilinear when enlarging), centred, the rest zero.
+ImageU8 resize_pad(const ImageU8& image, int size);
+// Frame -> crop -> (maps) viridis decode -> resize_pad: the network's input.
+ImageU8 preprocess_frame(const ImageU8& frame, ImageModality m, const Box& box,
+                         const PreprocessSettings& settings);
+
+// The disk-cache key of one crop: a hash of the settings' fingerprint, the modality, the box, the
+// file's path, size and modification time. 16 hex digits.
+std::string image_cache_key(const PreprocessSettings& settings, ImageModality m,
+                            const ImageRef& ref, uint64_t file_size, int64_t mtime_ns);
+
+// Decoded crops, computed once. Thread-safe. With a disk folder, crops are also stored there under
+// their key (written atomically; an unreadable entry is recomputed), so a rerun skips decoding.
+class ImageCache {
+ public:
+  ImageCache(std::string study_dir, PreprocessSettings settings, std::string disk_dir = "");
+  ~ImageCache();
+  ImageCache(const ImageCache&) = delete;
+  ImageCache& operator=(const ImageCache&) = delete;
+
+  // The crop of `ref` for modality `m`; nullptr when its file is missing or corrupt and the policy
+  // is skip (counted once per file). With kError that is an InputError naming the file.
+  const ImageU8* get(const ImageRef& ref, ImageModality m);
+  // Decodes every ref of `modalities` in the index on `threads` threads (0: all cores).
+  void preload(const ImageIndex& index, const std::vector<ImageModality>& modalities,
+               int threads = 0);
+  size_t size() const;                                // crops held
+  long skipped() const;                               // files skipped (missing or corrupt)
+  long disk_hits() const;                             // crops read back from the disk cache
+  std::vector<std::string> skipped_messages() const;  // one per skipped file, naming it
+  const PreprocessSettings& settings() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// ---- Augmentation (training only) --------------------------------------------------------------
+
+struct AugmentSettings {
+  bool flips = false;       // horizontal and vertical flips, each with probability 1/2
+  double rotation_deg = 0;  // [0, 45] uniform rotation in +-rotation_deg, zero fill
+  double brightness = 0;    // [0, 1] additive shift uniform in +-brightness * 255
+  double contrast = 0;      // [0, 1] factor uniform in 1 +- contrast, around the mean
+  double noise = 0;         // [0, 1] Gaussian noise, sd = noise * 255
+  bool any() const;
+  void validate() const;
+  static AugmentSettings training();  // flips, +-10 deg, 0.1, 0.1, 0.02
+};
+
+// A randomly transformed copy; the input itself when nothing is asked. The draws come from `rng`
+// through the library's own transforms of its output, so a seed gives the same pixels everywhere.
+ImageU8 augment(const ImageU8& image, const AugmentSettings& settings, std::mt19937_64& rng);
+
+// ---- Synthetic image studies -------------------------------------------------------------------
+
+struct StudySummary {
+  SynthSummary cohort;  // of the metadata written (or copied with from_dir)
+  std::array<long, kNumImageModalities> images{};  // frames written per modality
+  long depth_boxes = 0;                            // rows of the box files written
+  long thermal_boxes = 0;
+  double seconds = 0;
+};
+
+// `woundphase synth`: the metadata CSV (write_synthetic_cohort) and, with settings.write_images,
+// the box files and the frames they name, at settings.image_scale of the real cameras' frames.
+// With settings.from_dir, the real study's metadata CSV is copied and its box files are rescaled,
+// and only the frames they name are drawn, at their boxes. Frames: a foot on a background with
+// each named wound inside its box; depth and thermal maps viridis-coded; thermal frames with a
+// black sensor border (~47% of the frame) and temperatures that follow the row's wound-centre,
+// peri-ulcer and intact-skin columns; image_signal scales a phase-dependent appearance the
+// metadata lacks. Same seed, same bytes, at any thread count. Files go to temporary names first;
+// the box files are written after the frames.
+StudySummary write_synthetic_study(const std::string& out_dir, const SynthSettings& settings);
+
+}  // namespace woundphase

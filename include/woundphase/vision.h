@@ -1,0 +1,242 @@
+// The image branches' networks, behind a torch-free interface. The networks and their trainer live
+// in the shared library libwoundphase_vision.so (src/vision/, the only code that includes
+// libtorch); the rest of the program reaches them through ImageModel, created by
+// create_image_model(), which loads that library on first use. A process that never asks for an
+// image model (a metadata search) never loads libtorch, so it starts in milliseconds instead of
+// ~0.8 s.
+//
+// Images cross this interface as 8-bit pixels in ImageU8's layout (rows top to bottom, channels
+// interleaved); the networks scale them to floats themselves.
+#pragma once
+
+#include <cstddef>     // for size_t
+#include <cstdint>     // for uint8_t, uint64_t
+#include <functional>  // for function
+#include <memory>      // for unique_ptr
+#include <random>      // for mt19937_64
+#include <string>
+#include <vector>
+
+#include "woundphase/core.h"  // for Probabilities, InputError, kNumClasses
+
+namespace woundphase {
+
+// ---- Images ------------------------------------------------------------------------------------
+
+// `count` square images of side `size`, each stored as ImageU8 stores one (rows top to bottom,
+// channels interleaved), one after another: pixel (x, y, c) of image i is
+// pixels[((i * size + y) * size + x) * channels + c].
+struct ImageBatch {
+  int count = 0;
+  int size = 0;
+  int channels = 0;  // 1 (decoded maps) or 3 (RGB)
+  std::vector<uint8_t> pixels;
+
+  ImageBatch() = default;
+  ImageBatch(int count_, int size_, int channels_)
+      : count(count_),
+        size(size_),
+        channels(channels_),
+        pixels(static_cast<size_t>(count_) * size_ * size_ * channels_) {}
+  size_t image_bytes() const { return static_cast<size_t>(size) * size * channels; }
+  uint8_t* image(int i) { return pixels.data() + image_bytes() * i; }
+  const uint8_t* image(int i) const { return pixels.data() + image_bytes() * i; }
+};
+
+// Images with their classes. `weights` (optional, one per image, >= 0) multiply each image's loss;
+// `groups` (optional, one per image) names the visit-wound an image shows: a training epoch then
+// visits each group once through one of its images drawn at random (the others act as
+// augmentation), and validation averages a group's probabilities before scoring it, as the
+// experiment scores visit-wounds. Images of one group must share their label.
+struct LabelledImages {
+  ImageBatch images;
+  std::vector<int> labels;     // class index 0..num_classes-1
+  std::vector<float> weights;  // empty: all 1
+  std::vector<int> groups;     // empty: every image is its own group
+};
+
+// ---- Settings ----------------------------------------------------------------------------------
+
+// The backbone is named as on the command line: "simple", "resnet18", "efficientnet_b0",
+// "efficientnet_b2", "efficientnet_b3" or "torchscript:PATH".
+enum class BackboneKind {
+  kSimple,
+  kResnet18,
+  kEfficientNetB0,
+  kEfficientNetB2,
+  kEfficientNetB3,
+  kTorchScript
+};
+enum class VisionLoss { kWeightedCrossEntropy, kFocal };  // "weighted_ce" | "focal"
+enum class VisionDevice { kCpu, kCuda, kMulti };          // "cpu" | "cuda" | "multi"
+enum class VisionClassWeight { kBalanced, kNone };        // "balanced" | "none"
+enum class InputNormalization { kDataset, kImageNet };    // "dataset" | "imagenet"
+
+// Every knob of an image branch: default, bound, meaning. validate() names the option
+// (`--backbone`, `--image-size`, ...) in its InputError. The architecture fields (backbone,
+// num_classes, dropout, normalization, device) are fixed when the model is created; the rest
+// configure each fit().
+//
+// Backbones (no pretrained weights exist here; all start from He initialisation):
+//   simple           3 x (conv3x3 -> batch norm -> ReLU -> max-pool 2) with 32/64/128 channels,
+//                    global average pool: embedding 128
+//   resnet18         torchvision's layout (BasicBlock [2, 2, 2, 2], 7x7 stem): embedding 512
+//   efficientnet_bN  torchvision's B0 layout (MBConv with squeeze-excitation, SiLU, stochastic
+//                    depth 0.2), B2/B3 with width x1.1/x1.2 and depth x1.2/x1.4: 1280/1408/1536
+//   torchscript:PATH a TorchScript module saved by torch 1.13 (Debian's python3-torch; files from
+//                    PyTorch 2.x may not load). Its `features(x)` method if it has one, else
+//                    `forward(x)`, takes float images [N, C, S, S] normalised as `normalization`
+//                    says and returns the embedding [N, D] (a map [N, D, h, w] is average-pooled).
+//                    The trainer adds the dropout and the linear classifier and fine-tunes every
+//                    parameter of the module; batch norms inside it are recognised by type name.
+// The classifier is dropout -> linear on the embedding for every backbone.
+//
+// Devices: cpu; cuda (one GPU; needs a CUDA build of libtorch, and this machine's is CPU-only, so
+// asking is an InputError); multi (on one GPU the same as cuda; data-parallel training over
+// several GPUs is not implemented, an InputError).
+struct VisionSettings {
+  // --backbone: simple | resnet18 | efficientnet_b0 | efficientnet_b2 | efficientnet_b3 |
+  // torchscript:PATH (see above)
+  std::string backbone = "simple";
+  int image_size = 64;            // --image-size: 32 | 64 | 128 | 256, side of the square crops
+  int num_classes = kNumClasses;  // [2, 1000] output classes (the study: 3)
+  int epochs = 30;                // --epochs: [1, 10000] maximum training epochs
+  int batch_size = 32;            // --batch-size: [2, 4096] images per optimiser step
+  double learning_rate = 1e-3;    // --image-learning-rate: (0, 1] Adam step size
+  double weight_decay = 1e-4;     // --weight-decay: [0, 1] Adam's L2 penalty (coupled, not AdamW)
+  int patience = 5;  // --patience: [0, 10000] epochs without a better validation QWK before
+                     // stopping; 0 = never stop early
+  VisionLoss loss = VisionLoss::kWeightedCrossEntropy;  // --loss: weighted_ce | focal
+  double focal_gamma = 2.0;                             // --focal-gamma: [0, 10] focusing power
+  VisionClassWeight class_weight = VisionClassWeight::kBalanced;  // --image-class-weight:
+  // balanced: class c weighs n / (k * n_c) over the training images' weights; none: 1
+  double dropout = 0.3;  // --dropout: [0, 0.9] before the classifier
+  InputNormalization normalization = InputNormalization::kDataset;  // --normalization:
+  // dataset: per-channel mean/std of the first fit's training images; imagenet: ImageNet's
+  // (for TorchScript models exported with ImageNet weights)
+  uint64_t seed = 42;                        // --seed: weights, shuffling, dropout, augmentation
+  int threads = 2;                           // --threads: [1, 256] libtorch intra-op threads
+  VisionDevice device = VisionDevice::kCpu;  // --device: cpu | cuda | multi (see above)
+
+  BackboneKind backbone_kind() const;    // InputError for an unknown name
+  std::string torchscript_path() const;  // the PATH of "torchscript:PATH", else ""
+  void validate() const;                 // InputError naming the option
+};
+
+BackboneKind parse_backbone(const std::string& text);  // "--backbone: ..." InputError
+VisionLoss parse_vision_loss(const std::string& text);
+VisionDevice parse_vision_device(const std::string& text);
+VisionClassWeight parse_vision_class_weight(const std::string& text);
+InputNormalization parse_input_normalization(const std::string& text);
+const char* to_string(VisionLoss v);
+const char* to_string(VisionDevice v);
+const char* to_string(VisionClassWeight v);
+const char* to_string(InputNormalization v);
+
+// ---- Training ----------------------------------------------------------------------------------
+
+// One finished epoch, as the verbosity hooks see it.
+struct EpochReport {
+  int epoch = 0;             // 1-based
+  double train_loss = 0;     // mean weighted training loss over the epoch's images
+  double val_loss = 0;       // the same loss (same class weights) on the validation images
+  double val_qwk = 0;        // quadratic-weighted kappa on the validation groups (0: no validation)
+  double val_accuracy = 0;   // on the validation groups
+  double train_seconds = 0;  // the training steps alone (batches, forward, backward, update)
+  double val_seconds = 0;
+  long train_images = 0;  // images the epoch trained on
+  bool improved = false;  // the best epoch so far (it becomes the restored one)
+};
+
+struct TrainingHistory {
+  std::vector<EpochReport> epochs;
+  int best_epoch = 0;  // 1-based; its weights are the model's after fit()
+  bool stopped_early = false;
+  double seconds = 0;
+};
+
+using EpochFn = std::function<void(const EpochReport& report)>;
+// Transforms a training batch in place (uint8 pixels, before scaling). `rng` is the fit's own
+// generator (seeded from settings.seed), so augmented runs are reproducible too.
+using AugmentFn = std::function<void(ImageBatch& batch, std::mt19937_64& rng)>;
+
+struct FitHooks {
+  EpochFn on_epoch;             // called after every epoch
+  AugmentFn augment;            // applied to every training batch
+  std::string checkpoint_path;  // non-empty: save() here after every improving epoch
+};
+
+// Parameters of one layer (a module owning tensors directly: a convolution, a batch norm, ...),
+// named by its path in the network ("backbone.layer1.0.conv1", "head").
+struct LayerParameters {
+  std::string name;
+  long trainable = 0;  // scalars with gradients on
+  long total = 0;
+};
+
+// A backbone (the embedding) with a linear classifier on top.
+class ImageModel {
+ public:
+  virtual ~ImageModel() = default;
+
+  // Trains with Adam on `train`, scores each epoch on `val` (its QWK selects the epoch: ties go to
+  // the lower validation loss), stops after `patience` epochs without improvement and restores
+  // the best epoch's weights. Each call starts a fresh optimiser over the parameters trainable
+  // then (see set_trainable). Without validation images every epoch runs and the last is kept.
+  // `settings` must name the model's architecture (backbone, classes, dropout, normalization,
+  // device); InputError otherwise or for bad images/labels.
+  // Deterministic on the CPU for a seed and a thread count (libtorch's CPU kernels are; another
+  // thread count may change the last bits). On CUDA cuDNN is put in deterministic mode and an op
+  // without a deterministic kernel warns. Seeds go through libtorch's global generator: run one
+  // model at a time per process.
+  virtual TrainingHistory fit(const LabelledImages& train, const LabelledImages& val,
+                              const VisionSettings& settings, const FitHooks& hooks = {}) = 0;
+  // Class probabilities, row-major: probs[i * num_classes + c].
+  virtual Probabilities predict_proba(const ImageBatch& images) = 0;
+  // The penultimate layer (the backbone's pooled output), row-major: [i * embedding_dim() + j].
+  virtual std::vector<float> embed(const ImageBatch& images) = 0;
+  virtual int embedding_dim() const = 0;
+  virtual int channels() const = 0;
+  virtual int num_classes() const = 0;
+  virtual const VisionSettings& settings() const = 0;
+
+  // Per layer, in network order (backbone first, head last).
+  virtual std::vector<LayerParameters> parameter_breakdown() const = 0;
+  // Freezes the backbone but for its top `top_fraction` in [0, 1] of layers (rounded up); the
+  // head always trains. 1 = everything trains (the default), 0 = only the head ("stage 1" with
+  // a frozen backbone). A frozen batch norm keeps its running statistics.
+  virtual void set_trainable(double top_fraction) = 0;
+
+  // A checkpoint: weights, batch-norm statistics, input normalisation, the trainable fraction and
+  // the last fit's optimiser state, written atomically. load() checks that the file was written
+  // by a model of the same backbone, channels and classes (InputError naming the file).
+  virtual void save(const std::string& path) const = 0;
+  virtual void load(const std::string& path) = 0;
+};
+
+// ---- Loading the library -----------------------------------------------------------------------
+
+// Bumped whenever ImageModel, VisionSettings or the factory change; the loader refuses a library
+// built with another version.
+inline constexpr int kVisionAbiVersion = 1;
+inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
+inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
+
+// Where the library is looked for: $WOUNDPHASE_VISION_LIB if set, else next to the executable.
+std::string vision_library_path();
+// Loads the library (once per process) and reports whether it is usable; `why` gets the reason
+// when it is not.
+bool vision_available(std::string* why = nullptr);
+// A new untrained model for images of `channels` (1 or 3). Loads the library on first use.
+// InputError for bad settings, an unavailable CUDA device, or a library that cannot be loaded.
+std::unique_ptr<ImageModel> create_image_model(const VisionSettings& settings, int channels);
+
+}  // namespace woundphase
+
+// The library's factory (what the loader looks up with dlsym). Returns 0 and sets *out on success;
+// otherwise 2 (bad input) or 1 (internal error) with a message in `error` (NUL-terminated).
+extern "C" {
+int woundphase_vision_abi_version();
+int woundphase_vision_create(const woundphase::VisionSettings* settings, int channels,
+                             woundphase::ImageModel** out, char* error, size_t error_size);
+}

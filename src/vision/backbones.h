@@ -1,0 +1,49 @@
+// The backbones behind ImageModel (internal to libwoundphase_vision.so; includes libtorch).
+// A backbone maps normalised images [N, C, H, W] to embeddings [N, D]; the trainer adds the
+// dropout and the linear classifier on top.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>  // for unique_ptr
+#include <string>
+#include <utility>  // for pair
+#include <vector>
+
+#include "woundphase/vision.h"
+
+namespace woundphase::vision {
+
+using NamedTensor = std::pair<std::string, torch::Tensor>;
+
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;  // [N, C, H, W] -> [N, D]
+  virtual int64_t dim() const = 0;
+  // In network order (input first), names relative to the backbone ("layer1.0.conv1.weight").
+  virtual std::vector<NamedTensor> named_parameters() const = 0;
+  virtual std::vector<NamedTensor> named_buffers() const = 0;
+  // Training mode for the whole backbone, except that batch norms whose parameters are all frozen
+  // stay in evaluation mode (their running statistics do not move).
+  virtual void train(bool on) = 0;
+  virtual void to(const torch::Device& device) = 0;
+};
+
+// Builds the backbone named by settings.backbone for images of `channels`. TorchScript modules are
+// loaded from their file and probed once with a batch of zeros of settings.image_size to learn D;
+// a module that cannot be loaded or run is an InputError naming it.
+std::unique_ptr<Backbone> make_backbone(const VisionSettings& settings, int channels);
+
+// ---- The C++ networks (exposed for the throughput bench and the tests) --------------------------
+
+// Three blocks conv3x3 -> batch norm -> ReLU -> max-pool 2 (32, 64, 128 channels), then global
+// average pooling: D = 128.
+struct SimpleCnnImpl : torch::nn::Module {
+  explicit SimpleCnnImpl(int channels);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Sequential features;
+};
+TORCH_MODULE(SimpleCnn);
+
+}  // namespace woundphase::vision

@@ -1,0 +1,758 @@
+// The image trainer: TorchImageModel (a Backbone, dropout and a linear classifier) with its fit
+// loop (Adam, weighted cross-entropy or focal loss, early stopping on validation QWK), inference,
+// checkpoints, and the library's extern "C" factory.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>  // for min, max
+#include <array>
+#include <chrono>      // for steady_clock
+#include <cmath>       // for ceil, isfinite
+#include <cstdio>      // for rename
+#include <cstring>     // for memcpy
+#include <filesystem>  // for exists
+#include <limits>      // for numeric_limits
+#include <stdexcept>   // for logic_error
+#include <unordered_map>
+
+#include "vision/backbones.h"
+#include "vision/trainer_detail.h"
+#include "woundphase/vision.h"
+
+namespace woundphase::vision {
+namespace {
+
+constexpr char kCheckpointFormat[] = "woundphase-vision-checkpoint-1";
+constexpr char kBackbonePrefix[] = "backbone.";
+constexpr char kInputMeanName[] = "input.mean";
+constexpr char kInputStdName[] = "input.std";
+// Two validation QWKs closer than this are a tie (the lower validation loss wins).
+constexpr double kTieTolerance = 1e-12;
+// A channel's standard deviation (pixel units) is at least this, so constant channels stay finite.
+constexpr double kMinPixelStd = 1.0;
+constexpr double kPixelMax = 255.0;
+// Inference runs on batches this many times the training batch (no activations are kept).
+constexpr int kEvalBatchFactor = 2;
+// Seeds of the model's random streams, derived from settings.seed.
+constexpr uint64_t kInitSalt = 1;     // weight initialisation
+constexpr uint64_t kFitSalt = 2;      // dropout, stochastic depth
+constexpr uint64_t kShuffleSalt = 3;  // epoch order, view draws, augmentation
+// ImageNet's per-channel statistics (RGB, of pixels scaled to [0, 1]); one channel uses the mean.
+constexpr std::array<double, 3> kImageNetMean = {0.485, 0.456, 0.406};
+constexpr std::array<double, 3> kImageNetStd = {0.229, 0.224, 0.225};
+
+// libtorch's errors carry a C++ backtrace in what(): callers get the message alone.
+template <typename Fn>
+auto without_backtrace(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(e.what_without_backtrace());
+  }
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// splitmix64 of (seed, salt): independent streams from one seed.
+uint64_t derive_seed(uint64_t seed, uint64_t salt) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (salt + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// A uniform index in [0, n) from 64 random bits (the same with every standard library).
+size_t draw_index(std::mt19937_64& rng, size_t n) {
+  return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
+}
+
+// Per-image loss [N] of logits [N, k]: cross-entropy, or focal loss (1 - p)^gamma * CE.
+torch::Tensor per_image_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                             VisionLoss loss, double gamma) {
+  const torch::Tensor log_p =
+      torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
+  if (loss == VisionLoss::kFocal && gamma > 0) return -torch::pow(1 - log_p.exp(), gamma) * log_p;
+  return -log_p;
+}
+
+torch::Device resolve_device(VisionDevice device) {
+  if (device == VisionDevice::kCpu) return torch::kCPU;
+  if (!torch::cuda::is_available())
+    throw InputError(fmt::format(
+        "--device {}: no CUDA device is available (this libtorch is a CPU-only build, or no GPU "
+        "is visible); use --device cpu",
+        to_string(device)));
+  if (device == VisionDevice::kMulti && torch::cuda::device_count() > 1)
+    throw InputError(
+        "--device multi: training across several GPUs is not implemented in the C++ trainer; use "
+        "--device cuda (one GPU)");
+  at::globalContext().setDeterministicCuDNN(true);
+  at::globalContext().setBenchmarkCuDNN(false);
+  return {torch::kCUDA, 0};
+}
+
+void check_images(const ImageBatch& b, int channels, int size, const char* what) {
+  if (b.count < 0) throw InputError(fmt::format("{} images: negative count {}", what, b.count));
+  if (b.count == 0) return;
+  if (b.channels != channels)
+    throw InputError(
+        fmt::format("{} images have {} channels; the model takes {}", what, b.channels, channels));
+  if (b.size != size)
+    throw InputError(
+        fmt::format("{} images are {}x{}; --image-size is {}", what, b.size, b.size, size));
+  if (b.pixels.size() != b.image_bytes() * b.count)
+    throw InputError(fmt::format("{} images: {} pixel bytes for {} images of {}x{}x{}", what,
+                                 b.pixels.size(), b.count, b.size, b.size, b.channels));
+}
+
+void check_labelled(const LabelledImages& d, int channels, int size, int k, const char* what) {
+  check_images(d.images, channels, size, what);
+  const size_t n = d.images.count;
+  if (d.labels.size() != n)
+    throw InputError(fmt::format("{} images: {} labels for {} images", what, d.labels.size(), n));
+  for (int y : d.labels)
+    if (y < 0 || y >= k)
+      throw InputError(fmt::format("{} images: label {} outside [0, {})", what, y, k));
+  if (!d.weights.empty() && d.weights.size() != n)
+    throw InputError(fmt::format("{} images: {} weights for {} images", what, d.weights.size(), n));
+  for (float w : d.weights)
+    if (!std::isfinite(w) || w < 0)
+      throw InputError(fmt::format("{} images: weight {} is not a finite number >= 0", what, w));
+  if (!d.groups.empty() && d.groups.size() != n)
+    throw InputError(fmt::format("{} images: {} groups for {} images", what, d.groups.size(), n));
+  std::unordered_map<int, int> label_of_group;
+  for (size_t i = 0; i < d.groups.size(); ++i) {
+    const auto [it, fresh] = label_of_group.emplace(d.groups[i], d.labels[i]);
+    if (!fresh && it->second != d.labels[i])
+      throw InputError(fmt::format("{} images: group {} holds labels {} and {}", what, d.groups[i],
+                                   it->second, d.labels[i]));
+  }
+}
+
+// Image indices per group, groups in order of first appearance.
+std::vector<std::vector<int>> group_members(const LabelledImages& d) {
+  std::vector<std::vector<int>> members;
+  if (d.groups.empty()) {
+    for (int i = 0; i < d.images.count; ++i) members.push_back({i});
+    return members;
+  }
+  std::unordered_map<int, size_t> slot;
+  for (int i = 0; i < d.images.count; ++i) {
+    const auto [it, fresh] = slot.emplace(d.groups[i], members.size());
+    if (fresh) members.emplace_back();
+    members[it->second].push_back(i);
+  }
+  return members;
+}
+
+// Per-image weights: the image's own weight times its class's weight.
+std::vector<float> image_weights(const LabelledImages& d, const std::vector<double>& class_w) {
+  std::vector<float> w(d.labels.size());
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = static_cast<float>((d.weights.empty() ? 1.0 : d.weights[i]) * class_w[d.labels[i]]);
+  return w;
+}
+
+// balanced: class c weighs W / (k * W_c) with W_c the class's total image weight; none: 1.
+std::vector<double> class_weights(const LabelledImages& train, const VisionSettings& s) {
+  std::vector<double> w(s.num_classes, 1.0);
+  if (s.class_weight == VisionClassWeight::kNone) return w;
+  std::vector<double> per_class(s.num_classes, 0.0);
+  double total = 0;
+  for (size_t i = 0; i < train.labels.size(); ++i) {
+    const double wi = train.weights.empty() ? 1.0 : train.weights[i];
+    per_class[train.labels[i]] += wi;
+    total += wi;
+  }
+  for (int c = 0; c < s.num_classes; ++c)
+    w[c] = per_class[c] > 0 ? total / (s.num_classes * per_class[c]) : 0.0;
+  return w;
+}
+
+torch::Tensor long_tensor(const std::vector<int>& values) {
+  return torch::tensor(std::vector<int64_t>(values.begin(), values.end()), torch::kLong);
+}
+torch::Tensor float_tensor(const std::vector<float>& values) {
+  return torch::tensor(values, torch::kFloat);
+}
+
+// The layer a parameter belongs to: its name without the last component.
+std::string layer_of(const std::string& name) {
+  const size_t dot = name.rfind('.');
+  return dot == std::string::npos ? name : name.substr(0, dot);
+}
+
+// The full names and tensors of a checkpoint list.
+struct NamedList {
+  c10::List<std::string> names;
+  c10::List<at::Tensor> tensors;
+};
+
+class TorchImageModel final : public ImageModel {
+ public:
+  TorchImageModel(const VisionSettings& settings, int channels)
+      : settings_(settings), channels_(channels) {
+    without_backtrace([&] { build(); });
+  }
+
+  TrainingHistory fit(const LabelledImages& train, const LabelledImages& val,
+                      const VisionSettings& s, const FitHooks& hooks) override {
+    return without_backtrace([&] { return fit_impl(train, val, s, hooks); });
+  }
+  Probabilities predict_proba(const ImageBatch& images) override {
+    return without_backtrace([&] { return predict_impl(images); });
+  }
+  std::vector<float> embed(const ImageBatch& images) override {
+    return without_backtrace([&] { return embed_impl(images); });
+  }
+  void save(const std::string& path) const override {
+    without_backtrace([&] { save_impl(path); });
+  }
+  void load(const std::string& path) override {
+    without_backtrace([&] { load_impl(path); });
+  }
+  void set_trainable(double top_fraction) override {
+    without_backtrace([&] { set_trainable_impl(top_fraction); });
+  }
+
+  int embedding_dim() const override { return static_cast<int>(backbone_->dim()); }
+  int channels() const override { return channels_; }
+  int num_classes() const override { return settings_.num_classes; }
+  const VisionSettings& settings() const override { return settings_; }
+
+  std::vector<LayerParameters> parameter_breakdown() const override {
+    std::vector<LayerParameters> layers;
+    for (const auto& [name, p] : parameters()) {
+      const std::string layer = layer_of(name);
+      if (layers.empty() || layers.back().name != layer) layers.push_back({layer, 0, 0});
+      layers.back().total += p.numel();
+      if (p.requires_grad()) layers.back().trainable += p.numel();
+    }
+    return layers;
+  }
+
+ private:
+  void build() {
+    settings_.validate();
+    if (channels_ != 1 && channels_ != 3)
+      throw InputError(fmt::format("image channels must be 1 or 3, got {}", channels_));
+    device_ = resolve_device(settings_.device);
+    torch::set_num_threads(settings_.threads);
+    torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
+    backbone_ = make_backbone(settings_, channels_);
+    dropout_ = torch::nn::Dropout(settings_.dropout);
+    head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+    backbone_->to(device_);
+    head_->to(device_);
+    set_normalization_defaults();
+    new_optimizer();
+  }
+
+  TrainingHistory fit_impl(const LabelledImages& train, const LabelledImages& val,
+                           const VisionSettings& s, const FitHooks& hooks) {
+    const auto start = Clock::now();
+    s.validate();
+    check_architecture(s);
+    const int k = s.num_classes;
+    check_labelled(train, channels_, s.image_size, k, "training");
+    check_labelled(val, channels_, s.image_size, k, "validation");
+    if (train.images.count < 2) throw InputError("training images: at least 2 are needed");
+    settings_ = s;
+    torch::set_num_threads(s.threads);
+    // CPU kernels are deterministic; on CUDA an op without a deterministic kernel warns.
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+    if (!normalizer_fitted_ && s.normalization == InputNormalization::kDataset)
+      fit_normalizer(train.images);
+
+    const std::vector<double> class_w = class_weights(train, s);
+    const std::vector<float> train_w = image_weights(train, class_w);
+    const std::vector<float> val_w = image_weights(val, class_w);
+    const auto train_groups = group_members(train);
+    const auto val_groups = group_members(val);
+    torch::manual_seed(derive_seed(s.seed, kFitSalt));
+    std::mt19937_64 rng(derive_seed(s.seed, kShuffleSalt));
+    new_optimizer();
+
+    TrainingHistory history;
+    std::vector<torch::Tensor> best = snapshot();
+    double best_qwk = -std::numeric_limits<double>::infinity();
+    double best_loss = std::numeric_limits<double>::infinity();
+    ImageBatch batch(0, s.image_size, channels_);
+    for (int epoch = 1; epoch <= s.epochs; ++epoch) {
+      EpochReport r;
+      r.epoch = epoch;
+      const auto train_start = Clock::now();
+      train_epoch(train, train_w, train_groups, hooks, rng, &batch, &r);
+      r.train_seconds = seconds_since(train_start);
+      const auto val_start = Clock::now();
+      if (val.images.count > 0) {
+        score(val, val_w, val_groups, &r);
+        r.improved = r.val_qwk > best_qwk + kTieTolerance ||
+                     (r.val_qwk >= best_qwk - kTieTolerance && r.val_loss < best_loss);
+      } else {
+        r.improved = true;  // no validation: the last epoch is kept
+      }
+      r.val_seconds = seconds_since(val_start);
+      if (r.improved) {
+        best_qwk = r.val_qwk;
+        best_loss = r.val_loss;
+        history.best_epoch = epoch;
+        best = snapshot();
+        if (!hooks.checkpoint_path.empty()) save_impl(hooks.checkpoint_path);
+      }
+      history.epochs.push_back(r);
+      if (hooks.on_epoch) hooks.on_epoch(r);
+      if (s.patience > 0 && epoch - history.best_epoch >= s.patience && epoch < s.epochs) {
+        history.stopped_early = true;
+        break;
+      }
+    }
+    restore(best);
+    set_mode(false);
+    history.seconds = seconds_since(start);
+    return history;
+  }
+
+  Probabilities predict_impl(const ImageBatch& images) {
+    check_images(images, channels_, settings_.image_size, "prediction");
+    torch::set_num_threads(settings_.threads);
+    const torch::Tensor probs =
+        torch::softmax(logits_of(images), 1).to(torch::kDouble).contiguous();
+    return Probabilities(probs.data_ptr<double>(), probs.data_ptr<double>() + probs.numel());
+  }
+
+  std::vector<float> embed_impl(const ImageBatch& images) {
+    check_images(images, channels_, settings_.image_size, "embedded");
+    torch::set_num_threads(settings_.threads);
+    torch::NoGradGuard no_grad;
+    set_mode(false);
+    std::vector<float> out;
+    out.reserve(static_cast<size_t>(images.count) * backbone_->dim());
+    for_chunks(images.count, [&](int begin, int n) {
+      const torch::Tensor e =
+          backbone_->forward(to_input(images.image(begin), n)).to(torch::kCPU).contiguous();
+      out.insert(out.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+    });
+    return out;
+  }
+
+  void set_trainable_impl(double top_fraction) {
+    if (!std::isfinite(top_fraction) || top_fraction < 0 || top_fraction > 1)
+      throw InputError(
+          fmt::format("set_trainable: top fraction {} must be in [0, 1]", top_fraction));
+    const auto params = backbone_->named_parameters();
+    std::vector<std::string> layers;
+    for (const auto& [name, p] : params)
+      if (layers.empty() || layers.back() != layer_of(name)) layers.push_back(layer_of(name));
+    const auto keep = static_cast<size_t>(std::ceil(top_fraction * layers.size() - 1e-9));
+    const size_t first_trainable = layers.size() - std::min(keep, layers.size());
+    size_t layer = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (i > 0 && layer_of(params[i].first) != layer_of(params[i - 1].first)) ++layer;
+      params[i].second.requires_grad_(layer >= first_trainable);
+    }
+    for (auto& p : head_->parameters()) p.requires_grad_(true);
+    trainable_fraction_ = top_fraction;
+    new_optimizer();
+  }
+
+  void save_impl(const std::string& path) const {
+    torch::serialize::OutputArchive archive;
+    archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
+    archive.write("backbone", c10::IValue(settings_.backbone));
+    archive.write("channels", c10::IValue(static_cast<int64_t>(channels_)));
+    archive.write("num_classes", c10::IValue(static_cast<int64_t>(settings_.num_classes)));
+    archive.write("trainable_fraction", c10::IValue(trainable_fraction_));
+    archive.write("normalizer_fitted", c10::IValue(normalizer_fitted_));
+    const NamedList params = to_list(parameters());
+    const NamedList buffers = to_list(buffers_with_input());
+    archive.write("parameter_names", c10::IValue(params.names));
+    archive.write("parameters", c10::IValue(params.tensors));
+    archive.write("buffer_names", c10::IValue(buffers.names));
+    archive.write("buffers", c10::IValue(buffers.tensors));
+    torch::serialize::OutputArchive optimizer;
+    optimizer_->save(optimizer);
+    archive.write("optimizer", optimizer);
+    const std::string tmp = path + ".tmp";
+    try {
+      archive.save_to(tmp);
+    } catch (const std::exception& e) {
+      throw InputError(
+          fmt::format("cannot write checkpoint '{}': {}", path,
+                      std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      throw InputError(fmt::format("cannot write checkpoint '{}' (rename failed)", path));
+  }
+
+  void load_impl(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+      throw InputError(fmt::format("checkpoint '{}' does not exist", path));
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(path, device_);
+    } catch (const std::exception& e) {
+      throw InputError(fmt::format("'{}' is not a woundphase image checkpoint", path));
+    }
+    c10::IValue v;
+    if (!archive.try_read("format", v) || !v.isString() || v.toStringRef() != kCheckpointFormat)
+      throw InputError(fmt::format("'{}' is not a woundphase image checkpoint", path));
+    auto expect = [&](const char* key, const c10::IValue& want, const std::string& shown) {
+      c10::IValue got;
+      if (!archive.try_read(key, got) || got != want)
+        throw InputError(fmt::format(
+            "checkpoint '{}' was written by another network ({} is not {})", path, key, shown));
+    };
+    expect("backbone", c10::IValue(settings_.backbone), settings_.backbone);
+    expect("channels", c10::IValue(static_cast<int64_t>(channels_)), std::to_string(channels_));
+    expect("num_classes", c10::IValue(static_cast<int64_t>(settings_.num_classes)),
+           std::to_string(settings_.num_classes));
+    read_list(archive, path, "parameter", parameters());
+    read_list(archive, path, "buffer", buffers_with_input());
+    archive.read("normalizer_fitted", v);
+    normalizer_fitted_ = v.toBool();
+    archive.read("trainable_fraction", v);
+    set_trainable_impl(v.toDouble());
+    torch::serialize::InputArchive optimizer;
+    if (archive.try_read("optimizer", optimizer)) {
+      try {
+        optimizer_->load(optimizer);
+      } catch (const std::exception& e) {
+        throw InputError(fmt::format("checkpoint '{}': its optimiser state does not fit", path));
+      }
+    }
+  }
+
+  void check_architecture(const VisionSettings& s) const {
+    auto check = [](bool same, const char* option, const std::string& built,
+                    const std::string& given) {
+      if (!same)
+        throw InputError(fmt::format("{}: the model was built with {} but fit() was given {}",
+                                     option, built, given));
+    };
+    check(s.backbone == settings_.backbone, "--backbone", settings_.backbone, s.backbone);
+    check(s.num_classes == settings_.num_classes, "num_classes",
+          std::to_string(settings_.num_classes), std::to_string(s.num_classes));
+    check(s.dropout == settings_.dropout, "--dropout", fmt::format("{}", settings_.dropout),
+          fmt::format("{}", s.dropout));
+    check(s.normalization == settings_.normalization, "--normalization",
+          to_string(settings_.normalization), to_string(s.normalization));
+    check(s.device == settings_.device, "--device", to_string(settings_.device),
+          to_string(s.device));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    return head_->forward(dropout_->forward(backbone_->forward(x)));
+  }
+
+  void set_mode(bool train) {
+    backbone_->train(train);
+    dropout_->train(train);
+    head_->train(train);
+  }
+
+  // uint8 images (ImageU8 layout) -> normalised float [n, C, S, S] on the model's device.
+  torch::Tensor to_input(const uint8_t* pixels, int n) const {
+    const int size = settings_.image_size;
+    const torch::Tensor raw =
+        torch::from_blob(const_cast<uint8_t*>(pixels), {n, size, size, channels_}, torch::kUInt8);
+    torch::Tensor x = torch::empty({n, channels_, size, size}, torch::kFloat);
+    x.copy_(raw.permute({0, 3, 1, 2}));
+    if (device_ != torch::kCPU) x = x.to(device_);
+    return x.sub_(input_mean_).div_(input_std_);
+  }
+
+  template <typename Fn>
+  void for_chunks(int count, Fn&& fn) const {
+    const int chunk = settings_.batch_size * kEvalBatchFactor;
+    for (int begin = 0; begin < count; begin += chunk) fn(begin, std::min(chunk, count - begin));
+  }
+
+  // Logits [n, k] on the CPU, in evaluation mode.
+  torch::Tensor logits_of(const ImageBatch& images) {
+    torch::NoGradGuard no_grad;
+    set_mode(false);
+    std::vector<torch::Tensor> parts;
+    for_chunks(images.count, [&](int begin, int n) {
+      parts.push_back(forward(to_input(images.image(begin), n)).to(torch::kCPU));
+    });
+    if (parts.empty()) return torch::empty({0, settings_.num_classes});
+    return torch::cat(parts);
+  }
+
+  // One epoch: each group once through one of its images drawn at random, in random order.
+  void train_epoch(const LabelledImages& train, const std::vector<float>& weights,
+                   const std::vector<std::vector<int>>& groups, const FitHooks& hooks,
+                   std::mt19937_64& rng, ImageBatch* batch, EpochReport* report) {
+    set_mode(true);
+    std::vector<int> order(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g)
+      order[g] =
+          groups[g].size() == 1 ? groups[g][0] : groups[g][draw_index(rng, groups[g].size())];
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[draw_index(rng, i)]);
+
+    const size_t bytes = train.images.image_bytes();
+    double loss_sum = 0;
+    double weight_sum = 0;
+    std::vector<int> labels;
+    std::vector<float> w;
+    const auto b = static_cast<size_t>(settings_.batch_size);
+    for (size_t start = 0; start < order.size(); start += b) {
+      const size_t n = std::min(b, order.size() - start);
+      if (n < 2) break;  // batch norm needs two images: a last lone one is left out
+      batch->count = static_cast<int>(n);
+      batch->pixels.resize(n * bytes);
+      labels.resize(n);
+      w.resize(n);
+      double batch_weight = 0;
+      for (size_t j = 0; j < n; ++j) {
+        const int i = order[start + j];
+        std::memcpy(batch->image(static_cast<int>(j)), train.images.image(i), bytes);
+        labels[j] = train.labels[i];
+        w[j] = weights[i];
+        batch_weight += w[j];
+      }
+      if (batch_weight <= 0) continue;
+      if (hooks.augment) {
+        hooks.augment(*batch, rng);
+        if (batch->count != static_cast<int>(n) || batch->size != settings_.image_size ||
+            batch->channels != channels_ || batch->pixels.size() != n * bytes)
+          throw std::logic_error("the augment hook changed the batch's shape");
+      }
+      const torch::Tensor x = to_input(batch->pixels.data(), static_cast<int>(n));
+      const torch::Tensor y = long_tensor(labels).to(device_);
+      const torch::Tensor wt = float_tensor(w).to(device_);
+      const torch::Tensor loss =
+          (per_image_loss(forward(x), y, settings_.loss, settings_.focal_gamma) * wt).sum() /
+          batch_weight;
+      optimizer_->zero_grad();
+      loss.backward();
+      optimizer_->step();
+      loss_sum += loss.item<double>() * batch_weight;
+      weight_sum += batch_weight;
+      report->train_images += static_cast<long>(n);
+    }
+    report->train_loss = weight_sum > 0 ? loss_sum / weight_sum : 0;
+  }
+
+  // Validation loss per image; QWK and accuracy per group (mean probabilities).
+  void score(const LabelledImages& val, const std::vector<float>& weights,
+             const std::vector<std::vector<int>>& groups, EpochReport* report) {
+    const int k = settings_.num_classes;
+    const torch::Tensor logits = logits_of(val.images);
+    const torch::Tensor per =
+        per_image_loss(logits, long_tensor(val.labels), settings_.loss, settings_.focal_gamma);
+    const torch::Tensor w = float_tensor(weights);
+    const double wsum = w.sum().item<double>();
+    report->val_loss =
+        wsum > 0 ? ((per * w).sum() / wsum).item<double>() : per.mean().item<double>();
+    const torch::Tensor probs = torch::softmax(logits, 1).to(torch::kDouble).contiguous();
+    const double* p = probs.data_ptr<double>();
+    std::vector<int> truth, pred;
+    std::vector<double> mean(k);
+    for (const auto& members : groups) {
+      std::fill(mean.begin(), mean.end(), 0.0);
+      for (int i : members)
+        for (int c = 0; c < k; ++c) mean[c] += p[static_cast<size_t>(i) * k + c];
+      truth.push_back(val.labels[members[0]]);
+      pred.push_back(static_cast<int>(std::max_element(mean.begin(), mean.end()) - mean.begin()));
+    }
+    report->val_qwk = quadratic_kappa(truth, pred, k);
+    long correct = 0;
+    for (size_t g = 0; g < truth.size(); ++g) correct += truth[g] == pred[g];
+    report->val_accuracy = truth.empty() ? 0 : static_cast<double>(correct) / truth.size();
+  }
+
+  void fit_normalizer(const ImageBatch& images) {
+    std::vector<double> sum(channels_, 0.0), sum_sq(channels_, 0.0);
+    const size_t pixels = images.pixels.size() / channels_;
+    for (size_t i = 0; i < pixels; ++i)
+      for (int c = 0; c < channels_; ++c) {
+        const double v = images.pixels[i * channels_ + c];
+        sum[c] += v;
+        sum_sq[c] += v * v;
+      }
+    std::vector<float> mean(channels_), sd(channels_);
+    for (int c = 0; c < channels_; ++c) {
+      mean[c] = static_cast<float>(sum[c] / pixels);
+      const double var = std::max(0.0, sum_sq[c] / pixels - mean[c] * static_cast<double>(mean[c]));
+      sd[c] = static_cast<float>(std::max(kMinPixelStd, std::sqrt(var)));
+    }
+    set_normalization(mean, sd);
+    normalizer_fitted_ = true;
+  }
+
+  // Until the first fit (dataset mode) inputs are scaled to [0, 1]; imagenet mode is fixed.
+  void set_normalization_defaults() {
+    std::vector<float> mean(channels_, 0.0f), sd(channels_, static_cast<float>(kPixelMax));
+    if (settings_.normalization == InputNormalization::kImageNet) {
+      for (int c = 0; c < channels_; ++c) {
+        double m = kImageNetMean[c], s = kImageNetStd[c];
+        if (channels_ == 1) {
+          m = (kImageNetMean[0] + kImageNetMean[1] + kImageNetMean[2]) / 3;
+          s = (kImageNetStd[0] + kImageNetStd[1] + kImageNetStd[2]) / 3;
+        }
+        mean[c] = static_cast<float>(m * kPixelMax);
+        sd[c] = static_cast<float>(s * kPixelMax);
+      }
+    }
+    set_normalization(mean, sd);
+  }
+
+  void set_normalization(const std::vector<float>& mean, const std::vector<float>& sd) {
+    input_mean_ = torch::tensor(mean).view({1, channels_, 1, 1}).to(device_);
+    input_std_ = torch::tensor(sd).view({1, channels_, 1, 1}).to(device_);
+  }
+
+  std::vector<NamedTensor> parameters() const {
+    std::vector<NamedTensor> out;
+    for (auto& [name, t] : backbone_->named_parameters())
+      out.emplace_back(kBackbonePrefix + name, t);
+    for (const auto& item : head_->named_parameters())
+      out.emplace_back("head." + item.key(), item.value());
+    return out;
+  }
+
+  // Batch-norm statistics and the input normalisation (what a checkpoint needs besides weights).
+  std::vector<NamedTensor> buffers_with_input() const {
+    std::vector<NamedTensor> out;
+    for (auto& [name, t] : backbone_->named_buffers()) out.emplace_back(kBackbonePrefix + name, t);
+    out.emplace_back(kInputMeanName, input_mean_);
+    out.emplace_back(kInputStdName, input_std_);
+    return out;
+  }
+
+  std::vector<torch::Tensor> snapshot() const {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> out;
+    for (const auto& [name, t] : parameters()) out.push_back(t.detach().clone());
+    for (const auto& [name, t] : backbone_->named_buffers()) out.push_back(t.detach().clone());
+    return out;
+  }
+
+  void restore(const std::vector<torch::Tensor>& saved) {
+    torch::NoGradGuard no_grad;
+    size_t i = 0;
+    for (auto& [name, t] : parameters()) t.copy_(saved[i++]);
+    for (auto& [name, t] : backbone_->named_buffers()) t.copy_(saved[i++]);
+  }
+
+  static NamedList to_list(const std::vector<NamedTensor>& tensors) {
+    NamedList list;
+    for (const auto& [name, t] : tensors) {
+      list.names.push_back(name);
+      list.tensors.push_back(t.detach().to(torch::kCPU));
+    }
+    return list;
+  }
+
+  // Copies the checkpoint's "<kind>s" into `into`, checking names and shapes.
+  void read_list(torch::serialize::InputArchive& archive, const std::string& path,
+                 const std::string& kind, const std::vector<NamedTensor>& into) {
+    c10::IValue names_value, tensors_value;
+    if (!archive.try_read(kind + "_names", names_value) ||
+        !archive.try_read(kind + "s", tensors_value))
+      throw InputError(fmt::format("checkpoint '{}' has no {}s", path, kind));
+    const auto names = names_value.toList();
+    const auto tensors = tensors_value.toTensorList();
+    if (names.size() != into.size() || tensors.size() != into.size())
+      throw InputError(fmt::format("checkpoint '{}' holds {} {}s; this network has {}", path,
+                                   names.size(), kind, into.size()));
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < into.size(); ++i) {
+      const std::string name = names.get(i).toStringRef();
+      const torch::Tensor t = tensors.get(i);
+      if (name != into[i].first || !t.sizes().equals(into[i].second.sizes()))
+        throw InputError(fmt::format("checkpoint '{}' does not fit this network ({} {} vs {})",
+                                     path, kind, name, into[i].first));
+      into[i].second.copy_(t);
+    }
+  }
+
+  void new_optimizer() {
+    std::vector<torch::Tensor> trainable;
+    for (const auto& [name, p] : parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        trainable,
+        torch::optim::AdamOptions(settings_.learning_rate).weight_decay(settings_.weight_decay));
+  }
+
+  VisionSettings settings_;
+  int channels_;
+  torch::Device device_{torch::kCPU};
+  std::unique_ptr<Backbone> backbone_;
+  torch::nn::Dropout dropout_{nullptr};
+  torch::nn::Linear head_{nullptr};
+  torch::Tensor input_mean_;  // [1, C, 1, 1], pixel units
+  torch::Tensor input_std_;
+  bool normalizer_fitted_ = false;
+  double trainable_fraction_ = 1;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
+
+void copy_message(const char* message, char* error, size_t error_size) {
+  if (error == nullptr || error_size == 0) return;
+  std::strncpy(error, message, error_size - 1);
+  error[error_size - 1] = '\0';
+}
+
+}  // namespace
+
+double focal_loss_value(const std::vector<float>& logits, int k, const std::vector<int>& labels,
+                        const std::vector<float>& weights, double gamma) {
+  const auto n = static_cast<int64_t>(labels.size());
+  const torch::Tensor l =
+      torch::from_blob(const_cast<float*>(logits.data()), {n, k}, torch::kFloat).clone();
+  const torch::Tensor w = weights.empty() ? torch::ones({n}) : float_tensor(weights);
+  const torch::Tensor per = per_image_loss(l, long_tensor(labels), VisionLoss::kFocal, gamma);
+  return ((per * w).sum() / w.sum()).item<double>();
+}
+
+double quadratic_kappa(const std::vector<int>& truth, const std::vector<int>& pred, int k) {
+  std::vector<double> observed(static_cast<size_t>(k) * k, 0.0), row(k, 0.0), col(k, 0.0);
+  for (size_t i = 0; i < truth.size(); ++i) {
+    observed[static_cast<size_t>(truth[i]) * k + pred[i]] += 1;
+    row[truth[i]] += 1;
+    col[pred[i]] += 1;
+  }
+  const double n = static_cast<double>(truth.size());
+  if (n == 0 || k < 2) return 0;
+  double weighted_observed = 0, weighted_expected = 0;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) {
+      const double w = static_cast<double>((i - j) * (i - j)) / ((k - 1) * (k - 1));
+      weighted_observed += w * observed[static_cast<size_t>(i) * k + j];
+      weighted_expected += w * row[i] * col[j] / n;
+    }
+  return weighted_expected == 0 ? 0 : 1 - weighted_observed / weighted_expected;
+}
+
+}  // namespace woundphase::vision
+
+extern "C" int woundphase_vision_abi_version() { return woundphase::kVisionAbiVersion; }
+
+extern "C" int woundphase_vision_create(const woundphase::VisionSettings* settings, int channels,
+                                        woundphase::ImageModel** out, char* error,
+                                        size_t error_size) {
+  constexpr int kOk = 0;
+  constexpr int kInternalError = 1;
+  constexpr int kBadInput = 2;
+  try {
+    *out = new woundphase::vision::TorchImageModel(*settings, channels);
+    return kOk;
+  } catch (const woundphase::InputError& e) {
+    woundphase::vision::copy_message(e.what(), error, error_size);
+    return kBadInput;
+  } catch (const c10::Error& e) {
+    woundphase::vision::copy_message(e.what_without_backtrace(), error, error_size);
+    return kInternalError;
+  } catch (const std::exception& e) {
+    woundphase::vision::copy_message(e.what(), error, error_size);
+    return kInternalError;
+  }
+}

@@ -1,0 +1,17 @@
+// Pieces of the image trainer exposed for the tests, torch-free (defined in trainer.cpp).
+#pragma once
+
+#include <vector>
+
+namespace woundphase::vision {
+
+// Weighted mean focal loss, sum_i w_i (1 - p_i)^gamma (-log p_i) / sum_i w_i, of row-major logits
+// [n, k] where p_i is the softmax probability of row i's label. gamma = 0 is cross-entropy.
+double focal_loss_value(const std::vector<float>& logits, int k, const std::vector<int>& labels,
+                        const std::vector<float>& weights, double gamma);
+
+// Quadratic-weighted kappa for k ordered classes (0 when undefined), as metrics.h computes it for
+// three.
+double quadratic_kappa(const std::vector<int>& truth, const std::vector<int>& pred, int k);
+
+}  // namespace woundphase::vision

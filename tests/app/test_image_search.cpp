@@ -1,0 +1,87 @@
+// A tiny end-to-end image-only cross-validation through the CLI (32x32 crops, few epochs).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace woundphase {
+namespace {
+
+using testing::run_cli;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string line; std::getline(ss, line);) out.push_back(line);
+  return out;
+}
+
+bool vision_built() { return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so"); }
+
+TEST(ImageSearch, ThermalMapCrossValidationEndToEndAndResumesIdentically) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  auto r = run_cli("synth --out " + base + "/study --patients 30 --seed 4 --image-signal 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string args = "search --data " + base + "/study --modalities thermal_map,metadata --cv-folds 2 "
+                           "--image-size 32 --epochs 3 --batch-size 16 --trees 30 -v 2 --out ";
+  r = run_cli(args + base + "/a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The parameter breakdown and epoch lines are logged at verbosity 2.
+  EXPECT_NE(r.output.find("trainable of"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("thermal_map epoch 1"), std::string::npos);
+  const auto results = lines(slurp(base + "/a/results.csv"));
+  ASSERT_EQ(results.size(), 3U);
+  EXPECT_EQ(results[1].rfind("thermal_map,", 0), 0U);
+  // Only visit-wounds with a thermal image are evaluated for thermal_map; metadata sees them all.
+  std::set<std::string> thermal_rows, metadata_rows;
+  for (const auto& line : lines(slurp(base + "/a/predictions.csv"))) {
+    if (line.find(",thermal_map,") != std::string::npos) thermal_rows.insert(line.substr(line.find(",thermal_map,")));
+    if (line.find(",metadata,") != std::string::npos) metadata_rows.insert(line);
+  }
+  EXPECT_GT(thermal_rows.size(), 0U);
+  EXPECT_LE(thermal_rows.size(), metadata_rows.size());
+  const auto curves = lines(slurp(base + "/a/training_curves.csv"));
+  ASSERT_GT(curves.size(), 1U);
+  EXPECT_EQ(curves[0], "run,fold,modalities,component,epoch,loss,val_qwk");
+  EXPECT_NE(slurp(base + "/a/report.html").find("Training curves"), std::string::npos);
+
+  // Same seed, same bytes (the CNN is seeded per job), also when resumed from the store.
+  r = run_cli(args + base + "/b");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"results.csv", "predictions.csv", "training_curves.csv"})
+    EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
+  r = run_cli(args + base + "/b");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("finished jobs kept"), std::string::npos);
+  for (const char* f : {"results.csv", "predictions.csv", "training_curves.csv"})
+    EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
+}
+
+TEST(ImageSearch, FusedCombinationsAndMissingFoldersAreClearErrors) {
+  const std::string base = testing::scratch_dir();
+  ASSERT_EQ(run_cli("synth --out " + base + "/meta --patients 20 --no-images").exit_code, 0);
+  auto r = run_cli("search --data " + base + "/meta --modalities thermal_map --out " + base + "/o");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("'thermal_map' is not available for this data"), std::string::npos) << r.output;
+  r = run_cli("search --data " + base + "/meta --modalities metadata+thermal_map --out " + base + "/o");
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_cli("search --data " + base + "/meta --image-size 48 --out " + base + "/o");
+  EXPECT_EQ(r.exit_code, 0) << r.output;  // image options are not checked for metadata-only searches
+}
+
+}  // namespace
+}  // namespace woundphase

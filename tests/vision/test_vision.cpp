@@ -1,0 +1,510 @@
+// Image networks through the torch-free interface (vision.h): backbones, training on a planted
+// task, early stopping and checkpoints, determinism, freezing, TorchScript, losses, and the
+// program's independence from libtorch.
+#include <gtest/gtest.h>
+
+#include <algorithm>  // for max_element
+#include <cmath>
+#include <cstdio>   // for popen
+#include <cstdlib>  // for system
+#include <filesystem>
+#include <fstream>
+#include <numeric>  // for accumulate
+#include <random>
+
+#include "test_paths.h"
+#include "vision/trainer_detail.h"
+#include "woundphase/metrics.h"
+#include "woundphase/vision.h"
+
+namespace woundphase {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::scratch_dir;
+
+constexpr int kSize = 32;
+constexpr int kSquare = 8;        // side of the planted square
+constexpr uint8_t kNoise = 60;    // background pixels are uniform in [0, kNoise]
+constexpr uint8_t kBright = 200;  // square pixels are at least this
+
+// Class c = a bright square in the left, centre or right third of the image, at a random height,
+// on noise. Trivial for a CNN, impossible for a constant predictor.
+LabelledImages planted(int n, int channels, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  LabelledImages d;
+  d.images = ImageBatch(n, kSize, channels);
+  const int step = (kSize - kSquare - 4) / 2;
+  for (int i = 0; i < n; ++i) {
+    const int label = i % kNumClasses;
+    d.labels.push_back(label);
+    uint8_t* img = d.images.image(i);
+    for (size_t p = 0; p < d.images.image_bytes(); ++p) img[p] = rng() % (kNoise + 1);
+    const int x0 = 2 + label * step;
+    const int y0 = 2 + static_cast<int>(rng() % (kSize - kSquare - 4));
+    for (int y = y0; y < y0 + kSquare; ++y)
+      for (int x = x0; x < x0 + kSquare; ++x)
+        for (int c = 0; c < channels; ++c)
+          img[(y * kSize + x) * channels + c] = kBright + rng() % (256 - kBright);
+  }
+  return d;
+}
+
+ImageBatch random_images(int n, int channels, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  ImageBatch b(n, kSize, channels);
+  for (auto& p : b.pixels) p = static_cast<uint8_t>(rng());
+  return b;
+}
+
+VisionSettings quick_settings() {
+  VisionSettings s;
+  s.image_size = kSize;
+  s.epochs = 5;
+  s.batch_size = 32;
+  s.learning_rate = 3e-3;
+  s.patience = 0;
+  // One thread: on shared, loaded cores OpenMP's spinning threads make two several times slower.
+  s.threads = 1;
+  s.seed = 7;
+  return s;
+}
+
+long total_params(const ImageModel& m, bool trainable_only) {
+  long sum = 0;
+  for (const auto& layer : m.parameter_breakdown())
+    sum += trainable_only ? layer.trainable : layer.total;
+  return sum;
+}
+
+std::string capture(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+  pclose(pipe);
+  return out;
+}
+
+// ---- Settings ----------------------------------------------------------------------------------
+
+TEST(VisionSettings, DefaultsAreValidAndErrorsNameTheOption) {
+  EXPECT_NO_THROW(VisionSettings{}.validate());
+  auto message = [](auto mutate) {
+    VisionSettings s;
+    mutate(s);
+    try {
+      s.validate();
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message([](VisionSettings& s) { s.backbone = "vgg"; }).find("--backbone"),
+            std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) {
+              s.backbone = "torchscript:/no/such.pt";
+            }).find("/no/such.pt"),
+            std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) { s.image_size = 48; }).find("--image-size"),
+            std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) { s.epochs = 0; }).find("--epochs"), std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) { s.batch_size = 1; }).find("--batch-size"),
+            std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) { s.learning_rate = 0; }).find("--image-learning-rate"),
+            std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) { s.focal_gamma = -1; }).find("--focal-gamma"),
+            std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) { s.dropout = 1; }).find("--dropout"), std::string::npos);
+  EXPECT_NE(message([](VisionSettings& s) { s.threads = 0; }).find("--threads"), std::string::npos);
+  EXPECT_THROW(parse_vision_loss("mse"), InputError);
+  EXPECT_EQ(parse_vision_device("multi"), VisionDevice::kMulti);
+  EXPECT_EQ(std::string(to_string(parse_vision_loss("focal"))), "focal");
+}
+
+TEST(VisionSettings, CudaOnACpuBuildIsAClearError) {
+  VisionSettings s = quick_settings();
+  s.device = VisionDevice::kCuda;
+  try {
+    create_image_model(s, 1);
+    GTEST_SKIP() << "a CUDA device is available";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--device cuda"), std::string::npos) << e.what();
+  }
+}
+
+// ---- Backbones ---------------------------------------------------------------------------------
+
+struct BackboneCase {
+  const char* name;
+  int dim;
+  long params_rgb;  // backbone parameters for 3 channels (torchvision's count without its fc)
+};
+
+TEST(VisionBackbones, EachBuildsRunsAndMatchesTorchvisionParameterCounts) {
+  const BackboneCase cases[] = {
+      {"simple", 128, 3 * 9 * 32 + 2 * 32 + 32 * 9 * 64 + 2 * 64 + 64 * 9 * 128 + 2 * 128},
+      {"resnet18", 512, 11176512},
+      {"efficientnet_b0", 1280, 4007548},
+      {"efficientnet_b2", 1408, 7700994},
+      {"efficientnet_b3", 1536, 10696232},
+  };
+  for (const auto& c : cases) {
+    for (int channels : {1, 3}) {
+      SCOPED_TRACE(std::string(c.name) + " channels " + std::to_string(channels));
+      VisionSettings s = quick_settings();
+      s.backbone = c.name;
+      auto model = create_image_model(s, channels);
+      EXPECT_EQ(model->embedding_dim(), c.dim);
+      const ImageBatch images = random_images(2, channels, 1);
+      const Probabilities p = model->predict_proba(images);
+      ASSERT_EQ(p.size(), 2u * kNumClasses);
+      for (int i = 0; i < 2; ++i) {
+        const double sum = p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2];
+        EXPECT_NEAR(sum, 1.0, 1e-6);
+      }
+      EXPECT_EQ(model->embed(images).size(), 2u * c.dim);
+
+      const auto layers = model->parameter_breakdown();
+      ASSERT_GE(layers.size(), 2u);
+      EXPECT_EQ(layers.back().name, "head");
+      EXPECT_EQ(layers.back().total, c.dim * kNumClasses + kNumClasses);
+      EXPECT_EQ(layers.front().name.rfind("backbone.", 0), 0u) << layers.front().name;
+      // The stem sees `channels` inputs: its first convolution has channels/3 of the RGB weights.
+      const long stem_rgb_delta = (3 - channels) * (c.dim == 128    ? 9 * 32
+                                                    : c.dim == 512  ? 49 * 64
+                                                    : c.dim == 1280 ? 9 * 32
+                                                    : c.dim == 1408 ? 9 * 32
+                                                                    : 9 * 40);
+      EXPECT_EQ(total_params(*model, false) - layers.back().total, c.params_rgb - stem_rgb_delta);
+      EXPECT_EQ(total_params(*model, true), total_params(*model, false));
+    }
+  }
+}
+
+// ---- Training ----------------------------------------------------------------------------------
+
+TEST(VisionTraining, LearnsAPlantedTask) {
+  const LabelledImages train = planted(300, 1, 1);
+  const LabelledImages val = planted(90, 1, 2);
+  VisionSettings s = quick_settings();
+  auto model = create_image_model(s, 1);
+  std::vector<EpochReport> seen;
+  FitHooks hooks;
+  hooks.on_epoch = [&](const EpochReport& r) { seen.push_back(r); };
+  const TrainingHistory h = model->fit(train, val, s, hooks);
+  ASSERT_EQ(seen.size(), h.epochs.size());
+  EXPECT_EQ(static_cast<int>(h.epochs.size()), s.epochs);
+  EXPECT_EQ(h.epochs[0].train_images, 300);
+  EXPECT_LT(h.epochs.back().train_loss, h.epochs.front().train_loss);
+  const EpochReport& best = h.epochs[h.best_epoch - 1];
+  EXPECT_GE(best.val_qwk, 0.9);
+
+  // The restored model scores as its best epoch did.
+  const Probabilities p = model->predict_proba(val.images);
+  std::vector<int> truth = val.labels, pred = argmax(p);
+  EXPECT_NEAR(quadratic_weighted_kappa(confusion_matrix(truth, pred)), best.val_qwk, 1e-9);
+}
+
+TEST(VisionTraining, GroupsVisitEachGroupOnceAndScoreGroupMeans) {
+  LabelledImages train = planted(240, 3, 3);
+  for (int i = 0; i < train.images.count; ++i) train.groups.push_back(i % 60);  // 4 views each
+  for (int i = 0; i < train.images.count; ++i) train.labels[i] = (i % 60) % kNumClasses;
+  LabelledImages val = planted(60, 3, 4);
+  val.groups.assign(60, 0);
+  for (int i = 0; i < 60; ++i) val.groups[i] = i % 20;
+  for (int i = 0; i < 60; ++i) val.labels[i] = (i % 20) % kNumClasses;
+  VisionSettings s = quick_settings();
+  s.epochs = 1;
+  auto model = create_image_model(s, 3);
+  const TrainingHistory h = model->fit(train, val, s);
+  EXPECT_EQ(h.epochs[0].train_images, 60);
+
+  LabelledImages mixed = planted(4, 1, 5);
+  mixed.groups = {0, 0, 1, 1};  // group 0 holds labels 0 and 1
+  try {
+    create_image_model(s, 1)->fit(mixed, {}, s);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("group 0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(VisionTraining, BadInputIsAnInputErrorAcrossTheLibraryBoundary) {
+  VisionSettings s = quick_settings();
+  auto model = create_image_model(s, 1);
+  LabelledImages bad = planted(10, 1, 1);
+  bad.labels[3] = 7;
+  EXPECT_THROW(model->fit(bad, {}, s), InputError);
+  LabelledImages rgb = planted(10, 3, 1);
+  EXPECT_THROW(model->fit(rgb, {}, s), InputError);
+  VisionSettings other = s;
+  other.backbone = "resnet18";
+  EXPECT_THROW(model->fit(planted(10, 1, 1), {}, other), InputError);
+  EXPECT_THROW(model->set_trainable(1.5), InputError);
+}
+
+TEST(VisionTraining, SameSeedSameProbabilitiesOtherSeedOthers) {
+  const LabelledImages train = planted(120, 1, 6);
+  const LabelledImages val = planted(30, 1, 7);
+  VisionSettings s = quick_settings();
+  s.epochs = 2;
+  s.dropout = 0.5;
+  int augment_calls = 0;
+  FitHooks hooks;
+  hooks.augment = [&](ImageBatch& batch, std::mt19937_64& rng) {
+    ++augment_calls;
+    for (int i = 0; i < batch.count; ++i)
+      if (rng() % 2) std::reverse(batch.image(i), batch.image(i) + batch.image_bytes());
+  };
+  auto run = [&](uint64_t seed) {
+    VisionSettings t = s;
+    t.seed = seed;
+    auto model = create_image_model(t, 1);
+    model->fit(train, val, t, hooks);
+    return model->predict_proba(val.images);
+  };
+  const Probabilities a = run(11);
+  EXPECT_EQ(augment_calls, 2 * 4);  // 120 images in batches of 32: 4 per epoch
+  EXPECT_EQ(a, run(11));
+  EXPECT_NE(a, run(12));
+}
+
+TEST(VisionTraining, EarlyStoppingRestoresTheBestEpochsCheckpoint) {
+  const LabelledImages train = planted(150, 1, 8);
+  LabelledImages val = planted(60, 1, 9);
+  std::mt19937_64 rng(3);
+  for (auto& y : val.labels) y = static_cast<int>(rng() % kNumClasses);  // noise: QWK wanders
+  VisionSettings s = quick_settings();
+  s.epochs = 12;
+  s.patience = 2;
+  const std::string checkpoint = scratch_dir() + "/best.pt";
+  FitHooks hooks;
+  hooks.checkpoint_path = checkpoint;
+  auto model = create_image_model(s, 1);
+  const TrainingHistory h = model->fit(train, val, s, hooks);
+
+  // The selection rule: highest QWK, ties to the lower validation loss, first such epoch.
+  int expected = 1;
+  for (const auto& r : h.epochs) {
+    const auto& b = h.epochs[expected - 1];
+    if (r.val_qwk > b.val_qwk + 1e-12 ||
+        (std::abs(r.val_qwk - b.val_qwk) <= 1e-12 && r.val_loss < b.val_loss))
+      expected = r.epoch;
+  }
+  EXPECT_EQ(h.best_epoch, expected);
+  EXPECT_TRUE(h.stopped_early);
+  EXPECT_EQ(static_cast<int>(h.epochs.size()), h.best_epoch + s.patience);
+  EXPECT_LT(h.best_epoch, static_cast<int>(h.epochs.size()));
+
+  auto reloaded = create_image_model(s, 1);
+  reloaded->load(checkpoint);
+  EXPECT_EQ(model->predict_proba(val.images), reloaded->predict_proba(val.images));
+}
+
+TEST(VisionTraining, FocalLossTrainsAndSaveLoadRoundTrips) {
+  const LabelledImages train = planted(120, 3, 10);
+  const LabelledImages val = planted(30, 3, 11);
+  VisionSettings s = quick_settings();
+  s.epochs = 2;
+  s.loss = VisionLoss::kFocal;
+  auto model = create_image_model(s, 3);
+  model->fit(train, val, s);
+  const std::string path = scratch_dir() + "/model.pt";
+  model->save(path);
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+
+  auto copy = create_image_model(s, 3);
+  EXPECT_NE(copy->predict_proba(val.images), model->predict_proba(val.images));
+  copy->load(path);
+  EXPECT_EQ(copy->predict_proba(val.images), model->predict_proba(val.images));
+  EXPECT_EQ(copy->embed(val.images), model->embed(val.images));
+
+  VisionSettings other = s;
+  other.backbone = "resnet18";
+  EXPECT_THROW(create_image_model(other, 3)->load(path), InputError);
+  EXPECT_THROW(create_image_model(s, 1)->load(path), InputError);
+  const std::string junk = scratch_dir() + "/junk.pt";
+  std::ofstream(junk) << "not a checkpoint";
+  EXPECT_THROW(copy->load(junk), InputError);
+  EXPECT_THROW(copy->load(scratch_dir() + "/missing.pt"), InputError);
+}
+
+TEST(VisionTraining, SetTrainableFreezesTheBackboneAndItsStatistics) {
+  VisionSettings s = quick_settings();
+  s.epochs = 1;
+  auto model = create_image_model(s, 1);
+  const long all = total_params(*model, false);
+  const long head = model->parameter_breakdown().back().total;
+  model->set_trainable(0);
+  EXPECT_EQ(total_params(*model, true), head);
+  model->set_trainable(0.5);
+  const long half = total_params(*model, true);
+  EXPECT_GT(half, head);
+  EXPECT_LT(half, all);
+  // Only top layers train: the first backbone layer is frozen, the last one trains.
+  const auto layers = model->parameter_breakdown();
+  EXPECT_EQ(layers.front().trainable, 0);
+  EXPECT_EQ(layers[layers.size() - 2].trainable, layers[layers.size() - 2].total);
+
+  // Stage 1 with a frozen backbone: the embedding (backbone and its batch norms) does not move.
+  model->set_trainable(0);
+  const LabelledImages train = planted(90, 1, 12);
+  model->fit(train, {}, s);  // fits the input normalisation, then trains only the head
+  const std::vector<float> before = model->embed(train.images);
+  model->fit(train, {}, s);
+  EXPECT_EQ(model->embed(train.images), before);
+  model->set_trainable(1);
+  EXPECT_EQ(total_params(*model, true), all);
+  model->fit(train, {}, s);
+  EXPECT_NE(model->embed(train.images), before);
+}
+
+// ---- TorchScript -------------------------------------------------------------------------------
+
+// Exports two tiny modules with Debian's python3-torch (the same torch build as libtorch) into
+// `dir`: plain.pt (forward returns a 6-d embedding) and features.pt (also a `features` method
+// returning a [N, 8, H, W] map). False if /usr/bin/python3 cannot import torch.
+bool export_torchscript(const std::string& dir) {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return false;
+  const std::string script = R"PY(
+import sys, torch
+class Plain(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.proj = torch.nn.Linear(8, 6)
+    def forward(self, x):
+        return self.proj(torch.relu(self.bn(self.conv(x))).mean(dim=(2, 3)))
+class WithFeatures(Plain):
+    @torch.jit.export
+    def features(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+torch.manual_seed(0)
+torch.jit.script(Plain()).save(sys.argv[1] + "/plain.pt")
+torch.jit.script(WithFeatures()).save(sys.argv[1] + "/features.pt")
+)PY";
+  const std::string py = dir + "/export.py";
+  std::ofstream(py) << script;
+  return std::system(("/usr/bin/python3 " + py + " " + dir).c_str()) == 0;
+}
+
+TEST(VisionTorchScript, LoadsFineTunesAndRoundTrips) {
+  const std::string dir = scratch_dir();
+  if (!export_torchscript(dir)) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  const std::string plain = dir + "/plain.pt";
+  VisionSettings s = quick_settings();
+  s.backbone = "torchscript:" + plain;
+  s.epochs = 3;
+  auto model = create_image_model(s, 1);
+  EXPECT_EQ(model->embedding_dim(), 6);  // forward's output is the embedding
+  const auto layers = model->parameter_breakdown();
+  EXPECT_EQ(layers.front().name, "backbone.conv");
+  EXPECT_EQ(total_params(*model, false), (8 * 9 + 8) + 16 + (8 * 6 + 6) + (6 * 3 + 3));
+
+  const LabelledImages train = planted(150, 1, 13);
+  const LabelledImages val = planted(60, 1, 14);
+  const std::vector<float> before = model->embed(val.images);
+  const TrainingHistory h = model->fit(train, val, s);
+  EXPECT_NE(model->embed(val.images), before);  // the TorchScript weights were fine-tuned
+  EXPECT_LT(h.epochs.back().train_loss, h.epochs.front().train_loss);
+
+  const std::string path = dir + "/ts_model.pt";
+  model->save(path);
+  auto copy = create_image_model(s, 1);
+  copy->load(path);
+  EXPECT_EQ(copy->predict_proba(val.images), model->predict_proba(val.images));
+
+  // Frozen, the module's weights and its batch norm's statistics stay put while the head trains.
+  model->set_trainable(0);
+  EXPECT_EQ(total_params(*model, true), 6 * 3 + 3);
+  const std::vector<float> frozen = model->embed(val.images);
+  VisionSettings one_epoch = s;
+  one_epoch.epochs = 1;
+  model->fit(train, {}, one_epoch);
+  EXPECT_EQ(model->embed(val.images), frozen);
+
+  VisionSettings f = s;
+  f.backbone = "torchscript:" + dir + "/features.pt";
+  EXPECT_EQ(create_image_model(f, 1)->embedding_dim(), 8);  // features(), pooled
+  // A model that cannot take the images is an InputError naming the file.
+  try {
+    create_image_model(s, 3);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(plain), std::string::npos) << e.what();
+  }
+}
+
+// ---- Losses and scores -------------------------------------------------------------------------
+
+TEST(VisionLosses, FocalLossMatchesAHandComputedCase) {
+  // logits (2, 0, 0), label 0: p = e^2 / (e^2 + 2) = 0.786986..., CE = -ln p = 0.239545...
+  // focal, gamma 2: (1 - p)^2 * CE = 0.045375... * 0.239545 = 0.0108693...
+  const std::vector<float> one = {2, 0, 0};
+  EXPECT_NEAR(vision::focal_loss_value(one, 3, {0}, {}, 2.0), 0.0108693, 1e-6);
+  EXPECT_NEAR(vision::focal_loss_value(one, 3, {0}, {}, 0.0), 0.2395448, 1e-6);
+  // Weighted mean of two rows: row 2 is label 1 with p = 1/(e^2 + 2) = 0.106507.
+  const std::vector<float> two = {2, 0, 0, 2, 0, 0};
+  const double p1 = 1.0 / (std::exp(2.0) + 2.0);
+  const double row2 = std::pow(1 - p1, 2.0) * -std::log(p1);
+  EXPECT_NEAR(vision::focal_loss_value(two, 3, {0, 1}, {1.0f, 3.0f}, 2.0),
+              (0.0108693 + 3 * row2) / 4, 1e-6);
+}
+
+TEST(VisionLosses, KappaAgreesWithTheMetricsStage) {
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<int> truth(50), pred(50);
+    for (int i = 0; i < 50; ++i) {
+      truth[i] = static_cast<int>(rng() % 3);
+      pred[i] = rng() % 4 == 0 ? static_cast<int>(rng() % 3) : truth[i];
+    }
+    EXPECT_NEAR(vision::quadratic_kappa(truth, pred, 3),
+                quadratic_weighted_kappa(confusion_matrix(truth, pred)), 1e-12);
+  }
+  EXPECT_EQ(vision::quadratic_kappa({1, 1}, {1, 1}, 3), 0.0);  // undefined: one class
+}
+
+// ---- The program without libtorch --------------------------------------------------------------
+
+TEST(VisionLinkage, TheProgramDoesNotLinkLibtorch) {
+  const std::string ldd = capture("ldd " + testing::binary());
+  ASSERT_NE(ldd.find("libc.so"), std::string::npos) << ldd;
+  EXPECT_EQ(ldd.find("libtorch"), std::string::npos) << ldd;
+  EXPECT_EQ(ldd.find("libc10"), std::string::npos) << ldd;
+  EXPECT_EQ(ldd.find("woundphase_vision"), std::string::npos) << ldd;
+
+  // Nor does a metadata search load it at run time (the loader is only called for images).
+  const std::string dir = scratch_dir();
+  const auto synth = testing::run_cli("synth --out " + dir + "/data --patients 30 --seed 3");
+  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  const std::string loaded =
+      capture("LD_DEBUG=files " + testing::binary() + " search --data " + dir + "/data --out " +
+              dir + "/search --cv-folds 2 --trees 20 --verbosity 0");
+  EXPECT_NE(loaded.find("libxgboost"), std::string::npos) << loaded.substr(0, 2000);
+  EXPECT_EQ(loaded.find("libtorch"), std::string::npos);
+  EXPECT_EQ(loaded.find("woundphase_vision"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir + "/search/results.csv"));
+}
+
+TEST(VisionLinkage, TheLoaderFindsTheLibraryNextToTheExecutable) {
+  const fs::path expected = fs::path(testing::binary()).parent_path() / kVisionLibraryName;
+  if (std::getenv(kVisionLibraryEnv) == nullptr) {
+    EXPECT_EQ(fs::weakly_canonical(vision_library_path()), fs::weakly_canonical(expected));
+  }
+  std::string why;
+  EXPECT_TRUE(vision_available(&why)) << why;
+  EXPECT_TRUE(why.empty());
+  auto model = create_image_model(quick_settings(), 1);
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->num_classes(), kNumClasses);
+  EXPECT_EQ(model->channels(), 1);
+  EXPECT_EQ(model->predict_proba(random_images(3, 1, 2)).size(), 9u);
+}
+
+}  // namespace
+}  // namespace woundphase
