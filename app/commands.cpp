@@ -164,7 +164,13 @@ int run_demo(DemoOptions options) {
   DataOptions data_options;
   data_options.data_dir = data_dir;
   const Dataset data = load(data_options, true);
-  options.settings.combinations = parse_combinations("metadata", available_modalities(data));
+  // Every single modality the demo cohort has (fusion arrives with the fusion stage); without the
+  // image networks library the demo still runs the metadata branch.
+  std::string why;
+  const std::string modalities =
+      vision_available(&why) ? "metadata,thermal_map,depth_map,depth_rgb" : "metadata";
+  if (modalities == "metadata") spdlog::warn("image modalities skipped: {}", why);
+  options.settings.combinations = parse_combinations(modalities, available_modalities(data));
   return search(data, options.settings, (fs::path(options.out_dir) / "search").string(),
                 ResumeMode::kFresh,  // the demo regenerates its data every time
                 options.verbosity);
