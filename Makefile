@@ -3,6 +3,15 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 DEMO_OUT ?= demo
+# `make test SANITIZE=address,undefined`: its own build folder, every target built with
+# -fsanitize=$(SANITIZE) (CMake option WOUNDPHASE_SANITIZE), leak checking on in the tests.
+SANITIZE ?=
+ifneq ($(SANITIZE),)
+BUILD := build-sanitize
+CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWOUNDPHASE_SANITIZE=$(SANITIZE) \
+               -DWOUNDPHASE_BUILD_BENCH=OFF
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+endif
 
 .PHONY: all setup build test demo bench clean
 
@@ -20,7 +29,7 @@ build: setup $(BUILD)/CMakeCache.txt
 # Tests run one at a time: each already uses every core (OpenMP), and two OpenMP processes
 # spin-waiting on two cores slow each other down by orders of magnitude.
 test: build
-	cd $(BUILD) && ctest --output-on-failure
+	cd $(BUILD) && $(TEST_ENV) ctest --output-on-failure
 
 demo: build
 	$(BUILD)/woundphase demo --out $(DEMO_OUT)

@@ -20,8 +20,11 @@ struct CsvTable {
 };
 
 // Parses a comma-separated file (RFC 4180 quoting, CRLF or LF, optional UTF-8 BOM). Every row
-// must have as many fields as the header; errors name the file and line.
+// must have as many fields as the header; errors name the file and line. Only regular files are
+// read (a folder, pipe or device is an InputError).
 CsvTable read_csv(const std::string& path);
+// The same on text already in memory; `path` is only used in messages and CsvTable::path.
+CsvTable parse_csv_text(const std::string& text, const std::string& path);
 
 // Which column plays which role. The built-in preset describes the DFU study; a TOML file can
 // override any key (see README: "Dataset schema").
@@ -74,8 +77,13 @@ struct Dataset {
 
 // Loads `dir`/schema.metadata_file. With `require_labels` a missing label column is an error;
 // without it, the labels are read when present. Duplicate visit-wounds with the same label are
-// merged (first kept, warning); with different labels they are an error naming both lines.
+// merged (first kept, warning); with different labels they are an error naming both lines. A
+// feature column with no value in any row is kept (the trees never split on it) with a warning.
 Dataset load_dataset(const std::string& dir, const Schema& schema, bool require_labels);
+// The same on a table already parsed (table.path names the file in messages); `dir` is recorded
+// as Dataset::dir.
+Dataset load_dataset_from_table(const CsvTable& table, const Schema& schema, bool require_labels,
+                                const std::string& dir);
 
 // Encodes metadata features as the tree models see them. Categories are learned from the rows the
 // encoder is fitted on (training rows only) and coded in sorted order; a category unseen at fit

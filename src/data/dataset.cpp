@@ -6,11 +6,13 @@
 #include <algorithm>  // for find, sort
 #include <cerrno>     // for errno
 #include <cfloat>     // for FLT_MAX
+#include <cmath>      // for fabs, isfinite, trunc
 #include <cstdlib>    // for strtod, strtol
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>  // for invalid_argument
 #include <unordered_map>
 
 namespace fs = std::filesystem;
@@ -40,15 +42,42 @@ struct Where {
   }
 };
 
+// Values echoed in messages are cut to this many bytes (a 1 MB field makes an unreadable message).
+constexpr size_t kMaxEchoBytes = 60;
+// Integers (visit and wound numbers) are accepted up to this magnitude: exact in a double and in a
+// long, so the round trip below is well defined.
+constexpr double kMaxInteger = 1e15;
+
+// The value quoted for a message: whole when short, else its start and its length.
+std::string shown(const std::string& text) {
+  if (text.size() <= kMaxEchoBytes) return "'" + text + "'";
+  size_t cut = kMaxEchoBytes;
+  // Do not split a UTF-8 sequence: back up to the start of the character.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return fmt::format("'{}...' ({} bytes)", text.substr(0, cut), text.size());
+}
+
+// strtod also reads hexadecimal ("0x1A"), which no spreadsheet writes: a column of such codes is
+// text, not numbers.
+bool is_hexadecimal(const std::string& text) {
+  return text.find_first_of("xX") != std::string::npos &&
+         text.find_first_of("nN") == std::string::npos;  // not "nan(...)"
+}
+
 long parse_integer(const std::string& text, const Where& where) {
   if (text.empty())
     throw InputError(fmt::format("{}: value is missing (an integer is required)", where.str()));
   errno = 0;
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  // Accept "3" and "3.0" (spreadsheets write integers as floats), nothing else.
-  if (end != text.c_str() + text.size() || errno == ERANGE || value != static_cast<long>(value))
-    throw InputError(fmt::format("{}: expected an integer, got '{}'", where.str(), text));
+  // Accept "3" and "3.0" (spreadsheets write integers as floats), nothing else. The range check
+  // comes before the cast: casting NaN or a double beyond long's range is undefined.
+  if (end != text.c_str() + text.size() || errno == ERANGE || is_hexadecimal(text) ||
+      !(std::fabs(value) <= kMaxInteger) || value != std::trunc(value))
+    throw InputError(fmt::format("{}: expected an integer, got {}", where.str(), shown(text)));
+  if (value < 0)
+    throw InputError(
+        fmt::format("{}: expected a non-negative integer, got {}", where.str(), shown(text)));
   return static_cast<long>(value);
 }
 
@@ -56,22 +85,25 @@ float parse_number(const std::string& text, const Where& where) {
   errno = 0;
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size())
+  if (end != text.c_str() + text.size() || is_hexadecimal(text))
     throw InputError(
-        fmt::format("{}: expected a number, got '{}' (list the column in "
+        fmt::format("{}: expected a number, got {} (list the column in "
                     "categorical_columns of a --schema file if it is text)",
-                    where.str(), text));
-  if (!std::isfinite(value) || errno == ERANGE || std::fabs(value) > FLT_MAX)
+                    where.str(), shown(text)));
+  // Overflow is an error; underflow (ERANGE with a tiny result, "1e-50") is a value near 0.
+  if (!std::isfinite(value) || std::fabs(value) > FLT_MAX)
     throw InputError(
-        fmt::format("{}: '{}' is not a finite number in range (leave the field "
+        fmt::format("{}: {} is not a finite number in range (leave the field "
                     "blank for a missing value)",
-                    where.str(), text));
+                    where.str(), shown(text)));
   return static_cast<float>(value);
 }
 
+bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
+
 // Leading zeros are spelling, not identity: "003" in the image CSVs is patient "3" here.
 std::string normalise_id(const std::string& text) {
-  if (text.empty() || !std::all_of(text.begin(), text.end(), ::isdigit)) return text;
+  if (text.empty() || !std::all_of(text.begin(), text.end(), is_ascii_digit)) return text;
   const auto nz = text.find_first_not_of('0');
   return nz == std::string::npos ? "0" : text.substr(nz);
 }
@@ -93,15 +125,33 @@ std::vector<int> Dataset::patient_of_rows() const {
 }
 
 Dataset load_dataset(const std::string& dir, const Schema& schema, bool require_labels) {
-  if (!fs::is_directory(dir)) throw InputError(fmt::format("{}: data folder not found", dir));
+  // Statuses with error codes: a symlink loop or an unreadable path is bad input, not a crash.
+  std::error_code ec;
+  const fs::file_status dir_status = fs::status(dir, ec);
+  if (dir_status.type() == fs::file_type::none)
+    throw InputError(fmt::format("{}: cannot read the data folder ({})", dir, ec.message()));
+  if (!fs::exists(dir_status)) throw InputError(fmt::format("{}: data folder not found", dir));
+  if (!fs::is_directory(dir_status))
+    throw InputError(fmt::format("{}: not a folder (--data takes the study folder that holds '{}')",
+                                 dir, schema.metadata_file));
   const std::string path = (fs::path(dir) / schema.metadata_file).string();
-  if (!fs::exists(path))
+  const fs::file_status file_status = fs::status(path, ec);
+  if (file_status.type() == fs::file_type::not_found)
     throw InputError(
         fmt::format("{}: metadata file '{}' not found (set metadata_file in a "
                     "--schema file if the study names it differently)",
                     dir, schema.metadata_file));
-  const CsvTable table = read_csv(path);
+  return load_dataset_from_table(read_csv(path), schema, require_labels, dir);
+}
 
+Dataset load_dataset_from_table(const CsvTable& table, const Schema& schema, bool require_labels,
+                                const std::string& dir) {
+  const std::string& path = table.path;
+  if (table.line_of_row.size() != table.rows.size())
+    throw std::invalid_argument("load_dataset_from_table: line_of_row and rows differ in length");
+  for (const auto& fields : table.rows)
+    if (fields.size() != table.header.size())
+      throw std::invalid_argument("load_dataset_from_table: a row and the header differ in width");
   auto required = [&](const std::string& name, const char* role) {
     const int idx = table.column_index(name);
     if (idx < 0)
@@ -164,8 +214,8 @@ Dataset load_dataset(const std::string& dir, const Schema& schema, bool require_
                                      where.str(), fmt::join(schema.class_labels, ", ")));
       label = label_index(schema, text);
       if (label < 0)
-        throw InputError(fmt::format("{}: unknown label '{}' (expected one of {})", where.str(),
-                                     text, fmt::join(schema.class_labels, ", ")));
+        throw InputError(fmt::format("{}: unknown label {} (expected one of {})", where.str(),
+                                     shown(text), fmt::join(schema.class_labels, ", ")));
     }
     const auto key = std::make_tuple(pid, appt, dfu);
     if (auto it = seen.find(key); it != seen.end()) {
@@ -207,6 +257,15 @@ Dataset load_dataset(const std::string& dir, const Schema& schema, bool require_
             parse_number(value, Where{path, data.rows[i].line, table.header[col], col + 1});
       }
     }
+    const bool empty =
+        categorical ? std::all_of(data.text[f].begin(), data.text[f].end(),
+                                  [](const std::string& v) { return v.empty(); })
+                    : std::all_of(data.numeric.column(f), data.numeric.column(f) + data.rows.size(),
+                                  [](float v) { return is_missing(v); });
+    if (empty)
+      data.warnings.push_back(
+          fmt::format("{}: column '{}' ({}) has no value in any row; it carries no information",
+                      path, table.header[col], col + 1));
   }
   return data;
 }
