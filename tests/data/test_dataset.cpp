@@ -176,8 +176,10 @@ TEST(Dataset, SameLabelDuplicateMergedWithWarning) {
       write_study(std::string(kHeader) + "\n1,7,0,1,60,F,I,I\n1,7,0,1,60,F,I,I\n");
   const Dataset d = load_dataset(dir, Schema::dfu(), true);
   EXPECT_EQ(d.rows.size(), 1U);
-  ASSERT_EQ(d.warnings.size(), 1U);
-  EXPECT_NE(d.warnings[0].find("duplicate"), std::string::npos);
+  // One duplicate warning (the others say that classes P and R have no rows).
+  EXPECT_EQ(std::count_if(d.warnings.begin(), d.warnings.end(),
+                          [](const std::string& w) { return w.find("duplicate") != std::string::npos; }),
+            1);
 }
 
 TEST(Dataset, PatientIdsIgnoreLeadingZeros) {
