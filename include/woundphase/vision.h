@@ -5,8 +5,9 @@
 // image model (a metadata search) never loads libtorch, so it starts in milliseconds instead of
 // ~0.8 s.
 //
-// Images cross this interface as 8-bit pixels in ImageU8's layout (rows top to bottom, channels
-// interleaved); the networks scale them to floats themselves.
+// Images cross this interface as 8-bit planar pixels (NCHW, as the networks take them); the
+// networks scale them to floats themselves. ImageU8 (images.h) is interleaved: copy it plane by
+// plane (for one channel the two layouts are the same bytes).
 #pragma once
 
 #include <cstddef>     // for size_t
@@ -23,9 +24,9 @@ namespace woundphase {
 
 // ---- Images ------------------------------------------------------------------------------------
 
-// `count` square images of side `size`, each stored as ImageU8 stores one (rows top to bottom,
-// channels interleaved), one after another: pixel (x, y, c) of image i is
-// pixels[((i * size + y) * size + x) * channels + c].
+// `count` square images of side `size`, one after another, each planar: its channels one after
+// another, each channel's rows top to bottom. Pixel (x, y) of channel c of image i is
+// pixels[((i * channels + c) * size + y) * size + x] (NCHW).
 struct ImageBatch {
   int count = 0;
   int size = 0;

@@ -455,15 +455,12 @@ class TorchImageModel final : public ImageModel {
     head_->train(train);
   }
 
-  // uint8 images (ImageU8 layout) -> normalised float [n, C, S, S] on the model's device.
+  // uint8 planar images -> normalised float [n, C, S, S] on the model's device (one copy).
   torch::Tensor to_input(const uint8_t* pixels, int n) const {
     const int size = settings_.image_size;
     const torch::Tensor raw =
-        torch::from_blob(const_cast<uint8_t*>(pixels), {n, size, size, channels_}, torch::kUInt8);
-    torch::Tensor x = torch::empty({n, channels_, size, size}, torch::kFloat);
-    x.copy_(raw.permute({0, 3, 1, 2}));
-    if (device_ != torch::kCPU) x = x.to(device_);
-    return x.sub_(input_mean_).div_(input_std_);
+        torch::from_blob(const_cast<uint8_t*>(pixels), {n, channels_, size, size}, torch::kUInt8);
+    return raw.to(device_, torch::kFloat).sub_(input_mean_).div_(input_std_);
   }
 
   template <typename Fn>
@@ -569,12 +566,16 @@ class TorchImageModel final : public ImageModel {
 
   void fit_normalizer(const ImageBatch& images) {
     std::vector<double> sum(channels_, 0.0), sum_sq(channels_, 0.0);
-    const size_t pixels = images.pixels.size() / channels_;
-    for (size_t i = 0; i < pixels; ++i)
+    const size_t plane = static_cast<size_t>(images.size) * images.size;
+    const size_t pixels = plane * images.count;  // per channel
+    for (int i = 0; i < images.count; ++i)
       for (int c = 0; c < channels_; ++c) {
-        const double v = images.pixels[i * channels_ + c];
-        sum[c] += v;
-        sum_sq[c] += v * v;
+        const uint8_t* p = images.image(i) + c * plane;
+        for (size_t j = 0; j < plane; ++j) {
+          const double v = p[j];
+          sum[c] += v;
+          sum_sq[c] += v * v;
+        }
       }
     std::vector<float> mean(channels_), sd(channels_);
     for (int c = 0; c < channels_; ++c) {

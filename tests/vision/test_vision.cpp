@@ -45,7 +45,7 @@ LabelledImages planted(int n, int channels, uint64_t seed) {
     for (int y = y0; y < y0 + kSquare; ++y)
       for (int x = x0; x < x0 + kSquare; ++x)
         for (int c = 0; c < channels; ++c)
-          img[(y * kSize + x) * channels + c] = kBright + rng() % (256 - kBright);
+          img[(c * kSize + y) * kSize + x] = kBright + rng() % (256 - kBright);  // planar
   }
   return d;
 }
@@ -365,8 +365,9 @@ TEST(VisionTraining, SetTrainableFreezesTheBackboneAndItsStatistics) {
 // ---- TorchScript -------------------------------------------------------------------------------
 
 // Exports two tiny modules with Debian's python3-torch (the same torch build as libtorch) into
-// `dir`: plain.pt (forward returns a 6-d embedding) and features.pt (also a `features` method
-// returning a [N, 8, H, W] map). False if /usr/bin/python3 cannot import torch.
+// `dir`: plain.pt (forward returns a 6-d embedding), features.pt (also a `features` method
+// returning a [N, 8, H, W] map) and means.pt (no parameters; the input's per-channel means). False
+// if /usr/bin/python3 cannot import torch.
 bool export_torchscript(const std::string& dir) {
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return false;
   const std::string script = R"PY(
@@ -386,6 +387,10 @@ class WithFeatures(Plain):
 torch.manual_seed(0)
 torch.jit.script(Plain()).save(sys.argv[1] + "/plain.pt")
 torch.jit.script(WithFeatures()).save(sys.argv[1] + "/features.pt")
+class ChannelMeans(torch.nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+torch.jit.script(ChannelMeans()).save(sys.argv[1] + "/means.pt")
 )PY";
   const std::string py = dir + "/export.py";
   std::ofstream(py) << script;
@@ -430,6 +435,22 @@ TEST(VisionTorchScript, LoadsFineTunesAndRoundTrips) {
   VisionSettings f = s;
   f.backbone = "torchscript:" + dir + "/features.pt";
   EXPECT_EQ(create_image_model(f, 1)->embedding_dim(), 8);  // features(), pooled
+  // The networks see ImageBatch's planar layout: channel 1 bright, channel 2 bright on the left.
+  VisionSettings means = s;
+  means.backbone = "torchscript:" + dir + "/means.pt";
+  auto identity = create_image_model(means, 3);  // before any fit, inputs are pixels / 255
+  ImageBatch planar(1, kSize, 3);
+  for (int y = 0; y < kSize; ++y)
+    for (int x = 0; x < kSize; ++x) {
+      planar.pixels[(1 * kSize + y) * kSize + x] = 255;
+      planar.pixels[(2 * kSize + y) * kSize + x] = x < kSize / 2 ? 255 : 0;
+    }
+  const std::vector<float> channel_means = identity->embed(planar);
+  ASSERT_EQ(channel_means.size(), 3u);
+  EXPECT_FLOAT_EQ(channel_means[0], 0.0f);
+  EXPECT_FLOAT_EQ(channel_means[1], 1.0f);
+  EXPECT_FLOAT_EQ(channel_means[2], 0.5f);
+
   // A model that cannot take the images is an InputError naming the file.
   try {
     create_image_model(s, 3);
