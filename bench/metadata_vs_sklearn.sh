@@ -15,7 +15,7 @@ now() { date +%s.%N; }
 wp_times=(); sk_times=()
 for i in $(seq "$reps"); do
   t0=$(now); "$bin" --threads 2 -v 0 search --data "$data" --modalities metadata --cv-folds 5 --runs 3 \
-    --out "$out/wp" > "$out/wp.txt"; t1=$(now)
+    --out "$out/wp" --resume fresh > "$out/wp.txt"; t1=$(now)
   /usr/bin/python3 bench/sklearn_metadata_cv.py "$data" > "$out/sk.txt"; t2=$(now)
   wp_times+=("$(echo "$t1 - $t0" | bc -l)"); sk_times+=("$(echo "$t2 - $t1" | bc -l)")
   echo "rep $i: woundphase $(printf %.3f "${wp_times[-1]}") s   scikit-learn $(printf %.3f "${sk_times[-1]}") s"
