@@ -93,23 +93,35 @@ struct ImageText {
 
 void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
   auto& v = s->vision;
-  cmd->add_option("--backbone", v.backbone, "simple | resnet18 | efficientnet_b0|b2|b3 | torchscript:PATH")
+  cmd->add_option("--backbone", v.backbone,
+                  "simple | resnet18 | efficientnet_b0|b2|b3 | torchscript:PATH")
       ->capture_default_str()
       ->group("Image branches");
   cmd->add_option("--image-size", v.image_size, "square crop side: 32 | 64 | 128 | 256")
       ->capture_default_str()
       ->group("Image branches");
-  cmd->add_option("--epochs", v.epochs, "maximum training epochs")->capture_default_str()->group("Image branches");
-  cmd->add_option("--batch-size", v.batch_size, "images per step")->capture_default_str()->group("Image branches");
+  cmd->add_option("--epochs", v.epochs, "maximum training epochs")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--batch-size", v.batch_size, "images per step")
+      ->capture_default_str()
+      ->group("Image branches");
   cmd->add_option("--image-learning-rate", v.learning_rate, "Adam learning rate")
       ->capture_default_str()
       ->group("Image branches");
-  cmd->add_option("--patience", v.patience, "epochs without a better validation QWK before stopping")
+  cmd->add_option("--patience", v.patience,
+                  "epochs without a better validation QWK before stopping")
       ->capture_default_str()
       ->group("Image branches");
-  cmd->add_option("--loss", text->loss, "weighted_ce | focal")->capture_default_str()->group("Image branches");
-  cmd->add_option("--focal-gamma", v.focal_gamma, "focal loss gamma")->capture_default_str()->group("Image branches");
-  cmd->add_option("--device", text->device, "cpu | cuda | multi")->capture_default_str()->group("Image branches");
+  cmd->add_option("--loss", text->loss, "weighted_ce | focal")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--focal-gamma", v.focal_gamma, "focal loss gamma")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--device", text->device, "cpu | cuda | multi")
+      ->capture_default_str()
+      ->group("Image branches");
   cmd->add_option("--map-decode", text->map_decode, "viridis (maps -> one scalar channel) | none")
       ->capture_default_str()
       ->group("Image branches");
@@ -122,7 +134,8 @@ void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
                   "share of training patients held out for early stopping")
       ->capture_default_str()
       ->group("Image branches");
-  cmd->add_option("--image-cache", s->cache_dir, "folder for a disk cache of decoded crops")->group("Image branches");
+  cmd->add_option("--image-cache", s->cache_dir, "folder for a disk cache of decoded crops")
+      ->group("Image branches");
 }
 
 void apply_image_text(const ImageText& text, ImageBranchSettings* s) {

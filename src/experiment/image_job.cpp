@@ -29,8 +29,9 @@ int channels_of(ImageModality m, const PreprocessSettings& p) {
 
 // Every usable image of `rows` (all views: the other views act as augmentation), with the row's
 // label; `owner` gets the row of each image.
-LabelledImages gather(const std::vector<int>& rows, const std::vector<int>& labels, const ImageIndex& index,
-                      ImageCache& cache, ImageModality m, int channels, std::vector<int>* owner) {
+LabelledImages gather(const std::vector<int>& rows, const std::vector<int>& labels,
+                      const ImageIndex& index, ImageCache& cache, ImageModality m, int channels,
+                      std::vector<int>* owner) {
   const int size = cache.settings().image_size;
   std::vector<const ImageU8*> crops;
   LabelledImages out;
@@ -57,17 +58,20 @@ LabelledImages gather(const std::vector<int>& rows, const std::vector<int>& labe
 
 }  // namespace
 
-std::vector<int> rows_with_images(const ImageIndex& index, Modality m, const std::vector<int>& rows) {
+std::vector<int> rows_with_images(const ImageIndex& index, Modality m,
+                                  const std::vector<int>& rows) {
   std::vector<int> out;
   for (int r : rows)
     if (!index.rows[r].refs[static_cast<int>(image_modality(m))].empty()) out.push_back(r);
   return out;
 }
 
-ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, ImageCache& cache, Modality modality,
-                             const ImageBranchSettings& settings, const std::vector<int>& train_rows,
-                             const std::vector<int>& train_labels, const std::vector<int>& test_rows,
-                             unsigned long long seed, const ProgressFn& progress) {
+ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, ImageCache& cache,
+                             Modality modality, const ImageBranchSettings& settings,
+                             const std::vector<int>& train_rows,
+                             const std::vector<int>& train_labels,
+                             const std::vector<int>& test_rows, unsigned long long seed,
+                             const ProgressFn& progress) {
   const ImageModality m = image_modality(modality);
   const int channels = channels_of(m, cache.settings());
 
@@ -89,7 +93,8 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
   }
   const auto counts = group_class_counts(labels_with, patient_of, static_cast<int>(compact.size()));
   const GroupAssignment parts = stratified_group_split(
-      counts, {1.0 - settings.validation_fraction, settings.validation_fraction}, mix_seed(seed, kValidationSalt));
+      counts, {1.0 - settings.validation_fraction, settings.validation_fraction},
+      mix_seed(seed, kValidationSalt));
   std::vector<int> fit_rows, fit_labels, val_rows, val_labels;
   for (size_t i = 0; i < train_with.size(); ++i) {
     const bool val = parts.fold_of_group[patient_of[i]] == 1;
@@ -100,20 +105,22 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
   LabelledImages fit = gather(fit_rows, fit_labels, index, cache, m, channels, nullptr);
   LabelledImages val = gather(val_rows, val_labels, index, cache, m, channels, nullptr);
   if (fit.images.count == 0)
-    throw InputError(fmt::format("{}: no readable {} images among the training patients", data.dir, to_string(m)));
+    throw InputError(fmt::format("{}: no readable {} images among the training patients", data.dir,
+                                 to_string(m)));
 
   VisionSettings vs = settings.vision;
   vs.seed = mix_seed(seed, kNetworkSalt);
   std::unique_ptr<ImageModel> model = create_image_model(vs, channels);
   for (const auto& layer : model->parameter_breakdown())
-    spdlog::debug("  {} layer {}: {} trainable of {} parameters", to_string(m), layer.name, layer.trainable,
-                  layer.total);
+    spdlog::debug("  {} layer {}: {} trainable of {} parameters", to_string(m), layer.name,
+                  layer.trainable, layer.total);
   FitHooks hooks;
   ImageJobOutput out;
   hooks.on_epoch = [&](const EpochReport& e) {
     out.curve.push_back(e);
-    spdlog::debug("  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{}", to_string(m), e.epoch,
-                  e.train_loss, e.val_loss, e.val_qwk, e.improved ? " *" : "");
+    spdlog::debug("  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{}",
+                  to_string(m), e.epoch, e.train_loss, e.val_loss, e.val_qwk,
+                  e.improved ? " *" : "");
   };
   if (settings.augment.any()) {
     const AugmentSettings aug = settings.augment;
@@ -142,7 +149,8 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
   // Test: every image of each test visit-wound, probabilities averaged per visit-wound.
   std::vector<int> owner;
   const LabelledImages test = gather(test_rows, {}, index, cache, m, channels, &owner);
-  const Probabilities per_image = test.images.count > 0 ? model->predict_proba(test.images) : Probabilities{};
+  const Probabilities per_image =
+      test.images.count > 0 ? model->predict_proba(test.images) : Probabilities{};
   std::unordered_map<int, std::pair<std::array<double, kNumClasses>, int>> sums;
   for (size_t i = 0; i < owner.size(); ++i) {
     auto& [sum, n] = sums[owner[i]];
@@ -153,7 +161,8 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
     const auto it = sums.find(r);
     if (it == sums.end()) continue;  // no readable image of this modality: not evaluated here
     out.rows.push_back(r);
-    for (int c = 0; c < kNumClasses; ++c) out.probs.push_back(it->second.first[c] / it->second.second);
+    for (int c = 0; c < kNumClasses; ++c)
+      out.probs.push_back(it->second.first[c] / it->second.second);
   }
   return out;
 }

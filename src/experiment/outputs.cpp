@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 #include <unistd.h>  // for getpid
 
-#include <cstdio>  // for rename
 #include <algorithm>  // for stable_sort
+#include <cstdio>     // for rename
 #include <filesystem>
-#include <tuple>
 #include <fstream>
+#include <tuple>
 
 #include "experiment/csv_text.h"
 #include "woundphase/experiment.h"
@@ -77,13 +77,14 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
     // Sorted the way the store returns them, so a resumed run writes the same bytes.
     auto curves = result.curves;
     std::stable_sort(curves.begin(), curves.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.first.run, a.first.fold, a.first.modalities, a.second.component, a.second.epoch) <
-             std::tie(b.first.run, b.first.fold, b.first.modalities, b.second.component, b.second.epoch);
+      return std::tie(a.first.run, a.first.fold, a.first.modalities, a.second.component,
+                      a.second.epoch) < std::tie(b.first.run, b.first.fold, b.first.modalities,
+                                                 b.second.component, b.second.epoch);
     });
     std::string text = "run,fold,modalities,component,epoch,loss,val_qwk\n";
     for (const auto& [f, c] : curves)
-      text += fmt::format("{},{},{},{},{},{},{}\n", f.run, f.fold, csv_field(f.modalities), csv_field(c.component),
-                          c.epoch, num(c.loss), num(c.val_qwk));
+      text += fmt::format("{},{},{},{},{},{},{}\n", f.run, f.fold, csv_field(f.modalities),
+                          csv_field(c.component), c.epoch, num(c.loss), num(c.val_qwk));
     write_file_atomically((dir / "training_curves.csv").string(), text);
   }
   write_file_atomically((dir / "results.csv").string(), results);

@@ -7,8 +7,8 @@
 #include <random>  // for mt19937_64
 #include <set>
 
-#include "woundphase/experiment.h"
 #include "experiment/image_job.h"
+#include "woundphase/experiment.h"
 #include "woundphase/split.h"
 
 namespace woundphase {
@@ -46,9 +46,10 @@ void SearchSettings::validate() const {
     throw InputError(fmt::format("--threads must be in [1, 256], got {}", threads));
   for (const auto& c : combinations)
     if (c.size() > 1)
-      throw InputError(fmt::format("--modalities: '{}' fuses several modalities; fusion arrives with the "
-                                   "fusion stage: evaluate single modalities for now",
-                                   to_string(c)));
+      throw InputError(
+          fmt::format("--modalities: '{}' fuses several modalities; fusion arrives with the "
+                      "fusion stage: evaluate single modalities for now",
+                      to_string(c)));
   tabular.validate();
   if (uses_images()) images.validate();
 }
@@ -65,7 +66,8 @@ void ImageBranchSettings::validate() const {
   preprocess.validate();
   augment.validate();
   if (!(validation_fraction > 0 && validation_fraction <= 0.5))
-    throw InputError(fmt::format("--validation-fraction must be in (0, 0.5], got {}", validation_fraction));
+    throw InputError(
+        fmt::format("--validation-fraction must be in (0, 0.5], got {}", validation_fraction));
   if (vision.image_size != preprocess.image_size)
     throw std::logic_error("vision and preprocessing image sizes differ");
 }
@@ -76,32 +78,32 @@ nlohmann::json SearchSettings::to_json() const {
   const auto& f = tabular.forest;
   const auto& g = tabular.gbdt;
   nlohmann::json out = {{"modalities", combos},
-          {"cv_folds", cv_folds},
-          {"runs", runs},
-          {"seed", seed},
-          {"train_fraction", train_fraction},
-          {"data_percentage", data_percentage},
-          {"shuffle_labels", shuffle_labels},
-          {"model", to_string(tabular.model)},
-          {"sampling", to_string(tabular.sampling.strategy)},
-          {"smote_neighbours", tabular.sampling.smote_neighbours},
-          {"inner_folds", tabular.inner_folds},
-          {"forest",
-           {{"trees", f.n_trees},
-            {"max_depth", f.max_depth},
-            {"min_samples_leaf", f.min_samples_leaf},
-            {"min_samples_split", f.min_samples_split},
-            {"max_features", f.max_features},
-            {"max_bins", f.max_bins},
-            {"class_weight", to_string(f.class_weight)}}},
-          {"gbdt",
-           {{"rounds", g.n_rounds},
-            {"max_depth", g.max_depth},
-            {"learning_rate", g.learning_rate},
-            {"subsample", g.subsample},
-            {"colsample", g.colsample},
-            {"min_child_weight", g.min_child_weight},
-            {"class_weight", to_string(g.class_weight)}}}};
+                        {"cv_folds", cv_folds},
+                        {"runs", runs},
+                        {"seed", seed},
+                        {"train_fraction", train_fraction},
+                        {"data_percentage", data_percentage},
+                        {"shuffle_labels", shuffle_labels},
+                        {"model", to_string(tabular.model)},
+                        {"sampling", to_string(tabular.sampling.strategy)},
+                        {"smote_neighbours", tabular.sampling.smote_neighbours},
+                        {"inner_folds", tabular.inner_folds},
+                        {"forest",
+                         {{"trees", f.n_trees},
+                          {"max_depth", f.max_depth},
+                          {"min_samples_leaf", f.min_samples_leaf},
+                          {"min_samples_split", f.min_samples_split},
+                          {"max_features", f.max_features},
+                          {"max_bins", f.max_bins},
+                          {"class_weight", to_string(f.class_weight)}}},
+                        {"gbdt",
+                         {{"rounds", g.n_rounds},
+                          {"max_depth", g.max_depth},
+                          {"learning_rate", g.learning_rate},
+                          {"subsample", g.subsample},
+                          {"colsample", g.colsample},
+                          {"min_child_weight", g.min_child_weight},
+                          {"class_weight", to_string(g.class_weight)}}}};
   if (!uses_images()) return out;
   // Image settings are recorded only when an image modality is searched, so metadata-only runs
   // stay comparable (and resumable) whatever the image defaults are.
@@ -123,8 +125,12 @@ nlohmann::json SearchSettings::to_json() const {
                    {"map_decode", to_string(p.map_decode)},
                    {"on_missing_image", to_string(p.on_missing_image)},
                    {"crop", p.fingerprint()},
-                   {"augment", {{"flips", a.flips}, {"rotation_deg", a.rotation_deg}, {"brightness", a.brightness},
-                                {"contrast", a.contrast}, {"noise", a.noise}}},
+                   {"augment",
+                    {{"flips", a.flips},
+                     {"rotation_deg", a.rotation_deg},
+                     {"brightness", a.brightness},
+                     {"contrast", a.contrast},
+                     {"noise", a.noise}}},
                    {"validation_fraction", images.validation_fraction}};
   return out;
 }
@@ -217,14 +223,15 @@ std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSet
                                             const ProgressFn& progress) {
   std::string why;
   if (!vision_available(&why))
-    throw InputError(fmt::format("image modalities need the image networks library ({}): {}", kVisionLibraryName,
-                                 why));
+    throw InputError(fmt::format("image modalities need the image networks library ({}): {}",
+                                 kVisionLibraryName, why));
   auto in = std::make_unique<ImageInputs>();
   ImageIndexSettings index_settings;
   index_settings.on_missing_image = settings.images.preprocess.on_missing_image;
   in->index = build_image_index(data, data.dir, index_settings);
   if (progress) progress({0, 0, in->index.report.summary()});
-  in->cache = std::make_unique<ImageCache>(data.dir, settings.images.preprocess, settings.images.cache_dir);
+  in->cache =
+      std::make_unique<ImageCache>(data.dir, settings.images.preprocess, settings.images.cache_dir);
   std::vector<ImageModality> needed;
   for (const auto& c : settings.combinations)
     for (Modality m : c)
@@ -233,22 +240,25 @@ std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSet
   in->cache->preload(in->index, needed, settings.threads);
   if (progress)
     progress({0, 0,
-              fmt::format("decoded {} image crops in {:.1f} s ({} files skipped)", in->cache->size(),
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                          in->cache->skipped())});
+              fmt::format(
+                  "decoded {} image crops in {:.1f} s ({} files skipped)", in->cache->size(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                  in->cache->skipped())});
   return in;
 }
 
-JobRecord compute_image_job(const Dataset& data, ImageInputs& images, const ImageBranchSettings& settings, int run,
+JobRecord compute_image_job(const Dataset& data, ImageInputs& images,
+                            const ImageBranchSettings& settings, int run,
                             unsigned long long run_seed, int fold, const Combination& combo,
-                            const std::vector<int>& train_rows, const std::vector<int>& train_labels,
-                            const std::vector<int>& test_rows, const ProgressFn& progress) {
+                            const std::vector<int>& train_rows,
+                            const std::vector<int>& train_labels, const std::vector<int>& test_rows,
+                            const ProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
   const std::string name = to_string(combo);
   ImageBranchSettings s = settings;
   const unsigned long long job_seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
-  const ImageJobOutput out = run_image_job(data, images.index, *images.cache, combo.front(), s, train_rows,
-                                           train_labels, test_rows, job_seed, progress);
+  const ImageJobOutput out = run_image_job(data, images.index, *images.cache, combo.front(), s,
+                                           train_rows, train_labels, test_rows, job_seed, progress);
   JobRecord job;
   FoldResult& fr = job.result;
   fr.run = run;
@@ -349,8 +359,8 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
         const bool reused = job.has_value();
         if (!reused) {
           job = combo.front() == Modality::kMetadata
-                    ? compute_job(data, tabular, run, run_seed, fold, combo, train_rows, train_labels,
-                                  test_rows)
+                    ? compute_job(data, tabular, run, run_seed, fold, combo, train_rows,
+                                  train_labels, test_rows)
                     : compute_image_job(data, *images, settings.images, run, run_seed, fold, combo,
                                         train_rows, train_labels, test_rows, progress);
           test_kill_point("fit", done_jobs);

@@ -275,11 +275,13 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
     (pr.text(0) == kKindTest ? job.test : job.oof).push_back(row);
   }
   Statement cu(impl_->db,
-               "SELECT component, epoch, loss, val_loss, val_qwk FROM curves WHERE run = ?1 AND fold = ?2 AND "
+               "SELECT component, epoch, loss, val_loss, val_qwk FROM curves WHERE run = ?1 AND "
+               "fold = ?2 AND "
                "modalities = ?3 ORDER BY component, epoch");
   cu.bind(1, run).bind(2, fold).bind(3, modalities);
-  while (cu.step()) job.curve.push_back(CurvePoint{cu.text(0), static_cast<int>(cu.int64(1)), cu.real(2),
-                                                   cu.real(3), cu.real(4)});
+  while (cu.step())
+    job.curve.push_back(
+        CurvePoint{cu.text(0), static_cast<int>(cu.int64(1)), cu.real(2), cu.real(3), cu.real(4)});
   return job;
 }
 
@@ -348,11 +350,13 @@ void Store::save_job(const JobRecord& job) {
             .run();
       }
     }
-    Statement cdel(impl_->db, "DELETE FROM curves WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+    Statement cdel(impl_->db,
+                   "DELETE FROM curves WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
     cdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
-    Statement cins(impl_->db,
-                   "INSERT INTO curves(run, fold, modalities, component, epoch, loss, val_loss, val_qwk) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    Statement cins(
+        impl_->db,
+        "INSERT INTO curves(run, fold, modalities, component, epoch, loss, val_loss, val_qwk) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     for (const CurvePoint& c : job.curve)
       cins.bind(1, r.run)
           .bind(2, r.fold)

@@ -29,14 +29,17 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
-bool vision_built() { return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so"); }
+bool vision_built() {
+  return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so");
+}
 
 TEST(ImageSearch, ThermalMapCrossValidationEndToEndAndResumesIdentically) {
   if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
   auto r = run_cli("synth --out " + base + "/study --patients 30 --seed 4 --image-signal 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string args = "search --data " + base + "/study --modalities thermal_map,metadata --cv-folds 2 "
+  const std::string args = "search --data " + base +
+                           "/study --modalities thermal_map,metadata --cv-folds 2 "
                            "--image-size 32 --epochs 3 --batch-size 16 --trees 30 -v 2 --out ";
   r = run_cli(args + base + "/a");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -49,7 +52,8 @@ TEST(ImageSearch, ThermalMapCrossValidationEndToEndAndResumesIdentically) {
   // Only visit-wounds with a thermal image are evaluated for thermal_map; metadata sees them all.
   std::set<std::string> thermal_rows, metadata_rows;
   for (const auto& line : lines(slurp(base + "/a/predictions.csv"))) {
-    if (line.find(",thermal_map,") != std::string::npos) thermal_rows.insert(line.substr(line.find(",thermal_map,")));
+    if (line.find(",thermal_map,") != std::string::npos)
+      thermal_rows.insert(line.substr(line.find(",thermal_map,")));
     if (line.find(",metadata,") != std::string::npos) metadata_rows.insert(line);
   }
   EXPECT_GT(thermal_rows.size(), 0U);
@@ -76,11 +80,14 @@ TEST(ImageSearch, FusedCombinationsAndMissingFoldersAreClearErrors) {
   ASSERT_EQ(run_cli("synth --out " + base + "/meta --patients 20 --no-images").exit_code, 0);
   auto r = run_cli("search --data " + base + "/meta --modalities thermal_map --out " + base + "/o");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("'thermal_map' is not available for this data"), std::string::npos) << r.output;
-  r = run_cli("search --data " + base + "/meta --modalities metadata+thermal_map --out " + base + "/o");
+  EXPECT_NE(r.output.find("'thermal_map' is not available for this data"), std::string::npos)
+      << r.output;
+  r = run_cli("search --data " + base + "/meta --modalities metadata+thermal_map --out " + base +
+              "/o");
   EXPECT_EQ(r.exit_code, 2);
   r = run_cli("search --data " + base + "/meta --image-size 48 --out " + base + "/o");
-  EXPECT_EQ(r.exit_code, 0) << r.output;  // image options are not checked for metadata-only searches
+  EXPECT_EQ(r.exit_code, 0)
+      << r.output;  // image options are not checked for metadata-only searches
 }
 
 }  // namespace
