@@ -51,8 +51,17 @@ void Reporter::log_to_file(const std::string& path) {
 }
 
 void Reporter::operator()(const ProgressEvent& event) {
+  if (event.step) {
+    // Steps inside a job (epochs, decoding) only move the bar: their detail is logged elsewhere.
+    step_ = fmt::format("{} [{}/{}]", event.message, event.done, event.total);
+    if (verbosity_ == kMaxVerbosity && terminal_) draw_bar(last_job_);
+    return;
+  }
   spdlog::info("{}", event.message);
-  if (verbosity_ == kMaxVerbosity && event.total > 0) draw_bar(event);
+  if (event.total <= 0) return;
+  last_job_ = event;
+  step_.clear();
+  if (verbosity_ == kMaxVerbosity) draw_bar(event);
 }
 
 ProgressFn Reporter::callback() {
@@ -61,6 +70,14 @@ ProgressFn Reporter::callback() {
 
 void Reporter::draw_bar(const ProgressEvent& event) {
   const auto now = std::chrono::steady_clock::now();
+  if (event.total <= 0) {  // a step before the first job finished
+    if (terminal_) {
+      std::fprintf(stderr, "\r%s\x1b[K", step_.c_str());
+      std::fflush(stderr);
+      bar_open_ = true;
+    }
+    return;
+  }
   if (first_done_ < 0) {
     first_done_ = event.done - 1;
     start_ = now;
@@ -71,10 +88,11 @@ void Reporter::draw_bar(const ProgressEvent& event) {
   const double share = static_cast<double>(event.done) / event.total;
   if (terminal_) {
     const int filled = static_cast<int>(share * kBarWidth);
-    std::fprintf(stderr, "\r[%s%s] %d/%d jobs  %3.0f%%  elapsed %s  ETA %s   ",
+    // \x1b[K clears what a longer previous line left behind.
+    std::fprintf(stderr, "\r[%s%s] %d/%d jobs  %3.0f%%  elapsed %s  ETA %s  %s\x1b[K",
                  std::string(filled, '#').c_str(), std::string(kBarWidth - filled, ' ').c_str(),
                  event.done, event.total, 100 * share, duration_text(elapsed).c_str(),
-                 duration_text(eta).c_str());
+                 fresh > 0 ? duration_text(eta).c_str() : "?", step_.c_str());
     std::fflush(stderr);
     bar_open_ = true;
     return;

@@ -35,7 +35,9 @@ class Reporter {
   bool bar_open_ = false;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_plain_;
-  int first_done_ = -1;  // jobs already done (stored) when timing started, for a fair ETA
+  int first_done_ = -1;     // jobs already done (stored) when timing started, for a fair ETA
+  ProgressEvent last_job_;  // the latest job event, redrawn with each step
+  std::string step_;        // the current step inside the job, shown after the bar
 };
 
 // Installs the default logger (stderr, level by verbosity).

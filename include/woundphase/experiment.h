@@ -14,10 +14,10 @@
 #include "woundphase/dataset.h"
 #include "woundphase/files.h"
 #include "woundphase/images.h"
-#include "woundphase/vision.h"
 #include "woundphase/metrics.h"
 #include "woundphase/sampling.h"
 #include "woundphase/tabular.h"
+#include "woundphase/vision.h"
 
 namespace woundphase {
 
@@ -48,8 +48,8 @@ struct TabularSettings {
 
 // How an image modality's branch is trained in a search (one network per modality and fold).
 struct ImageBranchSettings {
-  VisionSettings vision;           // backbone, image size, epochs, loss, ... (vision.h)
-  PreprocessSettings preprocess;   // crop rules, map decoding, missing-image policy (images.h)
+  VisionSettings vision;          // backbone, image size, epochs, loss, ... (vision.h)
+  PreprocessSettings preprocess;  // crop rules, map decoding, missing-image policy (images.h)
   AugmentSettings augment = AugmentSettings::training();  // training batches only
   double validation_fraction = 0.2;  // (0, 0.5] training patients held out for early stopping
   std::string cache_dir;             // decoded-crop disk cache ("" = memory only)
@@ -125,6 +125,9 @@ struct ProgressEvent {
   int done = 0;
   int total = 0;
   std::string message;
+  // A step inside the current job (an epoch, a modality decoded): done/total count the step's
+  // units; shown on the progress bar, not logged (the job's own lines are).
+  bool step = false;
 };
 using ProgressFn = std::function<void(const ProgressEvent& event)>;
 

@@ -118,6 +118,8 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
   ImageJobOutput out;
   hooks.on_epoch = [&](const EpochReport& e) {
     out.curve.push_back(e);
+    if (progress)
+      progress({e.epoch, vs.epochs, fmt::format("{} training, epoch", to_string(m)), true});
     spdlog::debug("  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{}",
                   to_string(m), e.epoch, e.train_loss, e.val_loss, e.val_qwk,
                   e.improved ? " *" : "");
@@ -143,7 +145,6 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
       }
     };
   }
-  (void)progress;
   out.history = model->fit(fit, val, vs, hooks);
 
   // Test: every image of each test visit-wound, probabilities averaged per visit-wound.

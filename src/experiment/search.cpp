@@ -237,7 +237,12 @@ std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSet
     for (Modality m : c)
       if (is_image(m)) needed.push_back(static_cast<ImageModality>(static_cast<int>(m) - 1));
   const auto start = std::chrono::steady_clock::now();
-  in->cache->preload(in->index, needed, settings.threads);
+  for (size_t i = 0; i < needed.size(); ++i) {
+    if (progress)
+      progress({static_cast<int>(i), static_cast<int>(needed.size()),
+                fmt::format("decoding {} images", to_string(needed[i])), true});
+    in->cache->preload(in->index, {needed[i]}, settings.threads);
+  }
   if (progress)
     progress({0, 0,
               fmt::format(

@@ -14,6 +14,7 @@ namespace woundphase {
 namespace {
 
 constexpr const char* kStoreFile = "woundphase.db";
+constexpr const char* kImageCacheDir = "image_cache";
 constexpr const char* kStoreFormat = "1";
 constexpr const char* kStageFinal = "final";
 constexpr const char* kKindTest = "test";
@@ -484,6 +485,7 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
   auto store = Store::open(db_path);
   if (resume == ResumeMode::kFresh) {
     store->clear_all();
+    fs::remove_all(fs::path(out_dir) / kImageCacheDir, ec);
     // results.csv first: without it the folder never looks like a complete run.
     for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
                           "splits.csv", "settings.json"})
@@ -516,7 +518,12 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
                           stored_jobs, db_path)});
 
   StoreCache cache(store.get(), data, resume == ResumeMode::kFromPredictions);
-  SearchResult result = run_search(data, settings, progress, &cache);
+  // Decoded image crops live in OUT/image_cache unless the user named a cache folder: from_data
+  // and auto keep them, fresh discards them with the rest of the run.
+  SearchSettings effective = settings;
+  if (effective.uses_images() && effective.images.cache_dir.empty())
+    effective.images.cache_dir = (fs::path(out_dir) / kImageCacheDir).string();
+  SearchResult result = run_search(data, effective, progress, &cache);
   write_search_outputs(data, result, out_dir);
   return result;
 }
