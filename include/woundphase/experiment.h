@@ -137,6 +137,7 @@ struct JobRecord {
   std::vector<PredictionRow> test;
   std::vector<PredictionRow> oof;
   std::vector<CurvePoint> curve;
+  std::string weights;  // saved network of an image job ("" for tree models: they refit in ms)
   double seconds = 0;
   int attempt = 1;  // how many times this job was computed (resume must not redo finished jobs)
 };
@@ -149,6 +150,15 @@ class JobCache {
   virtual void save(const JobRecord& job) = 0;
   // Called once per run with the run's patient -> fold assignment.
   virtual void splits(int run, const std::vector<int>& fold_of_patient) = 0;
+  // Where an image job saves its network ("" = not saved).
+  virtual std::string weights_path(int /*run*/, int /*fold*/, const std::string& /*modalities*/) {
+    return "";
+  }
+  // from_models: saved weights (and the stored training curve) to reuse instead of training.
+  virtual std::optional<std::vector<CurvePoint>> reusable_weights(
+      int /*run*/, int /*fold*/, const std::string& /*modalities*/) {
+    return std::nullopt;
+  }
 };
 
 // Runs every (run, fold, combination) job; with `cache`, finished jobs are taken from it and new

@@ -7,10 +7,13 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <unordered_map>
 
 #include "woundphase/split.h"
+
+namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
@@ -71,7 +74,8 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
                              const std::vector<int>& train_rows,
                              const std::vector<int>& train_labels,
                              const std::vector<int>& test_rows, unsigned long long seed,
-                             const ProgressFn& progress) {
+                             const ProgressFn& progress, const std::string& save_weights,
+                             const std::string& load_weights) {
   const ImageModality m = image_modality(modality);
   const int channels = channels_of(m, cache.settings());
 
@@ -145,7 +149,22 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
       }
     };
   }
-  out.history = model->fit(fit, val, vs, hooks);
+  if (!load_weights.empty()) {
+    // from_models: the fold's trained network, as saved; only predictions are recomputed.
+    model->load(load_weights);
+  } else {
+    out.history = model->fit(fit, val, vs, hooks);
+    if (!save_weights.empty()) {
+      std::error_code ec;
+      fs::create_directories(fs::path(save_weights).parent_path(), ec);
+      const std::string tmp = save_weights + ".tmp";
+      model->save(tmp);
+      fs::rename(tmp, save_weights, ec);
+      if (ec)
+        throw InputError(
+            fmt::format("{}: cannot save the network ({})", save_weights, ec.message()));
+    }
+  }
 
   // Test: every image of each test visit-wound, probabilities averaged per visit-wound.
   std::vector<int> owner;

@@ -25,6 +25,7 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
                              const std::vector<int>& train_rows,
                              const std::vector<int>& train_labels,
                              const std::vector<int>& test_rows, unsigned long long seed,
-                             const ProgressFn& progress);
+                             const ProgressFn& progress, const std::string& save_weights = "",
+                             const std::string& load_weights = "");
 
 }  // namespace woundphase

@@ -257,13 +257,16 @@ JobRecord compute_image_job(const Dataset& data, ImageInputs& images,
                             unsigned long long run_seed, int fold, const Combination& combo,
                             const std::vector<int>& train_rows,
                             const std::vector<int>& train_labels, const std::vector<int>& test_rows,
-                            const ProgressFn& progress) {
+                            const ProgressFn& progress, JobCache* cache) {
   const auto start = std::chrono::steady_clock::now();
   const std::string name = to_string(combo);
   ImageBranchSettings s = settings;
   const unsigned long long job_seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
+  const std::string weights = cache != nullptr ? cache->weights_path(run, fold, name) : "";
+  const auto reusable = cache != nullptr ? cache->reusable_weights(run, fold, name) : std::nullopt;
   const ImageJobOutput out = run_image_job(data, images.index, *images.cache, combo.front(), s,
-                                           train_rows, train_labels, test_rows, job_seed, progress);
+                                           train_rows, train_labels, test_rows, job_seed, progress,
+                                           reusable ? "" : weights, reusable ? weights : "");
   JobRecord job;
   FoldResult& fr = job.result;
   fr.run = run;
@@ -286,6 +289,8 @@ JobRecord compute_image_job(const Dataset& data, ImageInputs& images,
     job.test.push_back(row);
   }
   fr.scores = score(truth, pred);
+  job.weights = weights;
+  if (reusable) job.curve = *reusable;
   for (const EpochReport& e : out.curve)
     job.curve.push_back(CurvePoint{name, e.epoch, e.train_loss, e.val_loss, e.val_qwk});
   job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -367,7 +372,7 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
                     ? compute_job(data, tabular, run, run_seed, fold, combo, train_rows,
                                   train_labels, test_rows)
                     : compute_image_job(data, *images, settings.images, run, run_seed, fold, combo,
-                                        train_rows, train_labels, test_rows, progress);
+                                        train_rows, train_labels, test_rows, progress, cache);
           test_kill_point("fit", done_jobs);
           if (cache != nullptr) cache->save(*job);
         }

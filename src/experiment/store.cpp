@@ -15,6 +15,7 @@ namespace {
 
 constexpr const char* kStoreFile = "woundphase.db";
 constexpr const char* kImageCacheDir = "image_cache";
+constexpr const char* kModelsDir = "models";
 constexpr const char* kStoreFormat = "1";
 constexpr const char* kStageFinal = "final";
 constexpr const char* kKindTest = "test";
@@ -232,7 +233,8 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
   Statement st(
       impl_->db,
       "SELECT seed, n_train, n_test, qwk, kappa, accuracy, macro_f1, f1_0, f1_1, f1_2, confusion, "
-      "seconds, attempt FROM jobs WHERE run = ?1 AND fold = ?2 AND modalities = ?3 AND stage = ?4 "
+      "seconds, attempt, weights FROM jobs WHERE run = ?1 AND fold = ?2 AND modalities = ?3 AND "
+      "stage = ?4 "
       "AND status = 'finished'");
   st.bind(1, run).bind(2, fold).bind(3, modalities).bind(4, std::string(kStageFinal));
   if (!st.step()) return std::nullopt;
@@ -259,6 +261,7 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
   r.scores.n = n;
   job.seconds = st.real(11);
   job.attempt = static_cast<int>(st.int64(12));
+  job.weights = st.text(13);
 
   Statement pr(impl_->db,
                "SELECT kind, row, prob_0, prob_1, prob_2, pred FROM predictions WHERE run = ?1 AND "
@@ -300,20 +303,22 @@ void Store::save_job(const JobRecord& job) {
         .run();
     nlohmann::json confusion = nlohmann::json::array();
     for (const auto& row : r.scores.confusion) confusion.push_back(row);
-    Statement st(impl_->db,
-                 "INSERT INTO jobs(run, fold, modalities, stage, status, seed, n_train, n_test, "
-                 "qwk, kappa, accuracy, "
-                 "macro_f1, f1_0, f1_1, f1_2, confusion, seconds, attempt) VALUES(?1, ?2, ?3, ?4, "
-                 "'finished', ?5, ?6, "
-                 "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1) ON CONFLICT(run, fold, "
-                 "modalities, stage) DO "
-                 "UPDATE SET status = excluded.status, seed = excluded.seed, n_train = "
-                 "excluded.n_train, n_test = "
-                 "excluded.n_test, qwk = excluded.qwk, kappa = excluded.kappa, accuracy = "
-                 "excluded.accuracy, macro_f1 "
-                 "= excluded.macro_f1, f1_0 = excluded.f1_0, f1_1 = excluded.f1_1, f1_2 = "
-                 "excluded.f1_2, confusion = "
-                 "excluded.confusion, seconds = excluded.seconds, attempt = jobs.attempt + 1");
+    Statement st(
+        impl_->db,
+        "INSERT INTO jobs(run, fold, modalities, stage, status, seed, n_train, n_test, "
+        "qwk, kappa, accuracy, "
+        "macro_f1, f1_0, f1_1, f1_2, confusion, seconds, attempt, weights) VALUES(?1, ?2, ?3, ?4, "
+        "'finished', ?5, ?6, "
+        "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, ?17) ON CONFLICT(run, fold, "
+        "modalities, stage) DO "
+        "UPDATE SET status = excluded.status, seed = excluded.seed, n_train = "
+        "excluded.n_train, n_test = "
+        "excluded.n_test, qwk = excluded.qwk, kappa = excluded.kappa, accuracy = "
+        "excluded.accuracy, macro_f1 "
+        "= excluded.macro_f1, f1_0 = excluded.f1_0, f1_1 = excluded.f1_1, f1_2 = "
+        "excluded.f1_2, confusion = "
+        "excluded.confusion, seconds = excluded.seconds, weights = excluded.weights, attempt = "
+        "jobs.attempt + 1");
     st.bind(1, r.run)
         .bind(2, r.fold)
         .bind(3, r.modalities)
@@ -330,6 +335,7 @@ void Store::save_job(const JobRecord& job) {
         .bind(14, r.scores.f1[2])
         .bind(15, confusion.dump())
         .bind(16, job.seconds)
+        .bind(17, job.weights)
         .run();
     Statement ins(impl_->db,
                   "INSERT INTO predictions(run, fold, modalities, stage, kind, row, prob_0, "
@@ -434,10 +440,31 @@ namespace {
 // recomputed from their stored predictions (from_predictions).
 class StoreCache : public JobCache {
  public:
-  StoreCache(Store* store, const Dataset& data, bool recompute_metrics)
-      : store_(store), data_(data), recompute_(recompute_metrics) {}
+  StoreCache(Store* store, const Dataset& data, ResumeMode mode, std::string out_dir)
+      : store_(store),
+        data_(data),
+        recompute_(mode == ResumeMode::kFromPredictions),
+        from_models_(mode == ResumeMode::kFromModels),
+        out_dir_(std::move(out_dir)) {}
+
+  std::string weights_path(int run, int fold, const std::string& modalities) override {
+    return (fs::path(out_dir_) / kModelsDir /
+            fmt::format("run{}_fold{}_{}.pt", run, fold, modalities))
+        .string();
+  }
+
+  std::optional<std::vector<CurvePoint>> reusable_weights(int run, int fold,
+                                                          const std::string& modalities) override {
+    if (!from_models_) return std::nullopt;
+    const auto job = store_->load_job(run, fold, modalities);
+    if (!job || job->weights.empty() || !fs::exists(job->weights)) return std::nullopt;
+    return job->curve;
+  }
 
   std::optional<JobRecord> find(int run, int fold, const std::string& modalities) override {
+    // from_models recomputes every job: image jobs from their saved networks, tree jobs by
+    // refitting.
+    if (from_models_) return std::nullopt;
     auto job = store_->load_job(run, fold, modalities);
     if (job && recompute_) {
       std::vector<int> truth;
@@ -465,6 +492,8 @@ class StoreCache : public JobCache {
   Store* store_;
   const Dataset& data_;
   bool recompute_;
+  bool from_models_;
+  std::string out_dir_;
   int reused_ = 0;
 };
 
@@ -486,6 +515,7 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
   if (resume == ResumeMode::kFresh) {
     store->clear_all();
     fs::remove_all(fs::path(out_dir) / kImageCacheDir, ec);
+    fs::remove_all(fs::path(out_dir) / kModelsDir, ec);
     // results.csv first: without it the folder never looks like a complete run.
     for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
                           "splits.csv", "settings.json"})
@@ -508,16 +538,17 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
                                                 {"sqlite", sqlite3_libversion()}})
                                     .dump());
   }
-  // Metadata models refit in well under a second and are not saved, so from_models retrains them
-  // like from_data; there is no image cache yet, so from_data retrains everything.
-  if (resume == ResumeMode::kFromData || resume == ResumeMode::kFromModels) store->clear_jobs();
+  // from_data keeps the decoded image cache and retrains everything; from_models keeps the saved
+  // networks of image jobs (OUT/models) and recomputes their predictions; tree models refit in
+  // well under a second and are not saved, so from_models refits them.
+  if (resume == ResumeMode::kFromData) store->clear_jobs();
   const int stored_jobs = store->count_jobs();
   if (stored_jobs > 0 && progress)
     progress({0, 0,
               fmt::format("resuming ({}): {} finished jobs kept in {}", to_string(resume),
                           stored_jobs, db_path)});
 
-  StoreCache cache(store.get(), data, resume == ResumeMode::kFromPredictions);
+  StoreCache cache(store.get(), data, resume, out_dir);
   // Decoded image crops live in OUT/image_cache unless the user named a cache folder: from_data
   // and auto keep them, fresh discards them with the rest of the run.
   SearchSettings effective = settings;

@@ -71,6 +71,11 @@ TEST(ImageSearch, ThermalMapCrossValidationEndToEndAndResumesIdentically) {
   r = run_cli(args + base + "/b");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("finished jobs kept"), std::string::npos);
+  // from_models: the saved networks predict again, nothing is retrained, the outputs are the same.
+  EXPECT_TRUE(fs::exists(base + "/b/models/run0_fold0_thermal_map.pt"));
+  r = run_cli(args + base + "/b --resume from_models");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("thermal_map epoch"), std::string::npos) << r.output;
   for (const char* f : {"results.csv", "predictions.csv", "training_curves.csv"})
     EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
 }
