@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace woundphase::testing {
 
@@ -11,6 +12,10 @@ std::string binary();
 std::string real_data_dir();
 // A scratch folder unique to the calling test, emptied on the test's first call.
 std::string scratch_dir();
+
+// A file's bytes ("" if it cannot be read), and a text's lines.
+std::string slurp(const std::string& path);
+std::vector<std::string> lines(const std::string& text);
 
 struct CommandResult {
   int exit_code = -1;

@@ -12,21 +12,10 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
+using testing::lines;
+using testing::slurp;
+
 using testing::run_cli;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string line; std::getline(ss, line);) out.push_back(line);
-  return out;
-}
 
 // A synthetic cohort written once by the CLI and shared by the tests.
 const std::string& cohort() {

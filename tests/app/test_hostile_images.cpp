@@ -16,15 +16,11 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
+using testing::lines;
+using testing::slurp;
+
 using testing::run_cli;
 using testing::run_cli_env;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 bool vision_built() {
   return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so");

@@ -13,21 +13,10 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
+using testing::lines;
+using testing::slurp;
+
 using testing::run_cli;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string line; std::getline(ss, line);) out.push_back(line);
-  return out;
-}
 
 bool vision_built() {
   return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so");

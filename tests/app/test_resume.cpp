@@ -16,19 +16,15 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
+using testing::lines;
+using testing::slurp;
+
 using testing::run_cli;
 using testing::run_cli_env;
 
 constexpr int kJobs = 3 * 5;  // runs x folds of the search below
 const char* kOutputs[] = {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
                           "splits.csv"};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 const std::string& cohort() {
   static const std::string dir = [] {

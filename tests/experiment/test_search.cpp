@@ -18,6 +18,9 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
+using testing::lines;
+using testing::slurp;
+
 // Small, fast settings: the behaviour under test does not need 300 trees.
 SearchSettings fast_settings() {
   SearchSettings s;
@@ -40,13 +43,6 @@ const Dataset& synthetic_cohort() {
     return load_dataset(dir, Schema::dfu(), true);
   }();
   return data;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 TEST(Search, EveryVisitWoundTestedOnceAndPatientsNeverSplit) {

@@ -22,18 +22,14 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
+using testing::lines;
+using testing::slurp;
+
 using testing::FixtureOptions;
 using testing::scratch_dir;
 using testing::write_fixture;
 
 constexpr const char* kNotAvailable = "not available for this run (metadata-only search)";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;
