@@ -134,6 +134,14 @@ void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
                   "share of training patients held out for early stopping")
       ->capture_default_str()
       ->group("Image branches");
+  cmd->add_option(
+         "--gen-aug-dir", s->gen_aug_dir,
+         "pre-generated training images, sub-folders I/ P/ R/ (never used for validation or test)")
+      ->group("Image branches");
+  cmd->add_option("--gen-aug-probability", s->gen_aug_probability,
+                  "chance each generated image joins a fold's training images")
+      ->capture_default_str()
+      ->group("Image branches");
   cmd->add_option("--image-cache", s->cache_dir, "folder for a disk cache of decoded crops")
       ->group("Image branches");
 }

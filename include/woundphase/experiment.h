@@ -53,6 +53,8 @@ struct ImageBranchSettings {
   AugmentSettings augment = AugmentSettings::training();  // training batches only
   double validation_fraction = 0.2;  // (0, 0.5] training patients held out for early stopping
   std::string cache_dir;             // decoded-crop disk cache ("" = memory only)
+  std::string gen_aug_dir;  // pre-generated training images, one folder per class ("" = none)
+  double gen_aug_probability = 0.5;  // [0, 1] chance each generated image joins a fold's training
   void validate() const;
 };
 

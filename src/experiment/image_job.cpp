@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>  // for sort, copy
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -20,6 +21,7 @@ namespace {
 
 constexpr uint64_t kValidationSalt = 21;
 constexpr uint64_t kNetworkSalt = 22;
+constexpr uint64_t kGenAugSalt = 23;
 
 ImageModality image_modality(Modality m) {
   // Modality lists metadata first, then the image modalities in ImageModality's order.
@@ -57,6 +59,57 @@ LabelledImages gather(const std::vector<int>& rows, const std::vector<int>& labe
       for (int p = 0; p < size * size; ++p) dst[ch * size * size + p] = c.pixels[p * channels + ch];
   }
   return out;
+}
+
+// Generative augmentation: pre-generated images in DIR/<class letter>/ join the training images of
+// the fold (each kept with probability gen_aug_probability, seeded), as their own groups, so the
+// trainer draws them like any visit-wound. They never reach validation or test images.
+int add_generated(const ImageBranchSettings& settings, const Schema& schema, ImageModality m,
+                  const PreprocessSettings& prep, int channels, int first_group,
+                  unsigned long long seed, LabelledImages* fit) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<uint8_t>> planar;
+  std::vector<int> labels;
+  for (int c = 0; c < kNumClasses; ++c) {
+    const fs::path folder = fs::path(settings.gen_aug_dir) / schema.class_labels[c];
+    if (!fs::is_directory(folder))
+      throw InputError(fmt::format("--gen-aug-dir: {} is missing (one folder per class: {})",
+                                   folder.string(), fmt::join(schema.class_labels, ", ")));
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(folder))
+      if (e.is_regular_file() && e.path().extension() == ".png") files.push_back(e.path());
+    std::sort(files.begin(), files.end());  // directory order is not deterministic
+    for (const auto& f : files) {
+      if (std::uniform_real_distribution<double>(0, 1)(rng) >= settings.gen_aug_probability)
+        continue;
+      ImageU8 img = read_image(f.string());
+      if (channels == 1 && img.channels == 3)
+        img = is_colour_coded_map(m) && prep.map_decode == MapDecode::kViridis ? viridis_decode(img)
+                                                                               : img;
+      if (img.channels != channels)
+        throw InputError(fmt::format("{}: has {} channels, the {} branch takes {}", f.string(),
+                                     img.channels, to_string(m), channels));
+      img = resize_pad(img, prep.image_size);
+      std::vector<uint8_t> p(img.pixels.size());
+      const int area = prep.image_size * prep.image_size;
+      for (int ch = 0; ch < channels; ++ch)
+        for (int i = 0; i < area; ++i) p[ch * area + i] = img.pixels[i * channels + ch];
+      planar.push_back(std::move(p));
+      labels.push_back(c);
+    }
+  }
+  if (planar.empty()) return 0;
+  ImageBatch merged(fit->images.count + static_cast<int>(planar.size()), fit->images.size,
+                    channels);
+  std::copy(fit->images.pixels.begin(), fit->images.pixels.end(), merged.pixels.begin());
+  for (size_t i = 0; i < planar.size(); ++i) {
+    std::copy(planar[i].begin(), planar[i].end(),
+              merged.image(fit->images.count + static_cast<int>(i)));
+    fit->labels.push_back(labels[i]);
+    fit->groups.push_back(first_group + static_cast<int>(i));
+  }
+  fit->images = std::move(merged);
+  return static_cast<int>(planar.size());
 }
 
 }  // namespace
@@ -111,6 +164,14 @@ ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, Image
   if (fit.images.count == 0)
     throw InputError(fmt::format("{}: no readable {} images among the training patients", data.dir,
                                  to_string(m)));
+  if (!settings.gen_aug_dir.empty()) {
+    const int added =
+        add_generated(settings, data.schema, m, cache.settings(), channels,
+                      static_cast<int>(data.rows.size()), mix_seed(seed, kGenAugSalt), &fit);
+    spdlog::debug(
+        "  {}: {} generated images added to the training images (never to validation or test)",
+        to_string(m), added);
+  }
 
   VisionSettings vs = settings.vision;
   vs.seed = mix_seed(seed, kNetworkSalt);

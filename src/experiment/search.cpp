@@ -68,6 +68,9 @@ void ImageBranchSettings::validate() const {
   if (!(validation_fraction > 0 && validation_fraction <= 0.5))
     throw InputError(
         fmt::format("--validation-fraction must be in (0, 0.5], got {}", validation_fraction));
+  if (!(gen_aug_probability >= 0 && gen_aug_probability <= 1))
+    throw InputError(
+        fmt::format("--gen-aug-probability must be in [0, 1], got {}", gen_aug_probability));
   if (vision.image_size != preprocess.image_size)
     throw std::logic_error("vision and preprocessing image sizes differ");
 }
@@ -131,7 +134,9 @@ nlohmann::json SearchSettings::to_json() const {
                      {"brightness", a.brightness},
                      {"contrast", a.contrast},
                      {"noise", a.noise}}},
-                   {"validation_fraction", images.validation_fraction}};
+                   {"validation_fraction", images.validation_fraction},
+                   {"gen_aug_dir", images.gen_aug_dir},
+                   {"gen_aug_probability", images.gen_aug_probability}};
   return out;
 }
 

@@ -1,6 +1,7 @@
 // A tiny end-to-end image-only cross-validation through the CLI (32x32 crops, few epochs).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -82,6 +83,47 @@ TEST(ImageSearch, FusedCombinationsAndMissingFoldersAreClearErrors) {
   r = run_cli("search --data " + base + "/meta --image-size 48 --out " + base + "/o");
   EXPECT_EQ(r.exit_code, 0)
       << r.output;  // image options are not checked for metadata-only searches
+}
+
+}  // namespace
+}  // namespace woundphase
+
+namespace woundphase {
+namespace {
+
+TEST(ImageSearch, GeneratedImagesJoinTrainingOnlyAndNeedAFolderPerClass) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  ASSERT_EQ(
+      run_cli("synth --out " + base + "/study --patients 16 --seed 5 --image-scale 0.05").exit_code,
+      0);
+  std::vector<fs::path> frames;
+  for (const auto& e : fs::directory_iterator(base + "/study/Thermal_Map_IMG"))
+    frames.push_back(e.path());
+  std::sort(frames.begin(), frames.end());
+  ASSERT_GE(frames.size(), 6U);
+  for (int c = 0; c < 3; ++c) {
+    const std::string dir = base + "/gen/" + std::string(1, "IPR"[c]);
+    fs::create_directories(dir);
+    for (int k = 0; k < 2; ++k)
+      fs::copy_file(frames[2 * c + k], dir + "/" + std::to_string(k) + ".png");
+  }
+  const std::string args = "search --data " + base +
+                           "/study --modalities thermal_map --cv-folds 2 --image-size 32 "
+                           "--epochs 2 -v 2 --gen-aug-probability 1 --gen-aug-dir " +
+                           base + "/gen --out ";
+  auto r = run_cli(args + base + "/o");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("6 generated images added to the training images"), std::string::npos)
+      << r.output;
+  // Test predictions are still one per visit-wound with an image: nothing generated is evaluated.
+  const auto preds = lines(slurp(base + "/o/predictions.csv"));
+  std::set<std::string> keys(preds.begin() + 1, preds.end());
+  EXPECT_EQ(keys.size(), preds.size() - 1);
+  fs::remove_all(base + "/gen/R");
+  r = run_cli(args + base + "/o2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--gen-aug-dir"), std::string::npos) << r.output;
 }
 
 }  // namespace
