@@ -311,12 +311,12 @@ int main(int argc, char** argv) {
   report_cmd->footer("example: woundphase report --run runs/meta   (search writes it too)");
 
   app::DemoOptions demo;
-  demo.synth.patients = 100;
-  // Sized to keep `make demo` to a few minutes on 2 cores: 32x32 crops, 8 epochs, one run.
+  demo.synth.patients = 150;
+  // Sized to keep `make demo` to a few minutes on 2 cores: 32x32 crops, 20 epochs, one run.
   demo.settings.runs = 1;
   demo.settings.images.vision.image_size = 32;
   demo.settings.images.preprocess.image_size = 32;
-  demo.settings.images.vision.epochs = 8;
+  demo.settings.images.vision.epochs = 20;
   auto* demo_cmd =
       cli.add_subcommand("demo", "generate the demo cohort, search it, print the table");
   demo_cmd->footer("example: woundphase demo --out demo   (what make demo runs)");
