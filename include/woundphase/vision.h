@@ -94,7 +94,7 @@ enum class InputNormalization { kDataset, kImageNet };    // "dataset" | "imagen
 //
 // Devices: cpu; cuda (one GPU; needs a CUDA build of libtorch, and this machine's is CPU-only, so
 // asking is an InputError); multi (on one GPU the same as cuda; data-parallel training over
-// several GPUs is not implemented, an InputError).
+// several GPUs is not available: an InputError).
 struct VisionSettings {
   // --backbone: simple | resnet18 | efficientnet_b0 | efficientnet_b2 | efficientnet_b3 |
   // torchscript:PATH (see above)

@@ -87,7 +87,7 @@ torch::Device resolve_device(VisionDevice device) {
         to_string(device)));
   if (device == VisionDevice::kMulti && torch::cuda::device_count() > 1)
     throw InputError(
-        "--device multi: training across several GPUs is not implemented in the C++ trainer; use "
+        "--device multi: the C++ trainer trains on one GPU only (no data-parallel training); use "
         "--device cuda (one GPU)");
   at::globalContext().setDeterministicCuDNN(true);
   at::globalContext().setBenchmarkCuDNN(false);
