@@ -24,6 +24,9 @@ namespace woundphase {
 namespace {
 
 const char* kMetadata = "DataMaster_Processed_V12_WithMissing.csv";
+// The corpus stores each case's metadata as metadata.csv (never under the study's file name, which
+// is reserved for the real data) and the test copies it into a study folder with the real name.
+const char* kCorpusFile = "metadata.csv";
 // A run longer than this is a hang (the corpus' studies are tiny; a search takes < 5 s).
 constexpr int kTimeoutSeconds = 120;
 constexpr int kExitBadInput = 2;
@@ -43,7 +46,7 @@ void write(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-std::string baseline() { return slurp(corpus_dir() / "valid_baseline" / kMetadata); }
+std::string baseline() { return slurp(corpus_dir() / "valid_baseline" / kCorpusFile); }
 
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> out;
@@ -225,8 +228,13 @@ TEST_P(Hostile, ExitCodeMessageAndNoResults) {
   const Expectation expect = expectation(case_dir);
   const fs::path scratch = testing::scratch_dir();
   const auto maker = makers().find(name);
-  const std::string data =
-      maker == makers().end() ? case_dir.string() : maker->second(case_dir, scratch);
+  const std::string data = [&] {
+    if (maker != makers().end()) return maker->second(case_dir, scratch);
+    const fs::path study = scratch / "study";
+    fs::create_directories(study);
+    fs::copy_file(case_dir / kCorpusFile, study / kMetadata, fs::copy_options::overwrite_existing);
+    return study.string();
+  }();
   const fs::path out = scratch / "out";
   const auto r = run_with_timeout("search --data " + quoted(data) + " --out " +
                                   quoted(out.string()) + " --cv-folds 2 --trees 10 -v 0");
@@ -262,7 +270,7 @@ TEST(HostileCorpus, EveryCaseIsComplete) {
     EXPECT_FALSE(e.message.empty());
     // A case either ships its metadata file or is made at test time (or tests a missing one).
     const bool made = makers().count(name) > 0;
-    EXPECT_NE(made, fs::exists(dir / kMetadata)) << "both or neither";
+    EXPECT_NE(made, fs::exists(dir / kCorpusFile)) << "both or neither";
   }
   for (const auto& [name, maker] : makers()) EXPECT_TRUE(fs::is_directory(corpus_dir() / name));
 }
