@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>  // for isnan
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -126,7 +127,9 @@ int run_train(TrainOptions options) {
   if (combos.size() != 1)
     throw InputError("--modalities: train takes exactly one combination (e.g. metadata)");
   options.settings.combination = combos.front();
-  train_bundle(data, options.settings, options.out_dir);
+  Reporter reporter(options.verbosity);
+  train_bundle(data, options.settings, options.out_dir, reporter.callback());
+  reporter.finish();
   std::cout << fmt::format("trained {} on {} visit-wounds of {} patients; bundle written to {}\n",
                            to_string(combos.front()), data.rows.size(), data.patients.size(),
                            options.out_dir);
@@ -140,9 +143,17 @@ int run_predict(const PredictOptions& options) {
   Dataset data = load_dataset(options.data_dir, bundle.schema, false);
   for (const auto& w : data.warnings) spdlog::warn("{}", w);
   Scores scores;
-  predict_bundle(bundle, data, options.out_csv, &scores);
-  std::cout << fmt::format("predicted {} visit-wounds of {} patients; written to {}\n",
-                           data.rows.size(), data.patients.size(), options.out_csv);
+  const Probabilities probs =
+      predict_bundle(bundle, data, options.out_csv, &scores, options.threads);
+  long missing = 0;
+  for (size_t i = 0; i < data.rows.size(); ++i) missing += std::isnan(probs[i * kNumClasses]);
+  std::cout << fmt::format("predicted {} visit-wounds of {} patients with {}; written to {}\n",
+                           data.rows.size() - missing, data.patients.size(),
+                           to_string(bundle.combination), options.out_csv);
+  if (missing > 0)
+    std::cout << fmt::format(
+        "{} visit-wounds lack an image modality the bundle needs: their row has no prediction\n",
+        missing);
   if (data.has_labels) print_scores(scores, bundle.schema);
   return 0;
 }
@@ -164,13 +175,13 @@ int run_demo(DemoOptions options) {
   DataOptions data_options;
   data_options.data_dir = data_dir;
   const Dataset data = load(data_options, true);
-  // Every single modality the demo cohort has (fusion arrives with the fusion stage); without the
-  // image networks library the demo still runs the metadata branch.
+  // Every combination of the modalities the demo cohort has, with the late-fusion ensemble;
+  // without the image networks library the demo still runs the metadata branch.
   std::string why;
-  const std::string modalities =
-      vision_available(&why) ? "metadata,thermal_map,depth_map,depth_rgb" : "metadata";
+  const std::string modalities = vision_available(&why) ? "all" : "metadata";
   if (modalities == "metadata") spdlog::warn("image modalities skipped: {}", why);
   options.settings.combinations = parse_combinations(modalities, available_modalities(data));
+  if (options.settings.uses_images()) options.settings.ensemble.kind = EnsembleKind::kWeighted;
   return search(data, options.settings, (fs::path(options.out_dir) / "search").string(),
                 ResumeMode::kFresh,  // the demo regenerates its data every time
                 options.verbosity);

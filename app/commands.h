@@ -30,6 +30,7 @@ struct TrainOptions {
   DataOptions data;
   std::string out_dir;
   std::string modalities = "metadata";
+  int verbosity = 1;
   TrainSettings settings;
 };
 
@@ -37,6 +38,7 @@ struct PredictOptions {
   std::string bundle_dir;
   std::string data_dir;
   std::string out_csv;
+  int threads = 2;
 };
 
 struct DemoOptions {

@@ -146,6 +146,75 @@ void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
       ->group("Image branches");
 }
 
+// Options of the fusion heads (fused combinations) and the late-fusion ensemble.
+struct FusionText {
+  std::string fusion = to_string(FusionSettings{}.kind);
+  std::string loss = "weighted_ce";
+  std::string class_weight = "balanced";
+  std::string ensemble = "none";
+};
+
+void add_fusion_options(CLI::App* cmd, FusionSettings* f, FusionText* text, EnsembleSettings* e) {
+  const char* group = "Fusion (combinations of several modalities)";
+  cmd->add_option("--fusion", text->fusion,
+                  "fixed | learned_weights | prob_concat | feature_concat | gated")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--rf-weight", f->rf_weight,
+                  "fixed: the metadata's weight (images share the rest)")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--stage1-epochs", f->stage1_epochs, "head epochs on cached embeddings")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--stage1-learning-rate", f->stage1_learning_rate, "head Adam learning rate")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--stage2-epochs", f->stage2_epochs,
+                  "epochs fine-tuning head + top of the backbones (0 = no stage 2)")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--stage2-learning-rate", f->stage2_learning_rate, "stage 2 Adam learning rate")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--stage2-unfreeze", f->stage2_unfreeze,
+                  "top fraction of each backbone's layers trained in stage 2")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--fusion-patience", f->patience,
+                  "head epochs without a better validation QWK before stopping")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--fusion-loss", text->loss, "weighted_ce | focal")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--fusion-focal-gamma", f->focal_gamma, "focal loss gamma of the head")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--fusion-class-weight", text->class_weight, "balanced | none")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--fusion-dropout", f->dropout, "feature_concat: dropout on the head's input")
+      ->capture_default_str()
+      ->group(group);
+  if (e == nullptr) return;
+  cmd->add_option("--ensemble", text->ensemble,
+                  "late fusion over the combinations: none | average | weighted | stacking | "
+                  "gating (fitted on validation patients)")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--ensemble-l2", e->l2, "L2 penalty of the weighted/stacking/gating ensemble")
+      ->capture_default_str()
+      ->group(group);
+}
+
+void apply_fusion_text(const FusionText& text, FusionSettings* f, EnsembleSettings* e) {
+  f->kind = parse_fusion(text.fusion);
+  f->loss = parse_vision_loss(text.loss);
+  f->class_weight = parse_vision_class_weight(text.class_weight);
+  if (e != nullptr) e->kind = parse_ensemble(text.ensemble);
+}
+
 void apply_image_text(const ImageText& text, ImageBranchSettings* s) {
   s->vision.loss = parse_vision_loss(text.loss);
   s->vision.device = parse_vision_device(text.device);
@@ -273,6 +342,8 @@ int main(int argc, char** argv) {
   add_tabular_options(search_cmd, &search.settings.tabular, &search_text);
   ImageText image_text;
   add_image_options(search_cmd, &search.settings.images, &image_text);
+  FusionText fusion_text;
+  add_fusion_options(search_cmd, &search.settings.fusion, &fusion_text, &search.settings.ensemble);
   search_cmd->footer(
       "example: woundphase search --data study/ --modalities metadata --cv-folds 5 --runs 3 --out "
       "runs/meta");
@@ -281,12 +352,18 @@ int main(int argc, char** argv) {
   TabularText train_text;
   auto* train_cmd =
       cli.add_subcommand("train", "fit on every labelled patient and write a model bundle");
-  train_cmd->footer("example: woundphase train --data ../shared/data/dfu --out bundles/meta");
+  train_cmd->footer(
+      "example: woundphase train --data study/ --modalities metadata+thermal_map --out "
+      "bundles/meta_thermal");
   add_data_options(train_cmd, &train.data);
   train_cmd->add_option("--out", train.out_dir, "bundle folder")->required();
   train_cmd->add_option("--modalities", train.modalities, "one combination")->capture_default_str();
   train_cmd->add_option("--seed", train.settings.seed, "seed")->capture_default_str();
   add_tabular_options(train_cmd, &train.settings.tabular, &train_text);
+  ImageText train_image_text;
+  add_image_options(train_cmd, &train.settings.images, &train_image_text);
+  FusionText train_fusion_text;
+  add_fusion_options(train_cmd, &train.settings.fusion, &train_fusion_text, nullptr);
 
   app::PredictOptions predict;
   auto* predict_cmd =
@@ -343,6 +420,7 @@ int main(int argc, char** argv) {
   app::configure_logging(verbosity);
   search.effective_config = effective;
   search.verbosity = verbosity;
+  train.verbosity = verbosity;
   demo.verbosity = verbosity;
 
   try {
@@ -354,17 +432,25 @@ int main(int argc, char** argv) {
     if (*search_cmd) {
       apply_tabular_text(search_text, &search.settings.tabular);
       apply_image_text(image_text, &search.settings.images);
+      apply_fusion_text(fusion_text, &search.settings.fusion, &search.settings.ensemble);
       search.settings.images.vision.threads = threads;
       search.settings.threads = threads;
       return app::run_search_command(search);
     }
     if (*train_cmd) {
       apply_tabular_text(train_text, &train.settings.tabular);
+      apply_image_text(train_image_text, &train.settings.images);
+      apply_fusion_text(train_fusion_text, &train.settings.fusion, nullptr);
       train.settings.tabular.forest.threads = threads;
       train.settings.tabular.gbdt.threads = kGbdtThreads;
+      train.settings.threads = threads;
+      train.settings.images.vision.threads = threads;
       return app::run_train(train);
     }
-    if (*predict_cmd) return app::run_predict(predict);
+    if (*predict_cmd) {
+      predict.threads = threads;
+      return app::run_predict(predict);
+    }
     if (*inspect_cmd) return app::run_inspect(inspect);
     if (*report_cmd) return app::run_report(report_dir);
     if (*demo_cmd) {

@@ -12,7 +12,9 @@
 
 #include "woundphase/core.h"
 #include "woundphase/dataset.h"
+#include "woundphase/ensemble.h"
 #include "woundphase/files.h"
+#include "woundphase/fusion.h"
 #include "woundphase/images.h"
 #include "woundphase/metrics.h"
 #include "woundphase/sampling.h"
@@ -69,9 +71,28 @@ struct SearchSettings {
   int threads = 2;               // [1, 256] worker threads
   TabularSettings tabular;
   ImageBranchSettings images;
-  bool uses_images() const;  // some combination has an image modality
+  FusionSettings fusion;      // heads of fused combinations (fusion.h)
+  EnsembleSettings ensemble;  // late fusion over the combinations (ensemble.h)
+  bool uses_images() const;   // some combination has an image modality
+  bool uses_fusion() const;   // some combination has several modalities
   void validate() const;
   nlohmann::json to_json() const;
+};
+
+// The name of the late-fusion ensemble's row (results.csv, folds.csv, predictions).
+inline constexpr char kEnsembleName[] = "ensemble";
+
+// The test-fold scores of one training stage of a fused combination:
+//   pretrain  the combination's image branch with the best inner-validation QWK, alone
+//   stage1    the fusion head on cached features (backbones frozen)
+//   stage2    head and top of the backbones fine-tuned together (only when asked)
+// All on the same test visit-wounds as the combination's final scores. `kept`: this stage's model
+// gave the final predictions.
+struct StageResult {
+  std::string stage;
+  Scores scores;
+  double val_qwk = 0;  // on the inner validation patients: what decided between the stages
+  bool kept = false;
 };
 
 // One evaluated (run, fold, combination).
@@ -83,6 +104,9 @@ struct FoldResult {
   int n_train = 0;
   int n_test = 0;
   Scores scores;
+  std::vector<StageResult> stages;  // fused combinations only
+  // The stage's test QWK, NaN when the combination has no such stage.
+  double stage_qwk(const std::string& stage) const;
 };
 
 // One predicted visit-wound (test rows, or out-of-fold rows of the training patients).
@@ -152,15 +176,14 @@ class JobCache {
   virtual void save(const JobRecord& job) = 0;
   // Called once per run with the run's patient -> fold assignment.
   virtual void splits(int run, const std::vector<int>& fold_of_patient) = 0;
-  // Where an image job saves its network ("" = not saved).
-  virtual std::string weights_path(int /*run*/, int /*fold*/, const std::string& /*modalities*/) {
+  // Where the image branch of (run, fold) for `modality` saves its network ("" = not saved).
+  virtual std::string weights_path(int /*run*/, int /*fold*/, const std::string& /*modality*/) {
     return "";
   }
-  // from_models: saved weights (and the stored training curve) to reuse instead of training.
-  virtual std::optional<std::vector<CurvePoint>> reusable_weights(
-      int /*run*/, int /*fold*/, const std::string& /*modalities*/) {
-    return std::nullopt;
-  }
+  // Whether a branch network saved by an earlier attempt of this run may be loaded instead of
+  // trained (training it again would give the same network: auto and from_models say yes,
+  // from_data retrains).
+  virtual bool reuse_networks() { return false; }
 };
 
 // Runs every (run, fold, combination) job; with `cache`, finished jobs are taken from it and new
@@ -172,6 +195,11 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
 std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,
                                           const std::vector<FoldResult>& folds,
                                           const std::vector<PredictionRow>& predictions);
+
+// The same for rows named directly (the ensemble's row is not a combination).
+std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& names,
+                                                const std::vector<FoldResult>& folds,
+                                                const std::vector<PredictionRow>& predictions);
 
 // Writes results.csv, folds.csv, predictions.csv, oof_predictions.csv and splits.csv into
 // `out_dir`. Each file is written to a temporary name and renamed, so readers never see a partial
@@ -196,25 +224,41 @@ MetadataModel fit_metadata(const Dataset& data, const std::vector<int>& rows,
 Probabilities predict_metadata(const MetadataModel& model, const Dataset& data,
                                const std::vector<int>& rows);
 
-// Model bundles: a folder with bundle.json holding schema, encodings, model, settings, versions.
+// Model bundles: a folder with bundle.json (schema, encodings, tree model, settings, versions),
+// the image branches' networks (branch_<modality>.pt) and the fusion head (fusion.pt), and
+// train_predictions.csv: the training cohort's probabilities computed in the training process,
+// which predict on the same cohort reproduces from the saved files.
+//
+// Training fits every step on all labelled patients the way one search fold fits it on its
+// training patients: an inner patient split (validation_fraction) early-stops the networks and
+// decides stage 2; the metadata branch gives the head out-of-fold probabilities.
 struct TrainSettings {
   Combination combination = {Modality::kMetadata};
   unsigned long long seed = 42;
+  int threads = 2;  // [1, 256]
   TabularSettings tabular;
+  ImageBranchSettings images;  // image combinations
+  FusionSettings fusion;       // fused combinations
+  void validate() const;
 };
-void train_bundle(const Dataset& data, const TrainSettings& settings,
-                  const std::string& bundle_dir);
+void train_bundle(const Dataset& data, const TrainSettings& settings, const std::string& bundle_dir,
+                  const ProgressFn& progress = nullptr);
 
 struct Bundle {
   Schema schema;
   Combination combination;
-  MetadataModel metadata;
-  nlohmann::json manifest;  // everything else recorded at training time
+  std::optional<MetadataModel> metadata;              // when the combination has metadata
+  std::vector<std::unique_ptr<ImageModel>> branches;  // its image modalities, in its order
+  std::unique_ptr<FusionModel> head;                  // fused combinations
+  PreprocessSettings preprocess;                      // how its images are cropped and decoded
+  nlohmann::json manifest;                            // everything else recorded at training time
 };
 Bundle load_bundle(const std::string& bundle_dir);
-// Writes patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred for every row of `data`.
-// Returns the probabilities; `scores` is filled when the data has labels.
+// Writes patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred for every row of `data`; a row
+// without an image modality the bundle needs has blank probabilities and prediction (and is not
+// scored). Returns the probabilities (NaN for such rows); `scores` is filled when the data has
+// labels.
 Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
-                             Scores* scores);
+                             Scores* scores, int threads = 2);
 
 }  // namespace woundphase

@@ -213,13 +213,17 @@ class ImageModel {
   // by a model of the same backbone, channels and classes (InputError naming the file).
   virtual void save(const std::string& path) const = 0;
   virtual void load(const std::string& path) = 0;
+
+  // An independent deep copy: weights, batch-norm statistics, input normalisation and which
+  // parameters train (a fresh optimiser). Training either leaves the other untouched.
+  virtual std::unique_ptr<ImageModel> clone() const = 0;
 };
 
 // ---- Loading the library -----------------------------------------------------------------------
 
-// Bumped whenever ImageModel, VisionSettings or the factory change; the loader refuses a library
-// built with another version.
-inline constexpr int kVisionAbiVersion = 1;
+// Bumped whenever ImageModel, VisionSettings, FusionModel, FusionSettings (fusion.h) or the
+// factories change; the loader refuses a library built with another version.
+inline constexpr int kVisionAbiVersion = 2;
 inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
 inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
 

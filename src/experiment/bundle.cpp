@@ -3,6 +3,8 @@
 #include <unistd.h>         // for getpid
 #include <xgboost/c_api.h>  // for XGBoostVersion
 
+#include <algorithm>  // for max_element
+#include <cmath>      // for NAN, isnan
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -10,6 +12,7 @@
 #include <sstream>
 
 #include "experiment/csv_text.h"
+#include "experiment/fold.h"
 #include "woundphase/experiment.h"
 
 namespace fs = std::filesystem;
@@ -17,8 +20,12 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
-constexpr int kBundleFormat = 1;
+// 2: image branches and fusion heads; 1 (metadata only) still loads.
+constexpr int kBundleFormat = 2;
+constexpr int kOldestBundleFormat = 1;
 constexpr const char* kBundleFile = "bundle.json";
+constexpr const char* kFusionFile = "fusion.pt";
+constexpr const char* kTrainPredictionsFile = "train_predictions.csv";
 
 std::string xgboost_version() {
   int major = 0;
@@ -30,54 +37,236 @@ std::string xgboost_version() {
 
 }  // namespace
 
-void train_bundle(const Dataset& data, const TrainSettings& settings,
-                  const std::string& bundle_dir) {
-  settings.tabular.validate();
-  if (!data.has_labels)
-    throw InputError(fmt::format("{}: training needs labels", data.metadata_path));
-  for (Modality m : settings.combination)
-    if (m != Modality::kMetadata)
-      throw InputError(fmt::format(
-          "--modalities: '{}' needs the image branches, which this build does not have yet",
-          to_string(settings.combination)));
+namespace {
+
+std::string branch_file(Modality m) { return fmt::format("branch_{}.pt", to_string(m)); }
+
+// Probabilities for every row of `data` from fitted models (the training process's own or a
+// loaded bundle's: the same code, so both give the same numbers). Rows missing an image
+// modality the combination needs get NaN.
+Probabilities predict_rows(const Combination& combo, const MetadataModel* metadata,
+                           const std::vector<ImageModel*>& branches, FusionModel* head,
+                           const Dataset& data, const ImageIndex* index, ImageCache* cache) {
   std::vector<int> rows(data.rows.size());
   std::iota(rows.begin(), rows.end(), 0);
-  const MetadataModel model =
-      fit_metadata(data, rows, data.labels(), settings.tabular, settings.seed);
+  Probabilities meta;
+  if (metadata != nullptr) meta = predict_metadata(*metadata, data, rows);
+  if (combo.size() == 1 && metadata != nullptr) return meta;
 
-  SearchSettings recorded;
-  recorded.tabular = settings.tabular;
-  recorded.seed = settings.seed;
-  recorded.combinations = {settings.combination};
-  const nlohmann::json manifest = {
-      {"format", kBundleFormat},
-      {"software", {{"woundphase", WOUNDPHASE_VERSION_STRING}, {"xgboost", xgboost_version()}}},
-      {"modalities", to_string(settings.combination)},
-      {"schema", data.schema.to_json()},
-      {"settings", recorded.to_json()},
-      {"training_data",
-       {{"metadata_file", data.metadata_path},
-        {"fingerprint", file_fingerprint(data.metadata_path)},
-        {"rows", data.rows.size()},
-        {"patients", data.patients.size()}}},
-      {"encoder", model.encoder.to_json()},
-      {"model", model.model->to_json()}};
+  std::vector<Modality> image_mods;
+  for (Modality m : combo)
+    if (is_image(m)) image_mods.push_back(m);
+  Probabilities out(rows.size() * kNumClasses, NAN);
+  if (combo.size() == 1) {
+    const BranchFeatures f = branch_features(*index, *cache, image_mods[0], *branches[0], rows);
+    for (const auto& [row, slot] : f.slot)
+      for (int c = 0; c < kNumClasses; ++c)
+        out[row * kNumClasses + c] = f.probs[slot * kNumClasses + c];
+    return out;
+  }
+  std::vector<int> complete = rows;
+  for (Modality m : image_mods) complete = rows_with_images(*index, *cache, m, complete);
+  if (complete.empty()) return out;
+  FusionImages samples;
+  samples.fixed.count = static_cast<int>(complete.size());
+  std::vector<SampleRef> refs;
+  for (size_t i = 0; i < complete.size(); ++i)
+    refs.push_back(SampleRef{static_cast<int>(i), -1, 0.0F, 0});
+  if (metadata != nullptr) {
+    Probabilities p;
+    for (int r : complete)
+      p.insert(p.end(), meta.begin() + r * kNumClasses, meta.begin() + (r + 1) * kNumClasses);
+    samples.fixed.probs.push_back(std::move(p));
+    samples.fixed.embeddings.emplace_back();
+    samples.images.emplace_back();
+  }
+  for (size_t i = 0; i < image_mods.size(); ++i) {
+    samples.fixed.probs.emplace_back();
+    samples.fixed.embeddings.emplace_back();
+    samples.images.push_back(gather_samples(
+        refs, complete, *index, *cache, image_modality(image_mods[i]), branches[i]->channels()));
+  }
+  const Probabilities p = head->predict_images(samples);
+  for (size_t i = 0; i < complete.size(); ++i)
+    for (int c = 0; c < kNumClasses; ++c)
+      out[complete[i] * kNumClasses + c] = p[i * kNumClasses + c];
+  return out;
+}
 
-  // Written into a sibling temporary folder and renamed, so an existing bundle is replaced only
-  // by a complete one.
+// The predictions file of predict (and train_predictions.csv); returns the scores of the rows
+// that have predictions.
+Scores write_predictions(const Schema& schema, const Dataset& data, const Probabilities& probs,
+                         const std::string& out_csv) {
+  const auto& labels = schema.class_labels;
+  std::string out = "patient,appt,dfu";
+  if (data.has_labels) out += ",label";
+  out += fmt::format(",prob_{},prob_{},prob_{},pred\n", labels[0], labels[1], labels[2]);
+  std::vector<int> truth;
+  std::vector<int> pred;
+  for (size_t i = 0; i < data.rows.size(); ++i) {
+    const VisitWound& vw = data.rows[i];
+    out += fmt::format("{},{},{}", csv_field(data.patients[vw.patient]), vw.appt, vw.dfu);
+    if (data.has_labels) out += "," + labels[vw.label];
+    const double* p = probs.data() + i * kNumClasses;
+    if (std::isnan(p[0])) {
+      out += ",,,,\n";  // the row lacks an image modality the bundle needs
+      continue;
+    }
+    const int best = static_cast<int>(std::max_element(p, p + kNumClasses) - p);
+    out += fmt::format(",{:.6f},{:.6f},{:.6f},{}\n", p[0], p[1], p[2], labels[best]);
+    if (data.has_labels) {
+      truth.push_back(vw.label);
+      pred.push_back(best);
+    }
+  }
+  const fs::path parent = fs::absolute(out_csv).parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  write_file_atomically(out_csv, out);
+  return score(truth, pred);
+}
+
+nlohmann::json vision_json(const VisionSettings& v, int channels) {
+  return {{"backbone", v.backbone},
+          {"image_size", v.image_size},
+          {"num_classes", v.num_classes},
+          {"dropout", v.dropout},
+          {"normalization", to_string(v.normalization)},
+          {"channels", channels}};
+}
+
+nlohmann::json preprocess_json(const PreprocessSettings& p) {
+  return {{"image_size", p.image_size},
+          {"map_decode", to_string(p.map_decode)},
+          {"on_missing_image", to_string(p.on_missing_image)},
+          {"thermal_grow_px", p.thermal_grow_px},
+          {"depth_map_grow", p.depth_map_grow},
+          {"depth_rgb_grow", p.depth_rgb_grow}};
+}
+
+PreprocessSettings preprocess_from_json(const nlohmann::json& j) {
+  PreprocessSettings p;
+  p.image_size = j.at("image_size").get<int>();
+  p.map_decode = parse_map_decode(j.at("map_decode").get<std::string>());
+  p.on_missing_image = parse_missing_image(j.at("on_missing_image").get<std::string>());
+  p.thermal_grow_px = j.at("thermal_grow_px").get<double>();
+  p.depth_map_grow = j.at("depth_map_grow").get<double>();
+  p.depth_rgb_grow = j.at("depth_rgb_grow").get<double>();
+  p.validate();
+  return p;
+}
+
+// The image inputs of a dataset for a bundle's modalities (memory cache only).
+std::unique_ptr<ImageInputs> bundle_images(const Dataset& data, const Combination& combo,
+                                           const PreprocessSettings& preprocess, int threads) {
+  SearchSettings s;
+  s.combinations = {combo};
+  s.threads = threads;
+  s.images.preprocess = preprocess;
+  s.images.vision.image_size = preprocess.image_size;
+  return prepare_images(data, s, nullptr);
+}
+
+}  // namespace
+
+void TrainSettings::validate() const {
+  if (threads < 1 || threads > 256)
+    throw InputError(fmt::format("--threads must be in [1, 256], got {}", threads));
+  tabular.validate();
+  bool images_used = false;
+  for (Modality m : combination) images_used = images_used || is_image(m);
+  if (images_used) images.validate();
+  if (combination.size() > 1) fusion.validate();
+}
+
+void train_bundle(const Dataset& data, const TrainSettings& settings, const std::string& bundle_dir,
+                  const ProgressFn& progress) {
+  settings.validate();
+  if (!data.has_labels)
+    throw InputError(fmt::format("{}: training needs labels", data.metadata_path));
   const fs::path target = fs::absolute(bundle_dir);
   if (fs::exists(target) && !fs::is_directory(target))
     throw InputError(fmt::format("{}: exists and is not a folder", bundle_dir));
   if (fs::exists(target) && !fs::exists(target / kBundleFile) && !fs::is_empty(target))
     throw InputError(fmt::format(
         "{}: folder exists and is not a woundphase bundle; refusing to overwrite it", bundle_dir));
+
+  const Combination& combo = settings.combination;
+  SearchSettings recorded;
+  recorded.combinations = {combo};
+  recorded.seed = settings.seed;
+  recorded.threads = settings.threads;
+  recorded.tabular = settings.tabular;
+  recorded.images = settings.images;
+  recorded.fusion = settings.fusion;
+  std::unique_ptr<ImageInputs> images;
+  if (recorded.uses_images()) images = prepare_images(data, recorded, progress);
+
+  // One fold whose training patients are all patients and whose test part is empty.
+  std::vector<int> rows(data.rows.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  FoldWork work(data, recorded, images.get(),
+                make_fold_plan(data, settings.images.validation_fraction, 0, settings.seed, 0, rows,
+                               data.labels(), {}),
+                progress, nullptr);
+  work.keep_models();
+  work.compute(combo);
+  FoldWork::Models models = work.take_models(combo);
+
+  // Written into a sibling temporary folder and renamed, so an existing bundle is replaced only
+  // by a complete one.
   const fs::path tmp =
       target.parent_path() / fmt::format(".{}.tmp.{}", target.filename().string(), getpid());
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) throw InputError(fmt::format("{}: cannot create ({})", tmp.string(), ec.message()));
+
+  nlohmann::json manifest = {
+      {"format", kBundleFormat},
+      {"software", {{"woundphase", WOUNDPHASE_VERSION_STRING}, {"xgboost", xgboost_version()}}},
+      {"modalities", to_string(combo)},
+      {"schema", data.schema.to_json()},
+      {"settings", recorded.to_json()},
+      {"training_data",
+       {{"metadata_file", data.metadata_path},
+        {"fingerprint", file_fingerprint(data.metadata_path)},
+        {"rows", data.rows.size()},
+        {"patients", data.patients.size()}}}};
+  if (models.metadata) {
+    manifest["encoder"] = models.metadata->encoder.to_json();
+    manifest["model"] = models.metadata->model->to_json();
+  }
+  std::vector<ImageModel*> branches;
+  if (!models.branches.empty()) {
+    manifest["preprocess"] = preprocess_json(settings.images.preprocess);
+    nlohmann::json list = nlohmann::json::array();
+    for (TrainedBranch& b : models.branches) {
+      const std::string file = branch_file(b.modality);
+      b.model->save((tmp / file).string());
+      list.push_back({{"modality", to_string(b.modality)},
+                      {"file", file},
+                      {"vision", vision_json(b.model->settings(), b.model->channels())}});
+      branches.push_back(b.model.get());
+    }
+    manifest["branches"] = list;
+  }
+  if (models.head) {
+    models.head->save((tmp / kFusionFile).string());
+    const FusionSettings& f = models.head->settings();
+    manifest["fusion"] = {{"file", kFusionFile},
+                          {"kind", to_string(f.kind)},
+                          {"rf_weight", f.rf_weight},
+                          {"dropout", f.dropout},
+                          {"final_stage", models.final_stage}};
+  }
   write_file_atomically((tmp / kBundleFile).string(), manifest.dump(1));
+  // The training process's own predictions for its cohort (predict reproduces them).
+  const Probabilities probs = predict_rows(
+      combo, models.metadata ? &*models.metadata : nullptr, branches, models.head.get(), data,
+      images ? &images->index : nullptr, images ? images->cache.get() : nullptr);
+  write_predictions(data.schema, data, probs, (tmp / kTrainPredictionsFile).string());
+
   fs::remove_all(target, ec);
   fs::rename(tmp, target, ec);
   if (ec)
@@ -92,49 +281,86 @@ Bundle load_bundle(const std::string& bundle_dir) {
   Bundle b;
   try {
     b.manifest = nlohmann::json::parse(in);
-    if (b.manifest.at("format").get<int>() != kBundleFormat)
-      throw InputError(fmt::format("{}: bundle format {} is not supported (expected {})",
-                                   file.string(), b.manifest.at("format").get<int>(),
-                                   kBundleFormat));
+    const int format = b.manifest.at("format").get<int>();
+    if (format < kOldestBundleFormat || format > kBundleFormat)
+      throw InputError(fmt::format("{}: bundle format {} is not supported (expected {} to {})",
+                                   file.string(), format, kOldestBundleFormat, kBundleFormat));
     b.schema = Schema::from_json(b.manifest.at("schema"));
     b.combination.clear();
     std::stringstream combo(b.manifest.at("modalities").get<std::string>());
     for (std::string name; std::getline(combo, name, '+');)
       b.combination.push_back(parse_modality(name));
-    b.metadata.encoder = FeatureEncoder::from_json(b.manifest.at("encoder"));
-    b.metadata.model = tree_model_from_json(b.manifest.at("model"));
+    if (b.manifest.contains("encoder")) {
+      MetadataModel m;
+      m.encoder = FeatureEncoder::from_json(b.manifest.at("encoder"));
+      m.model = tree_model_from_json(b.manifest.at("model"));
+      b.metadata = std::move(m);
+    }
+    if (b.manifest.contains("branches")) {
+      b.preprocess = preprocess_from_json(b.manifest.at("preprocess"));
+      for (const auto& branch : b.manifest.at("branches")) {
+        const auto& v = branch.at("vision");
+        VisionSettings vs;
+        vs.backbone = v.at("backbone").get<std::string>();
+        vs.image_size = v.at("image_size").get<int>();
+        vs.num_classes = v.at("num_classes").get<int>();
+        vs.dropout = v.at("dropout").get<double>();
+        vs.normalization = parse_input_normalization(v.at("normalization").get<std::string>());
+        auto model = create_image_model(vs, v.at("channels").get<int>());
+        model->load((fs::path(bundle_dir) / branch.at("file").get<std::string>()).string());
+        b.branches.push_back(std::move(model));
+      }
+    }
+    if (b.manifest.contains("fusion")) {
+      const auto& f = b.manifest.at("fusion");
+      FusionSettings fs;
+      fs.kind = parse_fusion(f.at("kind").get<std::string>());
+      fs.rf_weight = f.at("rf_weight").get<double>();
+      fs.dropout = f.at("dropout").get<double>();
+      std::vector<FusionSource> sources;
+      std::vector<const ImageModel*> models;
+      size_t next = 0;
+      for (Modality m : b.combination) {
+        if (!is_image(m)) {
+          sources.push_back({to_string(m), 0});
+          models.push_back(nullptr);
+          continue;
+        }
+        sources.push_back({to_string(m), b.branches.at(next)->embedding_dim()});
+        models.push_back(b.branches.at(next++).get());
+      }
+      b.head = create_fusion_model(fs, sources, models);
+      b.head->load((fs::path(bundle_dir) / f.at("file").get<std::string>()).string());
+    }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: damaged bundle ({})", file.string(), e.what()));
+  } catch (const std::out_of_range& e) {
+    throw InputError(fmt::format("{}: damaged bundle ({})", file.string(), e.what()));
   }
+  const bool fused = b.combination.size() > 1;
+  size_t n_images = 0;
+  for (Modality m : b.combination) n_images += is_image(m) ? 1 : 0;
+  const bool has_meta = b.combination.front() == Modality::kMetadata;
+  if (b.combination.empty() || has_meta != b.metadata.has_value() ||
+      b.branches.size() != n_images || fused != (b.head != nullptr))
+    throw InputError(fmt::format("{}: damaged bundle (its models do not match '{}')", file.string(),
+                                 to_string(b.combination)));
   return b;
 }
 
 Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
-                             Scores* scores) {
-  std::vector<int> rows(data.rows.size());
-  std::iota(rows.begin(), rows.end(), 0);
-  const Probabilities probs = predict_metadata(bundle.metadata, data, rows);
-  const std::vector<int> pred = argmax(probs);
-  const auto& labels = bundle.schema.class_labels;
-  std::string out = "patient,appt,dfu";
-  if (data.has_labels) out += ",label";
-  out += fmt::format(",prob_{},prob_{},prob_{},pred\n", labels[0], labels[1], labels[2]);
-  std::vector<int> truth;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const VisitWound& vw = data.rows[i];
-    out += fmt::format("{},{},{}", csv_field(data.patients[vw.patient]), vw.appt, vw.dfu);
-    if (data.has_labels) {
-      out += "," + labels[vw.label];
-      truth.push_back(vw.label);
-    }
-    out += fmt::format(",{:.6f},{:.6f},{:.6f},{}\n", probs[i * kNumClasses],
-                       probs[i * kNumClasses + 1], probs[i * kNumClasses + 2], labels[pred[i]]);
-  }
-  const fs::path parent = fs::absolute(out_csv).parent_path();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  write_file_atomically(out_csv, out);
-  if (scores != nullptr && data.has_labels) *scores = score(truth, pred);
+                             Scores* scores, int threads) {
+  std::unique_ptr<ImageInputs> images;
+  if (!bundle.branches.empty())
+    images = bundle_images(data, bundle.combination, bundle.preprocess, threads);
+  std::vector<ImageModel*> branches;
+  for (const auto& m : bundle.branches) branches.push_back(m.get());
+  const Probabilities probs =
+      predict_rows(bundle.combination, bundle.metadata ? &*bundle.metadata : nullptr, branches,
+                   bundle.head.get(), data, images ? &images->index : nullptr,
+                   images ? images->cache.get() : nullptr);
+  const Scores s = write_predictions(bundle.schema, data, probs, out_csv);
+  if (scores != nullptr && data.has_labels) *scores = s;
   return probs;
 }
 

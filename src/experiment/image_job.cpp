@@ -1,63 +1,43 @@
-// One image-only (run, fold, modality) job: train the image branch on the fold's training patients
-// with early stopping on an inner validation split of those patients, predict the test patients'
-// images and average them per visit-wound. The test fold is never seen by any fitted step.
+// The image branches: sampling plans with blended synthetic images, training with early stopping
+// on an inner validation split, saving/loading, and per-visit-wound features. The test fold is
+// never seen by any fitted step.
 #include "experiment/image_job.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>  // for sort, copy
-#include <chrono>
+#include <cmath>      // for lround
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <unordered_map>
 
-#include "woundphase/split.h"
+#include "woundphase/files.h"
 
 namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
 
-constexpr uint64_t kValidationSalt = 21;
-constexpr uint64_t kNetworkSalt = 22;
 constexpr uint64_t kGenAugSalt = 23;
+constexpr uint64_t kNetworkSalt = 22;
+constexpr uint64_t kBranchSamplingSalt = 24;
+constexpr char kCurveSuffix[] = ".curve.json";
 
-ImageModality image_modality(Modality m) {
-  // Modality lists metadata first, then the image modalities in ImageModality's order.
-  return static_cast<ImageModality>(static_cast<int>(m) - 1);
+// Interleaved (HWC) crop -> planar (CHW) image, as the networks take them.
+void to_planar(const ImageU8& crop, int channels, uint8_t* dst) {
+  const int area = crop.width * crop.height;
+  for (int ch = 0; ch < channels; ++ch)
+    for (int p = 0; p < area; ++p) dst[ch * area + p] = crop.pixels[p * channels + ch];
 }
 
-int channels_of(ImageModality m, const PreprocessSettings& p) {
-  return is_colour_coded_map(m) && p.map_decode == MapDecode::kViridis ? 1 : 3;
-}
-
-// Every usable image of `rows` (all views: the other views act as augmentation), with the row's
-// label; `owner` gets the row of each image.
-LabelledImages gather(const std::vector<int>& rows, const std::vector<int>& labels,
-                      const ImageIndex& index, ImageCache& cache, ImageModality m, int channels,
-                      std::vector<int>* owner) {
-  const int size = cache.settings().image_size;
-  std::vector<const ImageU8*> crops;
-  LabelledImages out;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    for (const ImageRef& ref : index.rows[rows[i]].refs[static_cast<int>(m)]) {
-      const ImageU8* crop = cache.get(ref, m);
-      if (crop == nullptr) continue;
-      crops.push_back(crop);
-      out.labels.push_back(labels.empty() ? 0 : labels[i]);
-      out.groups.push_back(rows[i]);
-      if (owner != nullptr) owner->push_back(rows[i]);
-    }
-  }
-  out.images = ImageBatch(static_cast<int>(crops.size()), size, channels);
-  for (size_t i = 0; i < crops.size(); ++i) {
-    // Crops are interleaved (HWC); the networks take planar (CHW) images.
-    const ImageU8& c = *crops[i];
-    uint8_t* dst = out.images.image(static_cast<int>(i));
-    for (int ch = 0; ch < channels; ++ch)
-      for (int p = 0; p < size * size; ++p) dst[ch * size * size + p] = c.pixels[p * channels + ch];
-  }
+std::vector<const ImageU8*> readable_crops(const ImageIndex& index, ImageCache& cache, int row,
+                                           ImageModality m) {
+  std::vector<const ImageU8*> out;
+  for (const ImageRef& ref : index.rows[row].refs[static_cast<int>(m)])
+    if (const ImageU8* crop = cache.get(ref, m); crop != nullptr) out.push_back(crop);
   return out;
 }
 
@@ -91,9 +71,7 @@ int add_generated(const ImageBranchSettings& settings, const Schema& schema, Ima
                                      img.channels, to_string(m), channels));
       img = resize_pad(img, prep.image_size);
       std::vector<uint8_t> p(img.pixels.size());
-      const int area = prep.image_size * prep.image_size;
-      for (int ch = 0; ch < channels; ++ch)
-        for (int i = 0; i < area; ++i) p[ch * area + i] = img.pixels[i * channels + ch];
+      to_planar(img, channels, p.data());
       planar.push_back(std::move(p));
       labels.push_back(c);
     }
@@ -112,138 +90,226 @@ int add_generated(const ImageBranchSettings& settings, const Schema& schema, Ima
   return static_cast<int>(planar.size());
 }
 
+// Augmentation works on interleaved images: each planar image is converted and back.
+AugmentFn make_augment(const AugmentSettings& aug) {
+  return [aug](ImageBatch& batch, std::mt19937_64& rng) {
+    const int s = batch.size;
+    const int c = batch.channels;
+    ImageU8 img;
+    img.width = s;
+    img.height = s;
+    img.channels = c;
+    img.pixels.resize(static_cast<size_t>(s) * s * c);
+    for (int i = 0; i < batch.count; ++i) {
+      uint8_t* planar = batch.image(i);
+      for (int ch = 0; ch < c; ++ch)
+        for (int p = 0; p < s * s; ++p) img.pixels[p * c + ch] = planar[ch * s * s + p];
+      const ImageU8 done = augment(img, aug, rng);
+      to_planar(done, c, planar);
+    }
+  };
+}
+
+void save_curve(const std::string& path, const TrainedBranch& branch) {
+  nlohmann::json points = nlohmann::json::array();
+  for (const CurvePoint& c : branch.curve)
+    points.push_back(
+        {{"epoch", c.epoch}, {"loss", c.loss}, {"val_loss", c.val_loss}, {"val_qwk", c.val_qwk}});
+  write_file_atomically(
+      path + kCurveSuffix,
+      nlohmann::json({{"best_val_qwk", branch.best_val_qwk}, {"curve", points}}).dump());
+}
+
+void load_curve(const std::string& path, TrainedBranch* branch) {
+  std::ifstream in(path + kCurveSuffix);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.contains("curve"))
+    throw InputError(fmt::format("{}{}: not a branch curve file", path, kCurveSuffix));
+  branch->best_val_qwk = j.at("best_val_qwk").get<double>();
+  for (const auto& c : j.at("curve"))
+    branch->curve.push_back(CurvePoint{to_string(branch->modality), c.at("epoch").get<int>(),
+                                       c.at("loss").get<double>(), c.at("val_loss").get<double>(),
+                                       c.at("val_qwk").get<double>()});
+}
+
 }  // namespace
 
-std::vector<int> rows_with_images(const ImageIndex& index, Modality m,
+ImageModality image_modality(Modality m) {
+  return static_cast<ImageModality>(static_cast<int>(m) - 1);
+}
+
+int branch_channels(ImageModality m, const PreprocessSettings& p) {
+  return is_colour_coded_map(m) && p.map_decode == MapDecode::kViridis ? 1 : 3;
+}
+
+std::vector<int> rows_with_images(const ImageIndex& index, ImageCache& cache, Modality m,
                                   const std::vector<int>& rows) {
   std::vector<int> out;
   for (int r : rows)
-    if (!index.rows[r].refs[static_cast<int>(image_modality(m))].empty()) out.push_back(r);
+    if (!readable_crops(index, cache, r, image_modality(m)).empty()) out.push_back(r);
   return out;
 }
 
-ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, ImageCache& cache,
-                             Modality modality, const ImageBranchSettings& settings,
-                             const std::vector<int>& train_rows,
-                             const std::vector<int>& train_labels,
-                             const std::vector<int>& test_rows, unsigned long long seed,
-                             const ProgressFn& progress, const std::string& save_weights,
-                             const std::string& load_weights) {
-  const ImageModality m = image_modality(modality);
-  const int channels = channels_of(m, cache.settings());
-
-  // Inner validation split of the training patients (for early stopping and model selection).
-  std::vector<int> train_with;
-  std::vector<int> labels_with;
-  for (size_t i = 0; i < train_rows.size(); ++i) {
-    if (index.rows[train_rows[i]].refs[static_cast<int>(m)].empty()) continue;
-    train_with.push_back(train_rows[i]);
-    labels_with.push_back(train_labels[i]);
+std::vector<SampleRef> plan_samples(const Dataset& data, const std::vector<int>& rows,
+                                    const std::vector<int>& labels,
+                                    const SamplingSettings& sampling, unsigned long long seed) {
+  std::vector<SampleRef> refs;
+  if (sampling.strategy == SamplingStrategy::kNone) {
+    for (size_t i = 0; i < rows.size(); ++i)
+      refs.push_back(SampleRef{static_cast<int>(i), -1, 0.0F, labels[i]});
+    return refs;
   }
-  std::vector<int> patients;
-  std::vector<int> patient_of(train_with.size());
+  FeatureEncoder encoder;
+  encoder.fit(data, rows);
+  TabularData table;
+  table.x = encoder.transform(data, rows);
+  table.y = labels;
   std::unordered_map<int, int> compact;
-  for (size_t i = 0; i < train_with.size(); ++i) {
-    const int p = data.rows[train_with[i]].patient;
-    const auto it = compact.emplace(p, static_cast<int>(compact.size())).first;
-    patient_of[i] = it->second;
+  for (int r : rows)
+    table.group.push_back(
+        compact.emplace(data.rows[r].patient, static_cast<int>(compact.size())).first->second);
+  table.group2.assign(rows.size(), -1);
+  return resample(table, encoder.features(), sampling, seed);
+}
+
+LabelledImages gather_samples(const std::vector<SampleRef>& refs, const std::vector<int>& rows,
+                              const ImageIndex& index, ImageCache& cache, ImageModality m,
+                              int channels) {
+  const int size = cache.settings().image_size;
+  const size_t bytes = static_cast<size_t>(size) * size * channels;
+  LabelledImages out;
+  std::vector<uint8_t> pixels;
+  std::vector<uint8_t> planar_b(bytes);
+  for (size_t s = 0; s < refs.size(); ++s) {
+    const SampleRef& ref = refs[s];
+    const auto a = readable_crops(index, cache, rows[ref.parent_a], m);
+    const auto b = ref.parent_b >= 0 ? readable_crops(index, cache, rows[ref.parent_b], m)
+                                     : std::vector<const ImageU8*>{};
+    if (a.empty() || (ref.parent_b >= 0 && b.empty()))
+      throw std::logic_error("gather_samples: a sample's parent has no readable image");
+    for (size_t j = 0; j < a.size(); ++j) {
+      const size_t at = pixels.size();
+      pixels.resize(at + bytes);
+      to_planar(*a[j], channels, pixels.data() + at);
+      if (!b.empty()) {
+        to_planar(*b[j % b.size()], channels, planar_b.data());
+        const float mix = ref.mix;
+        for (size_t p = 0; p < bytes; ++p)
+          pixels[at + p] =
+              static_cast<uint8_t>(std::lround((1.0F - mix) * pixels[at + p] + mix * planar_b[p]));
+      }
+      out.labels.push_back(ref.label);
+      out.groups.push_back(static_cast<int>(s));
+    }
   }
-  const auto counts = group_class_counts(labels_with, patient_of, static_cast<int>(compact.size()));
-  const GroupAssignment parts = stratified_group_split(
-      counts, {1.0 - settings.validation_fraction, settings.validation_fraction},
-      mix_seed(seed, kValidationSalt));
-  std::vector<int> fit_rows, fit_labels, val_rows, val_labels;
-  for (size_t i = 0; i < train_with.size(); ++i) {
-    const bool val = parts.fold_of_group[patient_of[i]] == 1;
-    (val ? val_rows : fit_rows).push_back(train_with[i]);
-    (val ? val_labels : fit_labels).push_back(labels_with[i]);
+  out.images = ImageBatch(static_cast<int>(out.labels.size()), size, channels);
+  out.images.pixels = std::move(pixels);
+  return out;
+}
+
+bool branch_saved(const std::string& path) {
+  return !path.empty() && fs::exists(path) && fs::exists(path + kCurveSuffix);
+}
+
+TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCache& cache,
+                           Modality modality, const ImageBranchSettings& settings,
+                           const SamplingSettings& sampling, const std::vector<int>& fit_rows,
+                           const std::vector<int>& fit_labels, const std::vector<int>& val_rows,
+                           const std::vector<int>& val_labels, unsigned long long seed,
+                           const ProgressFn& progress, const std::string& save_weights,
+                           const std::string& load_weights) {
+  const ImageModality m = image_modality(modality);
+  const int channels = branch_channels(m, cache.settings());
+  TrainedBranch branch;
+  branch.modality = modality;
+  VisionSettings vs = settings.vision;
+  vs.seed = mix_seed(seed, kNetworkSalt + static_cast<uint64_t>(modality) * 16);
+  branch.model = create_image_model(vs, channels);
+  if (!load_weights.empty()) {
+    // A saved branch of this fold (resume): the same network training would give again.
+    branch.model->load(load_weights);
+    load_curve(load_weights, &branch);
+    return branch;
   }
 
-  LabelledImages fit = gather(fit_rows, fit_labels, index, cache, m, channels, nullptr);
-  LabelledImages val = gather(val_rows, val_labels, index, cache, m, channels, nullptr);
+  const std::vector<SampleRef> plan =
+      plan_samples(data, fit_rows, fit_labels, sampling,
+                   mix_seed(seed, kBranchSamplingSalt + static_cast<uint64_t>(modality)));
+  LabelledImages fit = gather_samples(plan, fit_rows, index, cache, m, channels);
+  std::vector<SampleRef> val_refs;
+  for (size_t i = 0; i < val_rows.size(); ++i)
+    val_refs.push_back(SampleRef{static_cast<int>(i), -1, 0.0F, val_labels[i]});
+  const LabelledImages val = gather_samples(val_refs, val_rows, index, cache, m, channels);
   if (fit.images.count == 0)
     throw InputError(fmt::format("{}: no readable {} images among the training patients", data.dir,
                                  to_string(m)));
   if (!settings.gen_aug_dir.empty()) {
     const int added =
         add_generated(settings, data.schema, m, cache.settings(), channels,
-                      static_cast<int>(data.rows.size()), mix_seed(seed, kGenAugSalt), &fit);
+                      static_cast<int>(plan.size()), mix_seed(seed, kGenAugSalt), &fit);
     spdlog::debug(
         "  {}: {} generated images added to the training images (never to validation or test)",
         to_string(m), added);
   }
-
-  VisionSettings vs = settings.vision;
-  vs.seed = mix_seed(seed, kNetworkSalt);
-  std::unique_ptr<ImageModel> model = create_image_model(vs, channels);
-  for (const auto& layer : model->parameter_breakdown())
+  for (const auto& layer : branch.model->parameter_breakdown())
     spdlog::debug("  {} layer {}: {} trainable of {} parameters", to_string(m), layer.name,
                   layer.trainable, layer.total);
   FitHooks hooks;
-  ImageJobOutput out;
   hooks.on_epoch = [&](const EpochReport& e) {
-    out.curve.push_back(e);
+    branch.curve.push_back(
+        CurvePoint{to_string(modality), e.epoch, e.train_loss, e.val_loss, e.val_qwk});
     if (progress)
       progress({e.epoch, vs.epochs, fmt::format("{} training, epoch", to_string(m)), true});
     spdlog::debug("  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{}",
                   to_string(m), e.epoch, e.train_loss, e.val_loss, e.val_qwk,
                   e.improved ? " *" : "");
   };
-  if (settings.augment.any()) {
-    const AugmentSettings aug = settings.augment;
-    hooks.augment = [aug](ImageBatch& batch, std::mt19937_64& rng) {
-      // Augmentation works on interleaved images: convert each planar image and back.
-      const int s = batch.size;
-      const int c = batch.channels;
-      ImageU8 img;
-      img.width = s;
-      img.height = s;
-      img.channels = c;
-      img.pixels.resize(static_cast<size_t>(s) * s * c);
-      for (int i = 0; i < batch.count; ++i) {
-        uint8_t* planar = batch.image(i);
-        for (int ch = 0; ch < c; ++ch)
-          for (int p = 0; p < s * s; ++p) img.pixels[p * c + ch] = planar[ch * s * s + p];
-        const ImageU8 done = augment(img, aug, rng);
-        for (int ch = 0; ch < c; ++ch)
-          for (int p = 0; p < s * s; ++p) planar[ch * s * s + p] = done.pixels[p * c + ch];
-      }
-    };
+  if (settings.augment.any()) hooks.augment = make_augment(settings.augment);
+  const TrainingHistory history = branch.model->fit(fit, val, vs, hooks);
+  if (history.best_epoch > 0) branch.best_val_qwk = history.epochs[history.best_epoch - 1].val_qwk;
+  if (!save_weights.empty()) {
+    std::error_code ec;
+    fs::create_directories(fs::path(save_weights).parent_path(), ec);
+    save_curve(save_weights, branch);
+    // The network last: its presence marks a complete saved branch.
+    const std::string tmp = save_weights + ".tmp";
+    branch.model->save(tmp);
+    fs::rename(tmp, save_weights, ec);
+    if (ec)
+      throw InputError(fmt::format("{}: cannot save the network ({})", save_weights, ec.message()));
   }
-  if (!load_weights.empty()) {
-    // from_models: the fold's trained network, as saved; only predictions are recomputed.
-    model->load(load_weights);
-  } else {
-    out.history = model->fit(fit, val, vs, hooks);
-    if (!save_weights.empty()) {
-      std::error_code ec;
-      fs::create_directories(fs::path(save_weights).parent_path(), ec);
-      const std::string tmp = save_weights + ".tmp";
-      model->save(tmp);
-      fs::rename(tmp, save_weights, ec);
-      if (ec)
-        throw InputError(
-            fmt::format("{}: cannot save the network ({})", save_weights, ec.message()));
-    }
-  }
+  return branch;
+}
 
-  // Test: every image of each test visit-wound, probabilities averaged per visit-wound.
-  std::vector<int> owner;
-  const LabelledImages test = gather(test_rows, {}, index, cache, m, channels, &owner);
-  const Probabilities per_image =
-      test.images.count > 0 ? model->predict_proba(test.images) : Probabilities{};
-  std::unordered_map<int, std::pair<std::array<double, kNumClasses>, int>> sums;
-  for (size_t i = 0; i < owner.size(); ++i) {
-    auto& [sum, n] = sums[owner[i]];
-    for (int c = 0; c < kNumClasses; ++c) sum[c] += per_image[i * kNumClasses + c];
-    ++n;
-  }
-  for (int r : test_rows) {
-    const auto it = sums.find(r);
-    if (it == sums.end()) continue;  // no readable image of this modality: not evaluated here
-    out.rows.push_back(r);
+BranchFeatures branch_features(const ImageIndex& index, ImageCache& cache, Modality modality,
+                               ImageModel& model, const std::vector<int>& rows) {
+  const ImageModality m = image_modality(modality);
+  const std::vector<int> with = rows_with_images(index, cache, modality, rows);
+  std::vector<SampleRef> refs;
+  for (size_t i = 0; i < with.size(); ++i)
+    refs.push_back(SampleRef{static_cast<int>(i), -1, 0.0F, 0});
+  const LabelledImages images = gather_samples(refs, with, index, cache, m, model.channels());
+  BranchFeatures out;
+  out.dim = model.embedding_dim();
+  out.embeddings.assign(with.size() * out.dim, 0.0F);
+  out.probs.assign(with.size() * kNumClasses, 0.0);
+  for (size_t i = 0; i < with.size(); ++i) out.slot[with[i]] = static_cast<int>(i);
+  if (images.images.count == 0) return out;
+  const std::vector<float> emb = model.embed(images.images);
+  const Probabilities probs = model.predict_proba(images.images);
+  std::vector<int> views(with.size(), 0);
+  for (int i = 0; i < images.images.count; ++i) {
+    const int s = images.groups[i];
+    ++views[s];
+    for (int j = 0; j < out.dim; ++j)
+      out.embeddings[static_cast<size_t>(s) * out.dim + j] +=
+          emb[static_cast<size_t>(i) * out.dim + j];
     for (int c = 0; c < kNumClasses; ++c)
-      out.probs.push_back(it->second.first[c] / it->second.second);
+      out.probs[s * kNumClasses + c] += probs[i * kNumClasses + c];
+  }
+  for (size_t s = 0; s < with.size(); ++s) {
+    for (int j = 0; j < out.dim; ++j) out.embeddings[s * out.dim + j] /= views[s];
+    for (int c = 0; c < kNumClasses; ++c) out.probs[s * kNumClasses + c] /= views[s];
   }
   return out;
 }

@@ -1,31 +1,78 @@
-// Internal to src/experiment: the image-only job of a search.
+// Internal to src/experiment: the image branches of a search (and of a bundle). A branch is one
+// network per modality and fold, trained on the fold's training patients with early stopping on
+// an inner validation split of them; its per-visit-wound features (mean embedding and mean
+// probabilities over the visit-wound's images) then serve its own evaluation and every fusion head
+// of the fold.
 #pragma once
 
+#include <memory>  // for unique_ptr
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "woundphase/experiment.h"
 #include "woundphase/images.h"
+#include "woundphase/sampling.h"
 #include "woundphase/vision.h"
 
 namespace woundphase {
 
-struct ImageJobOutput {
-  std::vector<int> rows;    // test rows evaluated (those with a readable image)
-  Probabilities probs;      // per evaluated row, averaged over its images
-  TrainingHistory history;  // the branch's training
-  std::vector<EpochReport> curve;
-};
+// Modality lists metadata first, then the image modalities in ImageModality's order.
+ImageModality image_modality(Modality m);
+// Channels the branch of `m` takes: decoded maps have one, RGB frames three.
+int branch_channels(ImageModality m, const PreprocessSettings& p);
 
-// Test rows among `rows` that have at least one image of modality `m`.
-std::vector<int> rows_with_images(const ImageIndex& index, Modality m,
+// Rows among `rows` with at least one readable crop of `m` (what "has the modality" means).
+std::vector<int> rows_with_images(const ImageIndex& index, ImageCache& cache, Modality m,
                                   const std::vector<int>& rows);
 
-ImageJobOutput run_image_job(const Dataset& data, const ImageIndex& index, ImageCache& cache,
-                             Modality modality, const ImageBranchSettings& settings,
-                             const std::vector<int>& train_rows,
-                             const std::vector<int>& train_labels,
-                             const std::vector<int>& test_rows, unsigned long long seed,
-                             const ProgressFn& progress, const std::string& save_weights = "",
-                             const std::string& load_weights = "");
+// The samples a fitted step trains on, as references into `rows` (sampling.h's SampleRef): the
+// rows themselves when sampling is none, else the strategy's resampled set, planned on the rows'
+// metadata features (encoder fitted on those rows only), so duplicates and synthetic samples
+// never involve a row outside `rows`.
+std::vector<SampleRef> plan_samples(const Dataset& data, const std::vector<int>& rows,
+                                    const std::vector<int>& labels,
+                                    const SamplingSettings& sampling, unsigned long long seed);
+
+// The images of the planned samples for modality `m`, each sample its own group (groups =
+// sample index). A real sample brings all its readable views; a synthetic one (parent_b >= 0)
+// brings each view of parent a blended pixel by pixel with a view of parent b (view j with view
+// j mod n_b) as (1 - mix) a + mix b, the weight its metadata was interpolated with. Every row
+// referenced must have a readable crop (rows_with_images).
+LabelledImages gather_samples(const std::vector<SampleRef>& refs, const std::vector<int>& rows,
+                              const ImageIndex& index, ImageCache& cache, ImageModality m,
+                              int channels);
+
+struct TrainedBranch {
+  Modality modality = Modality::kThermalMap;
+  std::unique_ptr<ImageModel> model;
+  std::vector<CurvePoint> curve;  // its training (empty when loaded without a stored curve)
+  double best_val_qwk = 0;        // of the restored epoch (model selection of the fold)
+};
+
+// Trains the branch of `modality` on `fit_rows` (resampled per `sampling`) with early stopping on
+// `val_rows`; with `load_weights` the saved network (and its curve, from the sidecar file) is
+// loaded instead. With `save_weights` the network and its curve are saved (atomically).
+TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCache& cache,
+                           Modality modality, const ImageBranchSettings& settings,
+                           const SamplingSettings& sampling, const std::vector<int>& fit_rows,
+                           const std::vector<int>& fit_labels, const std::vector<int>& val_rows,
+                           const std::vector<int>& val_labels, unsigned long long seed,
+                           const ProgressFn& progress, const std::string& save_weights = "",
+                           const std::string& load_weights = "");
+// True when a branch saved at `path` (network and curve) can be loaded.
+bool branch_saved(const std::string& path);
+
+// Per visit-wound features of a branch: for each row with a readable image, the mean embedding
+// and the mean class probabilities over its images.
+struct BranchFeatures {
+  int dim = 0;
+  std::unordered_map<int, int> slot;  // row -> index into the vectors below
+  std::vector<float> embeddings;      // [slot * dim + j]
+  Probabilities probs;                // [slot * kNumClasses + c]
+  bool has(int row) const { return slot.count(row) != 0; }
+};
+BranchFeatures branch_features(const ImageIndex& index, ImageCache& cache, Modality modality,
+                               ImageModel& model, const std::vector<int>& rows);
 
 }  // namespace woundphase

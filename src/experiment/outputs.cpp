@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <unistd.h>  // for getpid
 
-#include <algorithm>  // for stable_sort
-#include <cstdio>     // for rename
+#include <algorithm>  // for stable_sort, find
+#include <array>
+#include <cmath>   // for isnan
+#include <cstdio>  // for rename
 #include <filesystem>
 #include <fstream>
 #include <tuple>
@@ -18,6 +20,49 @@ namespace woundphase {
 namespace {
 
 std::string num(double v) { return fmt::format("{:.6f}", v); }
+
+// The stages of a fused combination, in the order the seed's tables print them.
+constexpr const char* kStages[] = {"pretrain", "stage1", "stage2"};
+
+std::string stage_cell(double v) { return std::isnan(v) ? "      -" : fmt::format("{:>7.3f}", v); }
+
+// Per fused combination: test QWK per fold after each stage, then mean ± std (the seed's
+// Pre-train | Stage 1 | Stage 2 | Final tables).
+std::string stage_tables(const SearchResult& result) {
+  std::string out;
+  std::vector<std::string> names;
+  for (const auto& f : result.folds)
+    if (!f.stages.empty() && std::find(names.begin(), names.end(), f.modalities) == names.end())
+      names.push_back(f.modalities);
+  for (const std::string& name : names) {
+    out += fmt::format("\n{}: test QWK by stage (final = the stage chosen on validation)\n", name);
+    out += fmt::format("{:>4} {:>5}  {:>9}  {:>7}  {:>7}  {:>7}\n", "run", "fold", "pre-train",
+                       "stage 1", "stage 2", "final");
+    std::array<std::vector<double>, 4> columns;
+    for (const auto& f : result.folds) {
+      if (f.modalities != name) continue;
+      out += fmt::format("{:>4} {:>5}", f.run, f.fold);
+      for (size_t s = 0; s < std::size(kStages); ++s) {
+        const double q = f.stage_qwk(kStages[s]);
+        out += (s == 0 ? "    " : "  ") + stage_cell(q);
+        if (!std::isnan(q)) columns[s].push_back(q);
+      }
+      out += "  " + stage_cell(f.scores.qwk) + "\n";
+      columns[3].push_back(f.scores.qwk);
+    }
+    out += "mean ± std";
+    for (size_t s = 0; s < columns.size(); ++s) {
+      if (columns[s].empty()) {
+        out += "        -      ";
+        continue;
+      }
+      const MeanStd m = mean_std(columns[s]);
+      out += fmt::format("  {:.3f} ± {:.3f}", m.mean, m.std);
+    }
+    out += "\n";
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -39,11 +84,28 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
                            num(s.kappa.std), num(s.accuracy.mean), num(s.macro_f1.mean),
                            num(s.f1[0]), num(s.f1[1]), num(s.f1[2]));
 
-  std::string folds = "run,seed,fold,modalities,n_train,n_test,qwk,kappa,accuracy,macro_f1\n";
-  for (const auto& f : result.folds)
-    folds += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", f.run, f.seed, f.fold,
+  // Fused combinations add the seed's per-stage columns (blank where a stage does not apply).
+  bool staged = false;
+  for (const auto& f : result.folds) staged = staged || !f.stages.empty();
+  std::string folds = "run,seed,fold,modalities,n_train,n_test,qwk,kappa,accuracy,macro_f1";
+  if (staged) folds += ",qwk_pretrain,qwk_stage1,qwk_stage2,final_stage";
+  folds += "\n";
+  for (const auto& f : result.folds) {
+    folds += fmt::format("{},{},{},{},{},{},{},{},{},{}", f.run, f.seed, f.fold,
                          csv_field(f.modalities), f.n_train, f.n_test, num(f.scores.qwk),
                          num(f.scores.kappa), num(f.scores.accuracy), num(f.scores.macro_f1));
+    if (staged) {
+      std::string final_stage;
+      for (const char* stage : kStages) {
+        const double q = f.stage_qwk(stage);
+        folds += "," + (std::isnan(q) ? std::string() : num(q));
+      }
+      for (const auto& st : f.stages)
+        if (st.kept) final_stage = st.stage;
+      folds += "," + final_stage;
+    }
+    folds += "\n";
+  }
 
   auto predictions = [&](const std::vector<PredictionRow>& rows) {
     std::string out =
@@ -103,7 +165,7 @@ std::string format_results_table(const SearchResult& result, const Schema& schem
         "{:>6.3f} {:>6.3f}\n",
         s.modalities, width, s.n_samples, s.qwk.mean, s.qwk.std, s.kappa.mean, s.kappa.std,
         s.accuracy.mean, s.macro_f1.mean, s.f1[0], s.f1[1], s.f1[2]);
-  return out;
+  return out + stage_tables(result);
 }
 
 }  // namespace woundphase

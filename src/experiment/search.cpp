@@ -7,7 +7,7 @@
 #include <random>  // for mt19937_64
 #include <set>
 
-#include "experiment/image_job.h"
+#include "experiment/fold.h"
 #include "woundphase/experiment.h"
 #include "woundphase/split.h"
 
@@ -17,7 +17,6 @@ namespace {
 constexpr uint64_t kPercentageSalt = 1;
 constexpr uint64_t kFoldSalt = 2;
 constexpr uint64_t kShuffleSalt = 3;
-constexpr uint64_t kJobSalt = 4;
 
 // Permutes labels with a seeded Fisher-Yates of our own (std::shuffle's draws are
 // implementation-defined; ours are the same on every platform).
@@ -44,14 +43,22 @@ void SearchSettings::validate() const {
     throw InputError(fmt::format("--data-percentage must be in (0, 100], got {}", data_percentage));
   if (threads < 1 || threads > 256)
     throw InputError(fmt::format("--threads must be in [1, 256], got {}", threads));
-  for (const auto& c : combinations)
-    if (c.size() > 1)
-      throw InputError(
-          fmt::format("--modalities: '{}' fuses several modalities; fusion arrives with the "
-                      "fusion stage: evaluate single modalities for now",
-                      to_string(c)));
   tabular.validate();
   if (uses_images()) images.validate();
+  if (uses_fusion()) fusion.validate();
+  ensemble.validate();
+}
+
+bool SearchSettings::uses_fusion() const {
+  for (const auto& c : combinations)
+    if (c.size() > 1) return true;
+  return false;
+}
+
+double FoldResult::stage_qwk(const std::string& stage) const {
+  for (const StageResult& s : stages)
+    if (s.stage == stage) return s.scores.qwk;
+  return NAN;
 }
 
 bool SearchSettings::uses_images() const {
@@ -107,6 +114,27 @@ nlohmann::json SearchSettings::to_json() const {
                           {"colsample", g.colsample},
                           {"min_child_weight", g.min_child_weight},
                           {"class_weight", to_string(g.class_weight)}}}};
+  if (ensemble.kind != EnsembleKind::kNone)
+    out["ensemble"] = {{"kind", to_string(ensemble.kind)},
+                       {"l2", ensemble.l2},
+                       {"iterations", ensemble.iterations}};
+  if (uses_fusion()) {
+    const auto& u = fusion;
+    out["fusion"] = {{"kind", to_string(u.kind)},
+                     {"rf_weight", u.rf_weight},
+                     {"stage1_epochs", u.stage1_epochs},
+                     {"stage1_learning_rate", u.stage1_learning_rate},
+                     {"stage2_epochs", u.stage2_epochs},
+                     {"stage2_learning_rate", u.stage2_learning_rate},
+                     {"stage2_unfreeze", u.stage2_unfreeze},
+                     {"patience", u.patience},
+                     {"loss", to_string(u.loss)},
+                     {"focal_gamma", u.focal_gamma},
+                     {"class_weight", to_string(u.class_weight)},
+                     {"dropout", u.dropout},
+                     {"weight_decay", u.weight_decay},
+                     {"batch_size", u.batch_size}};
+  }
   if (!uses_images()) return out;
   // Image settings are recorded only when an image modality is searched, so metadata-only runs
   // stay comparable (and resumable) whatever the image defaults are.
@@ -143,9 +171,16 @@ nlohmann::json SearchSettings::to_json() const {
 std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,
                                           const std::vector<FoldResult>& folds,
                                           const std::vector<PredictionRow>& predictions) {
+  std::vector<std::string> names;
+  for (const Combination& combo : combinations) names.push_back(to_string(combo));
+  return summarise_named(names, folds, predictions);
+}
+
+std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& names,
+                                                const std::vector<FoldResult>& folds,
+                                                const std::vector<PredictionRow>& predictions) {
   std::vector<CombinationSummary> out;
-  for (const Combination& combo : combinations) {
-    const std::string name = to_string(combo);
+  for (const std::string& name : names) {
     CombinationSummary s;
     s.modalities = name;
     std::vector<double> qwk, kappa, acc, mf1;
@@ -172,138 +207,6 @@ std::vector<CombinationSummary> summarise(const std::vector<Combination>& combin
   return out;
 }
 
-namespace {
-
-// Trains and scores one (run, fold, combination) job.
-JobRecord compute_job(const Dataset& data, const TabularSettings& tabular, int run,
-                      unsigned long long run_seed, int fold, const Combination& combo,
-                      const std::vector<int>& train_rows, const std::vector<int>& train_labels,
-                      const std::vector<int>& test_rows) {
-  const auto start = std::chrono::steady_clock::now();
-  const std::string name = to_string(combo);
-  const unsigned long long job_seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
-  Probabilities oof;
-  const MetadataModel model = fit_metadata(data, train_rows, train_labels, tabular, job_seed, &oof);
-  const Probabilities probs = predict_metadata(model, data, test_rows);
-  const std::vector<int> pred = argmax(probs);
-  std::vector<int> truth;
-  for (int r : test_rows) truth.push_back(data.rows[r].label);
-
-  JobRecord job;
-  FoldResult& fr = job.result;
-  fr.run = run;
-  fr.seed = run_seed;
-  fr.fold = fold;
-  fr.modalities = name;
-  fr.n_train = static_cast<int>(train_rows.size());
-  fr.n_test = static_cast<int>(test_rows.size());
-  fr.scores = score(truth, pred);
-  auto add_rows = [&](std::vector<PredictionRow>& into, const std::vector<int>& rows,
-                      const Probabilities& p) {
-    const std::vector<int> am = argmax(p);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      PredictionRow row;
-      row.run = run;
-      row.fold = fold;
-      row.modalities = name;
-      row.row = rows[i];
-      for (int c = 0; c < kNumClasses; ++c) row.prob[c] = p[i * kNumClasses + c];
-      row.pred = am[i];
-      into.push_back(row);
-    }
-  };
-  add_rows(job.test, test_rows, probs);
-  add_rows(job.oof, train_rows, oof);
-  job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return job;
-}
-
-// The image side of a search: the index (images matched to visit-wounds) and the decoded crops.
-struct ImageInputs {
-  ImageIndex index;
-  std::unique_ptr<ImageCache> cache;
-};
-
-std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSettings& settings,
-                                            const ProgressFn& progress) {
-  std::string why;
-  if (!vision_available(&why))
-    throw InputError(fmt::format("image modalities need the image networks library ({}): {}",
-                                 kVisionLibraryName, why));
-  auto in = std::make_unique<ImageInputs>();
-  ImageIndexSettings index_settings;
-  index_settings.on_missing_image = settings.images.preprocess.on_missing_image;
-  in->index = build_image_index(data, data.dir, index_settings);
-  if (progress) progress({0, 0, in->index.report.summary()});
-  in->cache =
-      std::make_unique<ImageCache>(data.dir, settings.images.preprocess, settings.images.cache_dir);
-  std::vector<ImageModality> needed;
-  for (const auto& c : settings.combinations)
-    for (Modality m : c)
-      if (is_image(m)) needed.push_back(static_cast<ImageModality>(static_cast<int>(m) - 1));
-  const auto start = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < needed.size(); ++i) {
-    if (progress)
-      progress({static_cast<int>(i), static_cast<int>(needed.size()),
-                fmt::format("decoding {} images", to_string(needed[i])), true});
-    in->cache->preload(in->index, {needed[i]}, settings.threads);
-  }
-  if (progress)
-    progress({0, 0,
-              fmt::format(
-                  "decoded {} image crops in {:.1f} s ({} files skipped)", in->cache->size(),
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                  in->cache->skipped())});
-  return in;
-}
-
-JobRecord compute_image_job(const Dataset& data, ImageInputs& images,
-                            const ImageBranchSettings& settings, int run,
-                            unsigned long long run_seed, int fold, const Combination& combo,
-                            const std::vector<int>& train_rows,
-                            const std::vector<int>& train_labels, const std::vector<int>& test_rows,
-                            const ProgressFn& progress, JobCache* cache) {
-  const auto start = std::chrono::steady_clock::now();
-  const std::string name = to_string(combo);
-  ImageBranchSettings s = settings;
-  const unsigned long long job_seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
-  const std::string weights = cache != nullptr ? cache->weights_path(run, fold, name) : "";
-  const auto reusable = cache != nullptr ? cache->reusable_weights(run, fold, name) : std::nullopt;
-  const ImageJobOutput out = run_image_job(data, images.index, *images.cache, combo.front(), s,
-                                           train_rows, train_labels, test_rows, job_seed, progress,
-                                           reusable ? "" : weights, reusable ? weights : "");
-  JobRecord job;
-  FoldResult& fr = job.result;
-  fr.run = run;
-  fr.seed = run_seed;
-  fr.fold = fold;
-  fr.modalities = name;
-  fr.n_train = static_cast<int>(train_rows.size());
-  fr.n_test = static_cast<int>(out.rows.size());
-  std::vector<int> truth;
-  const std::vector<int> pred = argmax(out.probs);
-  for (size_t i = 0; i < out.rows.size(); ++i) {
-    truth.push_back(data.rows[out.rows[i]].label);
-    PredictionRow row;
-    row.run = run;
-    row.fold = fold;
-    row.modalities = name;
-    row.row = out.rows[i];
-    for (int c = 0; c < kNumClasses; ++c) row.prob[c] = out.probs[i * kNumClasses + c];
-    row.pred = pred[i];
-    job.test.push_back(row);
-  }
-  fr.scores = score(truth, pred);
-  job.weights = weights;
-  if (reusable) job.curve = *reusable;
-  for (const EpochReport& e : out.curve)
-    job.curve.push_back(CurvePoint{name, e.epoch, e.train_loss, e.val_loss, e.val_qwk});
-  job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return job;
-}
-
-}  // namespace
-
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
                         const ProgressFn& progress, JobCache* cache) {
   settings.validate();
@@ -315,15 +218,13 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
 
   std::unique_ptr<ImageInputs> images;
   if (settings.uses_images()) images = prepare_images(data, settings, progress);
-  TabularSettings tabular = settings.tabular;
-  tabular.forest.threads = settings.threads;
-  // Boosting stays on one thread: on data this size XGBoost's OpenMP synchronisation costs more
-  // than it gains and busy-waits badly when other processes share the cores.
-  tabular.gbdt.threads = 1;
 
   SearchResult result;
+  const bool with_ensemble = settings.ensemble.kind != EnsembleKind::kNone;
   const int n_folds = std::max(settings.cv_folds, 1);
-  const int total_jobs = settings.runs * n_folds * static_cast<int>(settings.combinations.size());
+  const int jobs_per_fold =
+      static_cast<int>(settings.combinations.size()) + (with_ensemble ? 1 : 0);
+  const int total_jobs = settings.runs * n_folds * jobs_per_fold;
   int done_jobs = 0;
   for (int run = 0; run < settings.runs; ++run) {
     const unsigned long long run_seed = settings.seed + static_cast<unsigned long long>(run);
@@ -366,18 +267,19 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
       for (int r : train_rows) train_labels.push_back(labels[r]);
       if (settings.shuffle_labels)
         train_labels = permuted(train_labels, mix_seed(mix_seed(run_seed, kShuffleSalt), fold));
+      FoldWork work(
+          data, settings, images.get(),
+          make_fold_plan(data, settings.images.validation_fraction, run, run_seed, fold,
+                         std::move(train_rows), std::move(train_labels), std::move(test_rows)),
+          progress, cache);
 
-      for (const Combination& combo : settings.combinations) {
-        const std::string name = to_string(combo);
+      std::vector<JobRecord> fold_jobs;
+      auto finish = [&](const std::string& name, const std::function<JobRecord()>& compute) {
         std::optional<JobRecord> job;
         if (cache != nullptr) job = cache->find(run, fold, name);
         const bool reused = job.has_value();
         if (!reused) {
-          job = combo.front() == Modality::kMetadata
-                    ? compute_job(data, tabular, run, run_seed, fold, combo, train_rows,
-                                  train_labels, test_rows)
-                    : compute_image_job(data, *images, settings.images, run, run_seed, fold, combo,
-                                        train_rows, train_labels, test_rows, progress, cache);
+          job = compute();
           test_kill_point("fit", done_jobs);
           if (cache != nullptr) cache->save(*job);
         }
@@ -393,10 +295,23 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
                                 done_jobs, total_jobs, run, fold, name, job->result.scores.qwk,
                                 job->result.scores.kappa, job->result.n_test,
                                 reused ? " (stored)" : fmt::format(" ({:.2f} s)", job->seconds))});
+        fold_jobs.push_back(std::move(*job));
+      };
+      for (const Combination& combo : settings.combinations)
+        finish(to_string(combo), [&] { return work.compute(combo); });
+      if (with_ensemble) {
+        std::vector<const JobRecord*> members;
+        for (const JobRecord& j : fold_jobs) members.push_back(&j);
+        finish(kEnsembleName, [&] { return work.ensemble(members); });
       }
     }
   }
   result.summary = summarise(settings.combinations, result.folds, result.predictions);
+  if (with_ensemble) {
+    // The ensemble's row, summarised like a combination.
+    const auto extra = summarise_named({kEnsembleName}, result.folds, result.predictions);
+    result.summary.insert(result.summary.end(), extra.begin(), extra.end());
+  }
   return result;
 }
 

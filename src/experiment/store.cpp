@@ -16,10 +16,13 @@ namespace {
 constexpr const char* kStoreFile = "woundphase.db";
 constexpr const char* kImageCacheDir = "image_cache";
 constexpr const char* kModelsDir = "models";
-constexpr const char* kStoreFormat = "1";
+constexpr const char* kStoreFormat = "2";
 constexpr const char* kStageFinal = "final";
 constexpr const char* kKindTest = "test";
 constexpr const char* kKindOof = "oof";
+constexpr const char* kStatusFinished = "finished";
+constexpr const char* kStatusKept = "kept";
+constexpr const char* kStatusNotKept = "not_kept";
 
 constexpr const char* kSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +33,7 @@ CREATE TABLE IF NOT EXISTS jobs(
   run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, stage TEXT NOT NULL,
   status TEXT NOT NULL, seed INTEGER NOT NULL, n_train INTEGER NOT NULL, n_test INTEGER NOT NULL,
   qwk REAL, kappa REAL, accuracy REAL, macro_f1 REAL, f1_0 REAL, f1_1 REAL, f1_2 REAL,
-  confusion TEXT, seconds REAL, attempt INTEGER NOT NULL DEFAULT 1, weights TEXT,
+  confusion TEXT, seconds REAL, attempt INTEGER NOT NULL DEFAULT 1, weights TEXT, val_qwk REAL,
   PRIMARY KEY(run, fold, modalities, stage));
 CREATE TABLE IF NOT EXISTS predictions(
   run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, stage TEXT NOT NULL,
@@ -229,6 +232,29 @@ std::optional<std::vector<int>> Store::load_splits(int run, size_t n_patients) c
   return folds;
 }
 
+namespace {
+
+// Scores from the columns qwk, kappa, accuracy, macro_f1, f1_0..2, confusion starting at `first`.
+Scores read_scores(Statement& st, int first) {
+  Scores s;
+  s.qwk = st.real(first);
+  s.kappa = st.real(first + 1);
+  s.accuracy = st.real(first + 2);
+  s.macro_f1 = st.real(first + 3);
+  for (int c = 0; c < kNumClasses; ++c) s.f1[c] = st.real(first + 4 + c);
+  const auto confusion = nlohmann::json::parse(st.text(first + 4 + kNumClasses));
+  long n = 0;
+  for (int t = 0; t < kNumClasses; ++t)
+    for (int p = 0; p < kNumClasses; ++p) {
+      s.confusion[t][p] = confusion.at(t).at(p).get<long>();
+      n += s.confusion[t][p];
+    }
+  s.n = n;
+  return s;
+}
+
+}  // namespace
+
 std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& modalities) const {
   Statement st(
       impl_->db,
@@ -246,22 +272,24 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
   r.seed = static_cast<unsigned long long>(st.int64(0));
   r.n_train = static_cast<int>(st.int64(1));
   r.n_test = static_cast<int>(st.int64(2));
-  r.scores.qwk = st.real(3);
-  r.scores.kappa = st.real(4);
-  r.scores.accuracy = st.real(5);
-  r.scores.macro_f1 = st.real(6);
-  for (int c = 0; c < kNumClasses; ++c) r.scores.f1[c] = st.real(7 + c);
-  const auto confusion = nlohmann::json::parse(st.text(10));
-  long n = 0;
-  for (int t = 0; t < kNumClasses; ++t)
-    for (int p = 0; p < kNumClasses; ++p) {
-      r.scores.confusion[t][p] = confusion.at(t).at(p).get<long>();
-      n += r.scores.confusion[t][p];
-    }
-  r.scores.n = n;
+  r.scores = read_scores(st, 3);
   job.seconds = st.real(11);
   job.attempt = static_cast<int>(st.int64(12));
   job.weights = st.text(13);
+
+  Statement stages(impl_->db,
+                   "SELECT stage, status, val_qwk, qwk, kappa, accuracy, macro_f1, f1_0, f1_1, "
+                   "f1_2, confusion FROM jobs WHERE run = ?1 AND fold = ?2 AND modalities = ?3 "
+                   "AND stage != ?4 ORDER BY rowid");
+  stages.bind(1, run).bind(2, fold).bind(3, modalities).bind(4, std::string(kStageFinal));
+  while (stages.step()) {
+    StageResult stage;
+    stage.stage = stages.text(0);
+    stage.kept = stages.text(1) == kStatusKept;
+    stage.val_qwk = stages.real(2);
+    stage.scores = read_scores(stages, 3);
+    r.stages.push_back(stage);
+  }
 
   Statement pr(impl_->db,
                "SELECT kind, row, prob_0, prob_1, prob_2, pred FROM predictions WHERE run = ?1 AND "
@@ -301,15 +329,15 @@ void Store::save_job(const JobRecord& job) {
         .bind(3, r.modalities)
         .bind(4, std::string(kStageFinal))
         .run();
-    nlohmann::json confusion = nlohmann::json::array();
-    for (const auto& row : r.scores.confusion) confusion.push_back(row);
+    // The final row carries the job; a fused combination's stages get a row each (their
+    // scores; status says whether that stage's model gave the final predictions).
     Statement st(
         impl_->db,
         "INSERT INTO jobs(run, fold, modalities, stage, status, seed, n_train, n_test, "
         "qwk, kappa, accuracy, "
-        "macro_f1, f1_0, f1_1, f1_2, confusion, seconds, attempt, weights) VALUES(?1, ?2, ?3, ?4, "
-        "'finished', ?5, ?6, "
-        "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, ?17) ON CONFLICT(run, fold, "
+        "macro_f1, f1_0, f1_1, f1_2, confusion, seconds, attempt, weights, val_qwk) VALUES(?1, ?2, "
+        "?3, ?4, ?18, ?5, ?6, "
+        "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, ?17, ?19) ON CONFLICT(run, fold, "
         "modalities, stage) DO "
         "UPDATE SET status = excluded.status, seed = excluded.seed, n_train = "
         "excluded.n_train, n_test = "
@@ -317,26 +345,44 @@ void Store::save_job(const JobRecord& job) {
         "excluded.accuracy, macro_f1 "
         "= excluded.macro_f1, f1_0 = excluded.f1_0, f1_1 = excluded.f1_1, f1_2 = "
         "excluded.f1_2, confusion = "
-        "excluded.confusion, seconds = excluded.seconds, weights = excluded.weights, attempt = "
-        "jobs.attempt + 1");
-    st.bind(1, r.run)
+        "excluded.confusion, seconds = excluded.seconds, weights = excluded.weights, val_qwk = "
+        "excluded.val_qwk, attempt = jobs.attempt + 1");
+    auto insert = [&](const std::string& stage, const Scores& scores, const std::string& status,
+                      double val_qwk) {
+      nlohmann::json confusion = nlohmann::json::array();
+      for (const auto& row : scores.confusion) confusion.push_back(row);
+      st.bind(1, r.run)
+          .bind(2, r.fold)
+          .bind(3, r.modalities)
+          .bind(4, stage)
+          .bind(5, static_cast<long long>(r.seed))
+          .bind(6, r.n_train)
+          .bind(7, r.n_test)
+          .bind(8, scores.qwk)
+          .bind(9, scores.kappa)
+          .bind(10, scores.accuracy)
+          .bind(11, scores.macro_f1)
+          .bind(12, scores.f1[0])
+          .bind(13, scores.f1[1])
+          .bind(14, scores.f1[2])
+          .bind(15, confusion.dump())
+          .bind(16, job.seconds)
+          .bind(17, job.weights)
+          .bind(18, status)
+          .bind(19, val_qwk)
+          .run();
+    };
+    Statement sdel(impl_->db,
+                   "DELETE FROM jobs WHERE run = ?1 AND fold = ?2 AND modalities = ?3 AND stage != "
+                   "?4");
+    sdel.bind(1, r.run)
         .bind(2, r.fold)
         .bind(3, r.modalities)
         .bind(4, std::string(kStageFinal))
-        .bind(5, static_cast<long long>(r.seed))
-        .bind(6, r.n_train)
-        .bind(7, r.n_test)
-        .bind(8, r.scores.qwk)
-        .bind(9, r.scores.kappa)
-        .bind(10, r.scores.accuracy)
-        .bind(11, r.scores.macro_f1)
-        .bind(12, r.scores.f1[0])
-        .bind(13, r.scores.f1[1])
-        .bind(14, r.scores.f1[2])
-        .bind(15, confusion.dump())
-        .bind(16, job.seconds)
-        .bind(17, job.weights)
         .run();
+    insert(kStageFinal, r.scores, kStatusFinished, 0.0);
+    for (const StageResult& stage : r.stages)
+      insert(stage.stage, stage.scores, stage.kept ? kStatusKept : kStatusNotKept, stage.val_qwk);
     Statement ins(impl_->db,
                   "INSERT INTO predictions(run, fold, modalities, stage, kind, row, prob_0, "
                   "prob_1, prob_2, pred) "
@@ -384,13 +430,14 @@ void Store::save_job(const JobRecord& job) {
 }
 
 int Store::count_jobs() const {
-  Statement st(impl_->db, "SELECT COUNT(*) FROM jobs WHERE status = 'finished'");
+  Statement st(impl_->db,
+               "SELECT COUNT(*) FROM jobs WHERE stage = 'final' AND status = 'finished'");
   st.step();
   return static_cast<int>(st.int64(0));
 }
 
 int Store::total_attempts() const {
-  Statement st(impl_->db, "SELECT COALESCE(SUM(attempt), 0) FROM jobs");
+  Statement st(impl_->db, "SELECT COALESCE(SUM(attempt), 0) FROM jobs WHERE stage = 'final'");
   st.step();
   return static_cast<int>(st.int64(0));
 }
@@ -445,6 +492,7 @@ class StoreCache : public JobCache {
         data_(data),
         recompute_(mode == ResumeMode::kFromPredictions),
         from_models_(mode == ResumeMode::kFromModels),
+        reuse_networks_(mode == ResumeMode::kAuto || mode == ResumeMode::kFromModels),
         out_dir_(std::move(out_dir)) {}
 
   std::string weights_path(int run, int fold, const std::string& modalities) override {
@@ -453,13 +501,7 @@ class StoreCache : public JobCache {
         .string();
   }
 
-  std::optional<std::vector<CurvePoint>> reusable_weights(int run, int fold,
-                                                          const std::string& modalities) override {
-    if (!from_models_) return std::nullopt;
-    const auto job = store_->load_job(run, fold, modalities);
-    if (!job || job->weights.empty() || !fs::exists(job->weights)) return std::nullopt;
-    return job->curve;
-  }
+  bool reuse_networks() override { return reuse_networks_; }
 
   std::optional<JobRecord> find(int run, int fold, const std::string& modalities) override {
     // from_models recomputes every job: image jobs from their saved networks, tree jobs by
@@ -493,6 +535,7 @@ class StoreCache : public JobCache {
   const Dataset& data_;
   bool recompute_;
   bool from_models_;
+  bool reuse_networks_;
   std::string out_dir_;
   int reused_ = 0;
 };

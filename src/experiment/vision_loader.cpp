@@ -10,6 +10,7 @@
 #include <filesystem>  // for path
 #include <mutex>       // for call_once
 
+#include "experiment/vision_library.h"
 #include "woundphase/vision.h"
 
 namespace woundphase {
@@ -72,6 +73,12 @@ const Library& library() {
 std::string vision_library_path() {
   if (const char* env = std::getenv(kVisionLibraryEnv); env != nullptr && *env != '\0') return env;
   return (std::filesystem::path(executable_dir()) / kVisionLibraryName).string();
+}
+
+void* vision_library_handle(std::string* why) {
+  const Library& lib = library();
+  if (why != nullptr) *why = lib.error;
+  return lib.create != nullptr ? lib.handle : nullptr;
 }
 
 bool vision_available(std::string* why) {

@@ -1,6 +1,7 @@
 // The image trainer: TorchImageModel (a Backbone, dropout and a linear classifier) with its fit
 // loop (Adam, weighted cross-entropy or focal loss, early stopping on validation QWK), inference,
-// checkpoints, and the library's extern "C" factory.
+// checkpoints, its TorchBranch side (torch_branch.h: what the fusion trainer drives), and the
+// library's extern "C" factory.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -16,6 +17,7 @@
 #include <unordered_map>
 
 #include "vision/backbones.h"
+#include "vision/torch_branch.h"
 #include "vision/trainer_detail.h"
 #include "woundphase/vision.h"
 
@@ -41,32 +43,9 @@ constexpr uint64_t kShuffleSalt = 3;  // epoch order, view draws, augmentation
 constexpr std::array<double, 3> kImageNetMean = {0.485, 0.456, 0.406};
 constexpr std::array<double, 3> kImageNetStd = {0.229, 0.224, 0.225};
 
-// libtorch's errors carry a C++ backtrace in what(): callers get the message alone.
-template <typename Fn>
-auto without_backtrace(Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(e.what_without_backtrace());
-  }
-}
-
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// splitmix64 of (seed, salt): independent streams from one seed.
-uint64_t derive_seed(uint64_t seed, uint64_t salt) {
-  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (salt + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// A uniform index in [0, n) from 64 random bits (the same with every standard library).
-size_t draw_index(std::mt19937_64& rng, size_t n) {
-  return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
 }
 
 // Per-image loss [N] of logits [N, k]: cross-entropy, or focal loss (1 - p)^gamma * CE.
@@ -191,11 +170,16 @@ struct NamedList {
   c10::List<at::Tensor> tensors;
 };
 
-class TorchImageModel final : public ImageModel {
+class TorchImageModel final : public ImageModel, public TorchBranch {
  public:
   TorchImageModel(const VisionSettings& settings, int channels)
       : settings_(settings), channels_(channels) {
     without_backtrace([&] { build(); });
+  }
+
+  std::unique_ptr<ImageModel> clone() const override {
+    return without_backtrace(
+        [&] { return std::unique_ptr<ImageModel>(new TorchImageModel(*this)); });
   }
 
   TrainingHistory fit(const LabelledImages& train, const LabelledImages& val,
@@ -215,7 +199,7 @@ class TorchImageModel final : public ImageModel {
     without_backtrace([&] { load_impl(path); });
   }
   void set_trainable(double top_fraction) override {
-    without_backtrace([&] { set_trainable_impl(top_fraction); });
+    without_backtrace([&] { set_trainable_impl(top_fraction, /*classifier=*/true); });
   }
 
   int embedding_dim() const override { return static_cast<int>(backbone_->dim()); }
@@ -234,7 +218,144 @@ class TorchImageModel final : public ImageModel {
     return layers;
   }
 
+  // ---- TorchBranch
+
+  torch::Device device() const override { return device_; }
+
+  // uint8 planar images -> normalised float [n, C, S, S] on the model's device (one copy).
+  torch::Tensor input(const uint8_t* pixels, int n) const override {
+    const int size = settings_.image_size;
+    const torch::Tensor raw =
+        torch::from_blob(const_cast<uint8_t*>(pixels), {n, channels_, size, size}, torch::kUInt8);
+    return raw.to(device_, torch::kFloat).sub_(input_mean_).div_(input_std_);
+  }
+
+  torch::Tensor embed_tensor(const torch::Tensor& x) override { return backbone_->forward(x); }
+  torch::Tensor classify(const torch::Tensor& embedding) override {
+    return head_->forward(dropout_->forward(embedding));
+  }
+
+  void set_mode(bool train) override {
+    backbone_->train(train);
+    dropout_->train(train);
+    head_->train(train);
+  }
+
+  std::vector<NamedTensor> parameters() const override {
+    std::vector<NamedTensor> out;
+    for (auto& [name, t] : backbone_->named_parameters())
+      out.emplace_back(kBackbonePrefix + name, t);
+    for (const auto& item : head_->named_parameters())
+      out.emplace_back("head." + item.key(), item.value());
+    return out;
+  }
+
+  void set_branch_trainable(double top_fraction, bool classifier) override {
+    without_backtrace([&] { set_trainable_impl(top_fraction, classifier); });
+  }
+
+  std::vector<torch::Tensor> snapshot() const override {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> out;
+    for (const auto& [name, t] : parameters()) out.push_back(t.detach().clone());
+    for (const auto& [name, t] : backbone_->named_buffers()) out.push_back(t.detach().clone());
+    return out;
+  }
+
+  void restore(const std::vector<torch::Tensor>& saved) override {
+    torch::NoGradGuard no_grad;
+    size_t i = 0;
+    for (auto& [name, t] : parameters()) t.copy_(saved[i++]);
+    for (auto& [name, t] : backbone_->named_buffers()) t.copy_(saved[i++]);
+  }
+
+  void write(torch::serialize::OutputArchive& archive) const override {
+    archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
+    archive.write("backbone", c10::IValue(settings_.backbone));
+    archive.write("channels", c10::IValue(static_cast<int64_t>(channels_)));
+    archive.write("num_classes", c10::IValue(static_cast<int64_t>(settings_.num_classes)));
+    archive.write("trainable_fraction", c10::IValue(trainable_fraction_));
+    archive.write("classifier_trainable", c10::IValue(classifier_trainable_));
+    archive.write("normalizer_fitted", c10::IValue(normalizer_fitted_));
+    const NamedList params = to_list(parameters());
+    const NamedList buffers = to_list(buffers_with_input());
+    archive.write("parameter_names", c10::IValue(params.names));
+    archive.write("parameters", c10::IValue(params.tensors));
+    archive.write("buffer_names", c10::IValue(buffers.names));
+    archive.write("buffers", c10::IValue(buffers.tensors));
+    torch::serialize::OutputArchive optimizer;
+    optimizer_->save(optimizer);
+    archive.write("optimizer", optimizer);
+  }
+
+  void read(torch::serialize::InputArchive& archive, const std::string& path) override {
+    c10::IValue v;
+    if (!archive.try_read("format", v) || !v.isString() || v.toStringRef() != kCheckpointFormat)
+      throw InputError(fmt::format("'{}' is not a woundphase image checkpoint", path));
+    auto expect = [&](const char* key, const c10::IValue& want, const std::string& shown) {
+      c10::IValue got;
+      if (!archive.try_read(key, got) || got != want)
+        throw InputError(fmt::format(
+            "checkpoint '{}' was written by another network ({} is not {})", path, key, shown));
+    };
+    expect("backbone", c10::IValue(settings_.backbone), settings_.backbone);
+    expect("channels", c10::IValue(static_cast<int64_t>(channels_)), std::to_string(channels_));
+    expect("num_classes", c10::IValue(static_cast<int64_t>(settings_.num_classes)),
+           std::to_string(settings_.num_classes));
+    read_list(archive, path, "parameter", parameters());
+    read_list(archive, path, "buffer", buffers_with_input());
+    archive.read("normalizer_fitted", v);
+    normalizer_fitted_ = v.toBool();
+    archive.read("trainable_fraction", v);
+    const double fraction = v.toDouble();
+    // Checkpoints from before the classifier could be frozen train it.
+    const bool classifier = !archive.try_read("classifier_trainable", v) || v.toBool();
+    set_trainable_impl(fraction, classifier);
+    torch::serialize::InputArchive optimizer;
+    if (archive.try_read("optimizer", optimizer)) {
+      try {
+        optimizer_->load(optimizer);
+      } catch (const std::exception& e) {
+        throw InputError(fmt::format("checkpoint '{}': its optimiser state does not fit", path));
+      }
+    }
+  }
+
  private:
+  // clone(): the same network with copies of every tensor. The new backbone's random
+  // initialisation is overwritten at once, so the global generator is put back as it was: cloning
+  // does not change what a later seeded step draws.
+  TorchImageModel(const TorchImageModel& other)
+      : settings_(other.settings_), channels_(other.channels_), device_(other.device_) {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    const torch::Tensor generator_state = generator.get_state();
+    backbone_ = make_backbone(settings_, channels_);
+    generator.set_state(generator_state);
+    dropout_ = torch::nn::Dropout(settings_.dropout);
+    head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+    backbone_->to(device_);
+    head_->to(device_);
+    {
+      torch::NoGradGuard no_grad;
+      const auto from = other.parameters();
+      const auto to = parameters();
+      for (size_t i = 0; i < to.size(); ++i) {
+        to[i].second.copy_(from[i].second);
+        to[i].second.requires_grad_(from[i].second.requires_grad());
+      }
+      const auto from_buffers = other.backbone_->named_buffers();
+      const auto to_buffers = backbone_->named_buffers();
+      for (size_t i = 0; i < to_buffers.size(); ++i)
+        to_buffers[i].second.copy_(from_buffers[i].second);
+    }
+    input_mean_ = other.input_mean_.clone();
+    input_std_ = other.input_std_.clone();
+    normalizer_fitted_ = other.normalizer_fitted_;
+    trainable_fraction_ = other.trainable_fraction_;
+    classifier_trainable_ = other.classifier_trainable_;
+    new_optimizer();
+  }
+
   void build() {
     settings_.validate();
     if (channels_ != 1 && channels_ != 3)
@@ -333,13 +454,13 @@ class TorchImageModel final : public ImageModel {
     out.reserve(static_cast<size_t>(images.count) * backbone_->dim());
     for_chunks(images.count, [&](int begin, int n) {
       const torch::Tensor e =
-          backbone_->forward(to_input(images.image(begin), n)).to(torch::kCPU).contiguous();
+          backbone_->forward(input(images.image(begin), n)).to(torch::kCPU).contiguous();
       out.insert(out.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
     });
     return out;
   }
 
-  void set_trainable_impl(double top_fraction) {
+  void set_trainable_impl(double top_fraction, bool classifier) {
     if (!std::isfinite(top_fraction) || top_fraction < 0 || top_fraction > 1)
       throw InputError(
           fmt::format("set_trainable: top fraction {} must be in [0, 1]", top_fraction));
@@ -354,28 +475,15 @@ class TorchImageModel final : public ImageModel {
       if (i > 0 && layer_of(params[i].first) != layer_of(params[i - 1].first)) ++layer;
       params[i].second.requires_grad_(layer >= first_trainable);
     }
-    for (auto& p : head_->parameters()) p.requires_grad_(true);
+    for (auto& p : head_->parameters()) p.requires_grad_(classifier);
     trainable_fraction_ = top_fraction;
+    classifier_trainable_ = classifier;
     new_optimizer();
   }
 
   void save_impl(const std::string& path) const {
     torch::serialize::OutputArchive archive;
-    archive.write("format", c10::IValue(std::string(kCheckpointFormat)));
-    archive.write("backbone", c10::IValue(settings_.backbone));
-    archive.write("channels", c10::IValue(static_cast<int64_t>(channels_)));
-    archive.write("num_classes", c10::IValue(static_cast<int64_t>(settings_.num_classes)));
-    archive.write("trainable_fraction", c10::IValue(trainable_fraction_));
-    archive.write("normalizer_fitted", c10::IValue(normalizer_fitted_));
-    const NamedList params = to_list(parameters());
-    const NamedList buffers = to_list(buffers_with_input());
-    archive.write("parameter_names", c10::IValue(params.names));
-    archive.write("parameters", c10::IValue(params.tensors));
-    archive.write("buffer_names", c10::IValue(buffers.names));
-    archive.write("buffers", c10::IValue(buffers.tensors));
-    torch::serialize::OutputArchive optimizer;
-    optimizer_->save(optimizer);
-    archive.write("optimizer", optimizer);
+    write(archive);
     const std::string tmp = path + ".tmp";
     try {
       archive.save_to(tmp);
@@ -398,33 +506,7 @@ class TorchImageModel final : public ImageModel {
     } catch (const std::exception& e) {
       throw InputError(fmt::format("'{}' is not a woundphase image checkpoint", path));
     }
-    c10::IValue v;
-    if (!archive.try_read("format", v) || !v.isString() || v.toStringRef() != kCheckpointFormat)
-      throw InputError(fmt::format("'{}' is not a woundphase image checkpoint", path));
-    auto expect = [&](const char* key, const c10::IValue& want, const std::string& shown) {
-      c10::IValue got;
-      if (!archive.try_read(key, got) || got != want)
-        throw InputError(fmt::format(
-            "checkpoint '{}' was written by another network ({} is not {})", path, key, shown));
-    };
-    expect("backbone", c10::IValue(settings_.backbone), settings_.backbone);
-    expect("channels", c10::IValue(static_cast<int64_t>(channels_)), std::to_string(channels_));
-    expect("num_classes", c10::IValue(static_cast<int64_t>(settings_.num_classes)),
-           std::to_string(settings_.num_classes));
-    read_list(archive, path, "parameter", parameters());
-    read_list(archive, path, "buffer", buffers_with_input());
-    archive.read("normalizer_fitted", v);
-    normalizer_fitted_ = v.toBool();
-    archive.read("trainable_fraction", v);
-    set_trainable_impl(v.toDouble());
-    torch::serialize::InputArchive optimizer;
-    if (archive.try_read("optimizer", optimizer)) {
-      try {
-        optimizer_->load(optimizer);
-      } catch (const std::exception& e) {
-        throw InputError(fmt::format("checkpoint '{}': its optimiser state does not fit", path));
-      }
-    }
+    read(archive, path);
   }
 
   void check_architecture(const VisionSettings& s) const {
@@ -445,23 +527,7 @@ class TorchImageModel final : public ImageModel {
           to_string(s.device));
   }
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    return head_->forward(dropout_->forward(backbone_->forward(x)));
-  }
-
-  void set_mode(bool train) {
-    backbone_->train(train);
-    dropout_->train(train);
-    head_->train(train);
-  }
-
-  // uint8 planar images -> normalised float [n, C, S, S] on the model's device (one copy).
-  torch::Tensor to_input(const uint8_t* pixels, int n) const {
-    const int size = settings_.image_size;
-    const torch::Tensor raw =
-        torch::from_blob(const_cast<uint8_t*>(pixels), {n, channels_, size, size}, torch::kUInt8);
-    return raw.to(device_, torch::kFloat).sub_(input_mean_).div_(input_std_);
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return classify(backbone_->forward(x)); }
 
   template <typename Fn>
   void for_chunks(int count, Fn&& fn) const {
@@ -475,7 +541,7 @@ class TorchImageModel final : public ImageModel {
     set_mode(false);
     std::vector<torch::Tensor> parts;
     for_chunks(images.count, [&](int begin, int n) {
-      parts.push_back(forward(to_input(images.image(begin), n)).to(torch::kCPU));
+      parts.push_back(forward(input(images.image(begin), n)).to(torch::kCPU));
     });
     if (parts.empty()) return torch::empty({0, settings_.num_classes});
     return torch::cat(parts);
@@ -520,7 +586,7 @@ class TorchImageModel final : public ImageModel {
             batch->channels != channels_ || batch->pixels.size() != n * bytes)
           throw std::logic_error("the augment hook changed the batch's shape");
       }
-      const torch::Tensor x = to_input(batch->pixels.data(), static_cast<int>(n));
+      const torch::Tensor x = input(batch->pixels.data(), static_cast<int>(n));
       const torch::Tensor y = long_tensor(labels).to(device_);
       const torch::Tensor wt = float_tensor(w).to(device_);
       const torch::Tensor loss =
@@ -609,15 +675,6 @@ class TorchImageModel final : public ImageModel {
     input_std_ = torch::tensor(sd).view({1, channels_, 1, 1}).to(device_);
   }
 
-  std::vector<NamedTensor> parameters() const {
-    std::vector<NamedTensor> out;
-    for (auto& [name, t] : backbone_->named_parameters())
-      out.emplace_back(kBackbonePrefix + name, t);
-    for (const auto& item : head_->named_parameters())
-      out.emplace_back("head." + item.key(), item.value());
-    return out;
-  }
-
   // Batch-norm statistics and the input normalisation (what a checkpoint needs besides weights).
   std::vector<NamedTensor> buffers_with_input() const {
     std::vector<NamedTensor> out;
@@ -625,21 +682,6 @@ class TorchImageModel final : public ImageModel {
     out.emplace_back(kInputMeanName, input_mean_);
     out.emplace_back(kInputStdName, input_std_);
     return out;
-  }
-
-  std::vector<torch::Tensor> snapshot() const {
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> out;
-    for (const auto& [name, t] : parameters()) out.push_back(t.detach().clone());
-    for (const auto& [name, t] : backbone_->named_buffers()) out.push_back(t.detach().clone());
-    return out;
-  }
-
-  void restore(const std::vector<torch::Tensor>& saved) {
-    torch::NoGradGuard no_grad;
-    size_t i = 0;
-    for (auto& [name, t] : parameters()) t.copy_(saved[i++]);
-    for (auto& [name, t] : backbone_->named_buffers()) t.copy_(saved[i++]);
   }
 
   static NamedList to_list(const std::vector<NamedTensor>& tensors) {
@@ -693,6 +735,7 @@ class TorchImageModel final : public ImageModel {
   torch::Tensor input_std_;
   bool normalizer_fitted_ = false;
   double trainable_fraction_ = 1;
+  bool classifier_trainable_ = true;
   std::unique_ptr<torch::optim::Adam> optimizer_;
 };
 
@@ -703,6 +746,12 @@ void copy_message(const char* message, char* error, size_t error_size) {
 }
 
 }  // namespace
+
+TorchBranch& as_torch_branch(ImageModel& model) {
+  auto* branch = dynamic_cast<TorchBranch*>(&model);
+  if (branch == nullptr) throw std::logic_error("an image model from another library");
+  return *branch;
+}
 
 double focal_loss_value(const std::vector<float>& logits, int k, const std::vector<int>& labels,
                         const std::vector<float>& weights, double gamma) {

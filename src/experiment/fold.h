@@ -1,0 +1,99 @@
+// Internal to src/experiment: one (run, fold) of a search. Every combination of the fold shares
+// the fold's fitted pieces, each computed once and only when some combination needs it:
+//   - the metadata branch (tree model for the test rows, out-of-fold probabilities for the
+//     training rows);
+//   - one image branch per image modality (trained on the fold's fit patients, early-stopped on
+//     its validation patients) and its per-visit-wound features;
+// so a search's cost grows with the number of modalities; each fused combination then trains only
+// its head (stage 1) and, when asked, its stage 2.
+#pragma once
+
+#include <array>
+#include <memory>  // for unique_ptr
+#include <optional>
+#include <vector>
+
+#include "experiment/image_job.h"
+#include "woundphase/experiment.h"
+
+namespace woundphase {
+
+// The image side of a search: images matched to visit-wounds and their decoded crops.
+struct ImageInputs {
+  ImageIndex index;
+  std::unique_ptr<ImageCache> cache;
+};
+std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSettings& settings,
+                                            const ProgressFn& progress);
+
+// The rows of one (run, fold) and the inner split of its training patients: `fit` patients train
+// image branches and heads, `val` patients (never trained on) select their epochs, decide stage 2
+// and fit the ensemble. The split is by patient and the same for every modality of the fold.
+struct FoldPlan {
+  int run = 0;
+  unsigned long long run_seed = 0;
+  int fold = 0;
+  unsigned long long seed = 0;  // the fold's seed: every fitted step derives its own from it
+  std::vector<int> train_rows, train_labels, test_rows;
+  std::vector<int> fit_rows, fit_labels, val_rows, val_labels;
+};
+FoldPlan make_fold_plan(const Dataset& data, double validation_fraction, int run,
+                        unsigned long long run_seed, int fold, std::vector<int> train_rows,
+                        std::vector<int> train_labels, std::vector<int> test_rows);
+
+class FoldWork {
+ public:
+  FoldWork(const Dataset& data, const SearchSettings& settings, ImageInputs* images,
+           const FoldPlan& plan, const ProgressFn& progress, JobCache* cache);
+  ~FoldWork();
+  FoldWork(const FoldWork&) = delete;
+  FoldWork& operator=(const FoldWork&) = delete;
+
+  // Trains and scores one combination on this fold.
+  JobRecord compute(const Combination& combo);
+
+  // The fitted models of the last compute(), for a bundle (train): call keep_models() before.
+  struct Models {
+    std::optional<MetadataModel> metadata;
+    std::vector<TrainedBranch> branches;  // the combination's image modalities, in its order
+    std::unique_ptr<FusionModel> head;    // fused combinations; in the state that was kept
+    std::string final_stage;              // "stage1" or "stage2" (fused), else ""
+  };
+  void keep_models() { keep_models_ = true; }
+  Models take_models(const Combination& combo);
+  // The late-fusion ensemble over the fold's finished combinations (`members`, one per
+  // combination of the search), fitted on their predictions for the validation patients.
+  JobRecord ensemble(const std::vector<const JobRecord*>& members);
+
+ private:
+  struct Metadata {
+    Probabilities train_oof;  // per plan.train_rows
+    Probabilities test;       // per plan.test_rows
+  };
+  struct Branch {
+    TrainedBranch trained;
+    BranchFeatures features;  // fit, val and test rows
+  };
+
+  const Metadata& metadata();
+  Branch& branch(Modality m);
+  JobRecord compute_metadata(const Combination& combo);
+  JobRecord compute_image(const Combination& combo);
+  JobRecord compute_fused(const Combination& combo);
+  JobRecord new_record(const Combination& combo, int n_train) const;
+
+  const Dataset& data_;
+  const SearchSettings& settings_;
+  ImageInputs* images_;
+  FoldPlan plan_;
+  ProgressFn progress_;
+  JobCache* cache_;
+  std::optional<Metadata> metadata_;
+  bool keep_models_ = false;
+  std::optional<MetadataModel> metadata_model_;
+  std::unique_ptr<FusionModel> head_;
+  std::string final_stage_;
+  std::array<std::unique_ptr<Branch>, kNumModalities> branches_;
+};
+
+}  // namespace woundphase

@@ -1,0 +1,77 @@
+// The torch side of an image model, for code inside libwoundphase_vision.so that trains through a
+// branch (the fusion heads' stage 2). Every ImageModel the library creates is also a TorchBranch:
+// reach it with as_torch_branch(). Includes libtorch: never include it outside the library. Also
+// the helpers the library's trainers share (seeds, draws, error messages).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstddef>    // for size_t
+#include <cstdint>    // for uint8_t, uint64_t
+#include <random>     // for mt19937_64
+#include <stdexcept>  // for runtime_error
+#include <string>
+#include <vector>
+
+#include "vision/backbones.h"  // for NamedTensor
+#include "woundphase/vision.h"
+
+namespace woundphase::vision {
+
+// libtorch's errors carry a C++ backtrace in what(): callers get the message alone.
+template <typename Fn>
+auto without_backtrace(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(e.what_without_backtrace());
+  }
+}
+
+// splitmix64 of (seed, salt): independent streams from one seed.
+inline uint64_t derive_seed(uint64_t seed, uint64_t salt) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (salt + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// A uniform index in [0, n) from 64 random bits (the same with every standard library).
+inline size_t draw_index(std::mt19937_64& rng, size_t n) {
+  return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
+}
+
+class TorchBranch {
+ public:
+  virtual ~TorchBranch() = default;
+
+  virtual torch::Device device() const = 0;
+  // `n` planar uint8 images -> normalised float input [n, C, S, S] on device().
+  virtual torch::Tensor input(const uint8_t* pixels, int n) const = 0;
+  // The backbone's embedding [n, D]; keeps the graph for the parameters with gradients on.
+  virtual torch::Tensor embed_tensor(const torch::Tensor& input) = 0;
+  // The classifier (dropout -> linear) on embeddings: logits [n, k].
+  virtual torch::Tensor classify(const torch::Tensor& embedding) = 0;
+  // Training or evaluation mode for backbone, dropout and classifier (frozen batch norms stay in
+  // evaluation mode).
+  virtual void set_mode(bool train) = 0;
+
+  // "backbone.<name>" then "head.<name>", in network order, as parameter_breakdown() groups them.
+  virtual std::vector<NamedTensor> parameters() const = 0;
+  // Like ImageModel::set_trainable, but the classifier trains only when `classifier` is set.
+  virtual void set_branch_trainable(double top_fraction, bool classifier) = 0;
+
+  // Weights and batch-norm statistics (not the input normalisation, which training never moves).
+  virtual std::vector<torch::Tensor> snapshot() const = 0;
+  virtual void restore(const std::vector<torch::Tensor>& saved) = 0;
+
+  // The checkpoint's content, into or out of an archive another file may nest; `path` names the
+  // file in errors.
+  virtual void write(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void read(torch::serialize::InputArchive& archive, const std::string& path) = 0;
+};
+
+// The TorchBranch behind an ImageModel of this library (std::logic_error for another one).
+TorchBranch& as_torch_branch(ImageModel& model);
+
+}  // namespace woundphase::vision

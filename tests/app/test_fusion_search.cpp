@@ -1,0 +1,226 @@
+// Fusion through the CLI on tiny cohorts (32x32 crops, few epochs): every combination on the same
+// folds with one branch per modality and fold, the per-stage columns and tables, stage 2 and its
+// keep rule, the ensemble row, resume, and bundles of fused combinations.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace woundphase {
+namespace {
+
+using testing::lines;
+using testing::run_cli;
+using testing::slurp;
+
+bool vision_built() {
+  return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so");
+}
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream in(line);
+  for (std::string field; std::getline(in, field, ',');) out.push_back(field);
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
+// folds.csv as rows of column -> value.
+std::vector<std::map<std::string, std::string>> read_table(const std::string& path) {
+  const auto text = lines(slurp(path));
+  std::vector<std::map<std::string, std::string>> out;
+  if (text.empty()) return out;
+  const auto header = split(text[0]);
+  for (size_t i = 1; i < text.size(); ++i) {
+    const auto fields = split(text[i]);
+    std::map<std::string, std::string> row;
+    for (size_t c = 0; c < header.size() && c < fields.size(); ++c) row[header[c]] = fields[c];
+    out.push_back(row);
+  }
+  return out;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+const std::string& cohort() {
+  static const std::string dir = [] {
+    const std::string d =
+        (fs::temp_directory_path() / "woundphase_tests" / "fusion_cohort").string();
+    fs::remove_all(d);
+    const auto r = run_cli("synth --out " + d + " --patients 36 --seed 21 --image-scale 0.05");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return d;
+  }();
+  return dir;
+}
+
+const std::string kFast =
+    " --cv-folds 2 --image-size 32 --epochs 2 --batch-size 16 --trees 30 --stage1-epochs 5";
+
+TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStages) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  const std::string args = "search --data " + cohort() + " --modalities all --ensemble weighted" +
+                           kFast + " -v 2 --out ";
+  auto r = run_cli(args + base + "/a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Every non-empty combination of metadata and the three image modalities, plus the ensemble.
+  const auto results = read_table(base + "/a/results.csv");
+  ASSERT_EQ(results.size(), 16U) << slurp(base + "/a/results.csv");
+  EXPECT_EQ(results.back().at("modalities"), "ensemble");
+  // Cost grows with modalities: each image branch trains once per fold (2 folds), although
+  // eight combinations contain it.
+  for (const char* m : {"thermal_map", "depth_map", "depth_rgb"})
+    EXPECT_EQ(count(r.output, std::string(m) + " epoch 1:"), 2U) << m << "\n" << r.output;
+  // Heads log their parameter breakdown before stage 1.
+  EXPECT_NE(r.output.find("metadata+depth_rgb stage 1: "), std::string::npos) << r.output;
+
+  const auto folds = read_table(base + "/a/folds.csv");
+  ASSERT_EQ(folds.size(), 32U);
+  int fused = 0;
+  for (const auto& f : folds) {
+    const std::string& name = f.at("modalities");
+    const bool is_fused = name.find('+') != std::string::npos;
+    EXPECT_EQ(f.at("qwk_stage1").empty(), !is_fused) << name;
+    EXPECT_EQ(f.at("qwk_pretrain").empty(), !is_fused) << name;
+    EXPECT_TRUE(f.at("qwk_stage2").empty()) << name;  // no stage 2 unless asked
+    if (!is_fused) continue;
+    ++fused;
+    EXPECT_EQ(f.at("final_stage"), "stage1");
+    EXPECT_DOUBLE_EQ(std::stod(f.at("qwk")), std::stod(f.at("qwk_stage1")));
+  }
+  EXPECT_EQ(fused, 22);
+  // The per-stage tables are printed at the end.
+  EXPECT_NE(r.output.find("metadata+thermal_map: test QWK by stage"), std::string::npos);
+  EXPECT_NE(r.output.find("pre-train"), std::string::npos);
+  // Fused combinations evaluate only visit-wounds with all their modalities.
+  std::map<std::string, std::set<std::string>> rows_of;
+  for (const auto& p : read_table(base + "/a/predictions.csv"))
+    rows_of[p.at("modalities")].insert(p.at("patient") + "/" + p.at("appt") + "/" + p.at("dfu"));
+  for (const auto& row : rows_of["metadata+thermal_map"])
+    EXPECT_TRUE(rows_of["thermal_map"].count(row)) << row;
+  EXPECT_EQ(rows_of["ensemble"].size(), rows_of["metadata"].size());
+
+  // Same seed, same bytes; and a resumed run keeps every job.
+  r = run_cli(args + base + "/b");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "training_curves.csv"})
+    EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
+  r = run_cli(args + base + "/b");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("32 finished jobs kept"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("epoch 1:"), std::string::npos) << r.output;
+  for (const char* f : {"results.csv", "folds.csv", "predictions.csv"})
+    EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
+}
+
+TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  auto r = run_cli("search --data " + cohort() +
+                   " --modalities metadata+depth_rgb,depth_rgb+thermal_map --stage2-epochs 2" +
+                   " --stage2-unfreeze 0.5" + kFast + " -v 2 --out " + base + "/o");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("stage2 epoch 1"), std::string::npos) << r.output;
+  for (const auto& f : read_table(base + "/o/folds.csv")) {
+    ASSERT_FALSE(f.at("qwk_stage2").empty());
+    const std::string& final_stage = f.at("final_stage");
+    ASSERT_TRUE(final_stage == "stage1" || final_stage == "stage2") << final_stage;
+    EXPECT_DOUBLE_EQ(std::stod(f.at("qwk")), std::stod(f.at("qwk_" + final_stage)));
+  }
+  // The decision is logged with both validation QWKs.
+  EXPECT_NE(r.output.find("stage 2 validation QWK"), std::string::npos);
+}
+
+TEST(FusionSearch, FixedHasNothingToTrainAndAZeroParameterStageIsAnError) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  auto r =
+      run_cli("search --data " + cohort() + " --modalities metadata+thermal_map --fusion fixed" +
+              kFast + " -v 2 --out " + base + "/o");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("nothing to train"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage 1: 0 trainable parameters"), std::string::npos) << r.output;
+  r = run_cli("search --data " + cohort() +
+              " --modalities metadata+thermal_map --fusion fixed --stage2-epochs 1 "
+              "--stage2-unfreeze 0" +
+              kFast + " --out " + base + "/o2");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("0 parameters"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(base + "/o2/results.csv"));
+  r = run_cli("search --data " + cohort() + " --modalities metadata+thermal_map --fusion average" +
+              kFast + " --out " + base + "/o3");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--fusion"), std::string::npos) << r.output;
+}
+
+TEST(FusionSearch, SmoteWithImagesRunsEveryFittedStepOnCompleteSamples) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  auto r = run_cli("search --data " + cohort() +
+                   " --modalities metadata+depth_map --sampling smote --stage2-epochs 1" + kFast +
+                   " --out " + base + "/o");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Test predictions are real visit-wounds only, one per test visit-wound with a depth map.
+  const auto preds = read_table(base + "/o/predictions.csv");
+  std::set<std::string> keys;
+  for (const auto& p : preds) keys.insert(p.at("patient") + "/" + p.at("appt") + "/" + p.at("dfu"));
+  EXPECT_EQ(keys.size(), preds.size());
+}
+
+TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnotherCohort) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  auto r = run_cli("train --data " + cohort() +
+                   " --modalities metadata+thermal_map --image-size 32 --epochs 2 --trees 30 "
+                   "--stage1-epochs 5 --stage2-epochs 1 --out " +
+                   base + "/bundle");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f :
+       {"bundle.json", "branch_thermal_map.pt", "fusion.pt", "train_predictions.csv"})
+    EXPECT_TRUE(fs::exists(base + "/bundle/" + f)) << f;
+  // Loaded in another process, the bundle gives the training process's numbers.
+  r = run_cli("predict --model " + base + "/bundle --data " + cohort() + " --out " + base +
+              "/same.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(base + "/same.csv"), slurp(base + "/bundle/train_predictions.csv"));
+  // Another cohort (other patients, no labels needed): every visit-wound with a thermal map gets
+  // a probability row that sums to 1; the others are blank and counted.
+  ASSERT_EQ(
+      run_cli("synth --out " + base + "/new --patients 8 --seed 99 --image-scale 0.05").exit_code,
+      0);
+  r = run_cli("predict --model " + base + "/bundle --data " + base + "/new --out " + base +
+              "/new.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto rows = read_table(base + "/new.csv");
+  ASSERT_FALSE(rows.empty());
+  int predicted = 0;
+  for (const auto& row : rows) {
+    if (row.at("pred").empty()) continue;
+    ++predicted;
+    const double sum =
+        std::stod(row.at("prob_I")) + std::stod(row.at("prob_P")) + std::stod(row.at("prob_R"));
+    EXPECT_NEAR(sum, 1.0, 2e-6);
+  }
+  EXPECT_GT(predicted, 0);
+  // Predicting again gives the same bytes.
+  r = run_cli("predict --model " + base + "/bundle --data " + base + "/new --out " + base +
+              "/new2.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(base + "/new.csv"), slurp(base + "/new2.csv"));
+}
+
+}  // namespace
+}  // namespace woundphase
