@@ -50,16 +50,17 @@ std::string stage_tables(const SearchResult& result) {
       out += "  " + stage_cell(f.scores.qwk) + "\n";
       columns[3].push_back(f.scores.qwk);
     }
-    out += "mean ± std";
-    for (size_t s = 0; s < columns.size(); ++s) {
-      if (columns[s].empty()) {
-        out += "        -      ";
-        continue;
+    // Mean and standard deviation over folds x runs, under their columns.
+    for (const bool mean : {true, false}) {
+      out += fmt::format("{:>10}", mean ? "mean" : "std");
+      for (size_t s = 0; s < columns.size(); ++s) {
+        const double v = columns[s].empty()
+                             ? NAN
+                             : (mean ? mean_std(columns[s]).mean : mean_std(columns[s]).std);
+        out += (s == 0 ? "    " : "  ") + stage_cell(v);
       }
-      const MeanStd m = mean_std(columns[s]);
-      out += fmt::format("  {:.3f} ± {:.3f}", m.mean, m.std);
+      out += "\n";
     }
-    out += "\n";
   }
   return out;
 }
