@@ -10,7 +10,6 @@
 #include <algorithm>   // for min, max_element
 #include <chrono>      // for steady_clock
 #include <cmath>       // for isfinite
-#include <cstdio>      // for rename
 #include <cstring>     // for memcpy, strncpy
 #include <filesystem>  // for is_regular_file
 #include <limits>      // for numeric_limits
@@ -888,28 +887,12 @@ class TorchFusionModel final : public FusionModel {
       torch_branches_[s]->write(branch);
       archive.write(branch_key(s), branch);
     }
-    const std::string tmp = path + ".tmp";
-    try {
-      archive.save_to(tmp);
-    } catch (const std::exception& e) {
-      const std::string what = e.what();
-      throw InputError(fmt::format("cannot write fusion checkpoint '{}': {}", path,
-                                   what.substr(0, what.find('\n'))));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw InputError(fmt::format("cannot write fusion checkpoint '{}' (rename failed)", path));
+    vision::save_archive(archive, path, "fusion checkpoint");
   }
 
   void load_impl(const std::string& path) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec))
-      throw InputError(fmt::format("fusion checkpoint '{}' does not exist", path));
     torch::serialize::InputArchive archive;
-    try {
-      archive.load_from(path, device_);
-    } catch (const std::exception&) {
-      throw InputError(fmt::format("'{}' is not a woundphase fusion checkpoint", path));
-    }
+    vision::load_archive(archive, path, device_, "fusion checkpoint");
     c10::IValue v;
     if (!archive.try_read("format", v) || !v.isString() || v.toStringRef() != kCheckpointFormat)
       throw InputError(fmt::format("'{}' is not a woundphase fusion checkpoint", path));

@@ -6,10 +6,12 @@
 
 #include <torch/torch.h>
 
-#include <cstddef>    // for size_t
-#include <cstdint>    // for uint8_t, uint64_t
-#include <random>     // for mt19937_64
-#include <stdexcept>  // for runtime_error
+#include <cstddef>     // for size_t
+#include <cstdint>     // for uint8_t, uint64_t
+#include <cstdio>      // for rename
+#include <filesystem>  // for is_regular_file
+#include <random>      // for mt19937_64
+#include <stdexcept>   // for runtime_error
 #include <string>
 #include <vector>
 
@@ -39,6 +41,36 @@ inline uint64_t derive_seed(uint64_t seed, uint64_t salt) {
 // A uniform index in [0, n) from 64 random bits (the same with every standard library).
 inline size_t draw_index(std::mt19937_64& rng, size_t n) {
   return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
+}
+
+// Writes `archive` to `path` atomically (a temporary file renamed into place); `what` names the
+// kind of checkpoint in the InputError.
+inline void save_archive(torch::serialize::OutputArchive& archive, const std::string& path,
+                         const char* what) {
+  const std::string tmp = path + ".tmp";
+  try {
+    archive.save_to(tmp);
+  } catch (const std::exception& e) {
+    const std::string message = e.what();
+    throw InputError(std::string("cannot write ") + what + " '" + path +
+                     "': " + message.substr(0, message.find('\n')));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw InputError(std::string("cannot write ") + what + " '" + path + "' (rename failed)");
+}
+
+// Reads the checkpoint at `path` onto `device`; InputError when it is missing or not a libtorch
+// archive (`what` names the kind of checkpoint expected).
+inline void load_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                         const torch::Device& device, const char* what) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw InputError(std::string(what) + " '" + path + "' does not exist");
+  try {
+    archive.load_from(path, device);
+  } catch (const std::exception&) {
+    throw InputError("'" + path + "' is not a woundphase " + what);
+  }
 }
 
 class TorchBranch {

@@ -9,7 +9,6 @@
 #include <array>
 #include <chrono>      // for steady_clock
 #include <cmath>       // for ceil, isfinite
-#include <cstdio>      // for rename
 #include <cstring>     // for memcpy
 #include <filesystem>  // for exists
 #include <limits>      // for numeric_limits
@@ -484,28 +483,12 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   void save_impl(const std::string& path) const {
     torch::serialize::OutputArchive archive;
     write(archive);
-    const std::string tmp = path + ".tmp";
-    try {
-      archive.save_to(tmp);
-    } catch (const std::exception& e) {
-      throw InputError(
-          fmt::format("cannot write checkpoint '{}': {}", path,
-                      std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw InputError(fmt::format("cannot write checkpoint '{}' (rename failed)", path));
+    save_archive(archive, path, "image checkpoint");
   }
 
   void load_impl(const std::string& path) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec))
-      throw InputError(fmt::format("checkpoint '{}' does not exist", path));
     torch::serialize::InputArchive archive;
-    try {
-      archive.load_from(path, device_);
-    } catch (const std::exception& e) {
-      throw InputError(fmt::format("'{}' is not a woundphase image checkpoint", path));
-    }
+    load_archive(archive, path, device_, "image checkpoint");
     read(archive, path);
   }
 
