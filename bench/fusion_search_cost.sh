@@ -25,8 +25,8 @@ for size in $sizes; do
     awk '{ for (i = 1; i <= NF; ++i) if ($i == "in") { t = $(i + 1) } ; n += 1; sum += t }
          END { printf "  %-22s %8.1f s (%d branches)\n", "image branch training", sum, n }'
   grep -E "\[[0-9]+/[0-9]+\] run" "$out/search_$size/search.log" |
-    awk '{ for (i = 1; i <= NF; ++i) if ($i ~ /^\[[0-9]+\/[0-9]+\]$/) name = $(i + 4);
-           sub(":", "", name); t = $NF; gsub(/[()s]/, "", t);
+    awk '{ for (i = 1; i <= NF; ++i) if ($i ~ /^\[[0-9]+\/[0-9]+\]$/) name = $(i + 5);
+           sub(":", "", name); t = $(NF - 1); gsub(/[()]/, "", t);
            kind = name == "ensemble" ? "ensemble" : (name ~ /\+/ ? "fused (heads)" : (name == "metadata" ? "metadata" : "single image"));
            sum[kind] += t } END { for (k in sum) printf "  %-22s %8.1f s (jobs, incl. first branch use)\n", k, sum[k] }'
   head -17 "$out/table_$size.txt"
