@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "progress.h"
+#include "woundphase/cluster.h"
 #include "woundphase/images.h"  // for write_synthetic_study
 #include "woundphase/inspect.h"
 #include "woundphase/report.h"
@@ -52,7 +53,7 @@ void print_scores(const Scores& s, const Schema& schema) {
 }
 
 int search(const Dataset& data, const SearchSettings& settings, const std::string& out_dir,
-           ResumeMode resume, int verbosity) {
+           ResumeMode resume, int verbosity, Cluster* cluster = nullptr) {
   settings.validate();
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
@@ -64,7 +65,7 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
   spdlog::debug("search of {} ({} visit-wounds, {} patients) into {}", data.metadata_path,
                 data.rows.size(), data.patients.size(), out_dir);
   const SearchResult result =
-      run_stored_search(data, settings, out_dir, resume, reporter.callback());
+      run_stored_search(data, settings, out_dir, resume, reporter.callback(), cluster);
   reporter.finish();
   nlohmann::json record = {{"settings", settings.to_json()},
                            {"data",
@@ -109,12 +110,37 @@ int run_synth(const std::string& out_dir, const SynthSettings& settings) {
   return 0;
 }
 
-int run_search_command(SearchOptions options) {
+namespace {
+
+// Exit codes, as main() returns them.
+constexpr int kExitInternal = 1;
+constexpr int kExitBadInput = 2;
+
+// Ranks 1..N-1 of an mpirun: the same data and options as rank 0, jobs from it, no outputs.
+int search_worker(const SearchOptions& options, Cluster& cluster) {
+  SearchSettings settings = options.settings;
+  std::optional<Dataset> data;
+  try {
+    data = load_dataset(options.data.data_dir, options.data.schema(), true);
+    settings.combinations = parse_combinations(options.modalities, available_modalities(*data));
+    settings.validate();
+  } catch (const InputError& e) {
+    return report_worker_failure(cluster, e.what(), kExitBadInput);
+  } catch (const std::exception& e) {
+    return report_worker_failure(cluster, e.what(), kExitInternal);
+  }
+  return run_search_worker(*data, settings, options.out_dir, cluster);
+}
+
+}  // namespace
+
+int run_search_command(SearchOptions options, Cluster* cluster) {
+  if (cluster != nullptr && !cluster->coordinator()) return search_worker(options, *cluster);
   const Dataset data = load(options.data, true);
   options.settings.combinations =
       parse_combinations(options.modalities, available_modalities(data));
   const int rc = search(data, options.settings, options.out_dir, parse_resume(options.resume),
-                        options.verbosity);
+                        options.verbosity, cluster);
   if (!options.effective_config.empty())
     write_file_atomically((fs::path(options.out_dir) / "config.toml").string(),
                           options.effective_config);

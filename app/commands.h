@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "woundphase/cluster.h"
 #include "woundphase/experiment.h"
 #include "woundphase/store.h"
 #include "woundphase/synth.h"
@@ -49,7 +50,8 @@ struct DemoOptions {
 };
 
 int run_synth(const std::string& out_dir, const SynthSettings& settings);
-int run_search_command(SearchOptions options);
+// With `cluster` (an mpirun of several ranks), rank 0 runs the search and the others its jobs.
+int run_search_command(SearchOptions options, Cluster* cluster = nullptr);
 int run_train(TrainOptions options);
 int run_predict(const PredictOptions& options);
 int run_demo(DemoOptions options);

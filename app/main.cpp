@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "woundphase/cluster.h"
 
 namespace {
 
@@ -423,48 +424,57 @@ int main(int argc, char** argv) {
   train.verbosity = verbosity;
   demo.verbosity = verbosity;
 
-  try {
-    if (*synth_cmd) {
-      synth.write_images = !synth_no_images;
-      synth.threads = threads;
-      return app::run_synth(synth_out, synth);
+  // Under a launcher with several ranks only a search is spread; every other command runs on rank
+  // 0 alone (the others would write the same files).
+  if (!*search_cmd && launched_rank() > 0) return kExitOk;
+  std::unique_ptr<Cluster> cluster;
+  const int rc = [&]() -> int {
+    try {
+      if (*synth_cmd) {
+        synth.write_images = !synth_no_images;
+        synth.threads = threads;
+        return app::run_synth(synth_out, synth);
+      }
+      if (*search_cmd) {
+        apply_tabular_text(search_text, &search.settings.tabular);
+        apply_image_text(image_text, &search.settings.images);
+        apply_fusion_text(fusion_text, &search.settings.fusion, &search.settings.ensemble);
+        search.settings.images.vision.threads = threads;
+        search.settings.threads = threads;
+        cluster = Cluster::join();  // nullptr for a single process: MPI stays uninitialised
+        return app::run_search_command(search, cluster.get());
+      }
+      if (*train_cmd) {
+        apply_tabular_text(train_text, &train.settings.tabular);
+        apply_image_text(train_image_text, &train.settings.images);
+        apply_fusion_text(train_fusion_text, &train.settings.fusion, nullptr);
+        train.settings.tabular.forest.threads = threads;
+        train.settings.tabular.gbdt.threads = kGbdtThreads;
+        train.settings.threads = threads;
+        train.settings.images.vision.threads = threads;
+        return app::run_train(train);
+      }
+      if (*predict_cmd) {
+        predict.threads = threads;
+        return app::run_predict(predict);
+      }
+      if (*inspect_cmd) return app::run_inspect(inspect);
+      if (*report_cmd) return app::run_report(report_dir);
+      if (*demo_cmd) {
+        demo.settings.threads = threads;
+        demo.settings.images.vision.threads = threads;
+        demo.synth.threads = threads;
+        return app::run_demo(demo);
+      }
+    } catch (const InputError& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return kExitBadInput;
+    } catch (const std::exception& e) {
+      std::cerr << "internal error: " << e.what() << "\n";
+      return kExitInternal;
     }
-    if (*search_cmd) {
-      apply_tabular_text(search_text, &search.settings.tabular);
-      apply_image_text(image_text, &search.settings.images);
-      apply_fusion_text(fusion_text, &search.settings.fusion, &search.settings.ensemble);
-      search.settings.images.vision.threads = threads;
-      search.settings.threads = threads;
-      return app::run_search_command(search);
-    }
-    if (*train_cmd) {
-      apply_tabular_text(train_text, &train.settings.tabular);
-      apply_image_text(train_image_text, &train.settings.images);
-      apply_fusion_text(train_fusion_text, &train.settings.fusion, nullptr);
-      train.settings.tabular.forest.threads = threads;
-      train.settings.tabular.gbdt.threads = kGbdtThreads;
-      train.settings.threads = threads;
-      train.settings.images.vision.threads = threads;
-      return app::run_train(train);
-    }
-    if (*predict_cmd) {
-      predict.threads = threads;
-      return app::run_predict(predict);
-    }
-    if (*inspect_cmd) return app::run_inspect(inspect);
-    if (*report_cmd) return app::run_report(report_dir);
-    if (*demo_cmd) {
-      demo.settings.threads = threads;
-      demo.settings.images.vision.threads = threads;
-      demo.synth.threads = threads;
-      return app::run_demo(demo);
-    }
-  } catch (const InputError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const std::exception& e) {
-    std::cerr << "internal error: " << e.what() << "\n";
     return kExitInternal;
-  }
-  return kExitInternal;
+  }();
+  if (cluster) cluster->finish(rc);
+  return rc;
 }

@@ -12,6 +12,7 @@ packages=(
   chromium  # headless render test of the HTML report (tests/report)
   libtorch-dev  # image networks (libwoundphase_vision.so, loaded only for image modalities)
   python3-torch python3-torchvision  # the tests export a TorchScript model with Debian's torch
+  libopenmpi-dev openmpi-bin  # mpirun -np N woundphase search (tests/app/test_mpi.cpp)
 )
 # Benchmarks compare against scikit-learn and time whole processes; bench/fuzz.sh needs clang
 # with its sanitizer/libFuzzer runtimes and OpenMP.

@@ -186,10 +186,14 @@ class JobCache {
   virtual bool reuse_networks() { return false; }
 };
 
+class Cluster;  // cluster.h: the processes of an mpirun
+
 // Runs every (run, fold, combination) job; with `cache`, finished jobs are taken from it and new
-// ones handed to it. Results do not depend on which jobs came from the cache.
+// ones handed to it. Results do not depend on which jobs came from the cache. With `cluster`
+// (rank 0 of an mpirun), the jobs run on the other ranks (cluster.h); the result is the same.
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
-                        const ProgressFn& progress = nullptr, JobCache* cache = nullptr);
+                        const ProgressFn& progress = nullptr, JobCache* cache = nullptr,
+                        Cluster* cluster = nullptr);
 
 // Per-combination means and standard deviations over folds x runs.
 std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,

@@ -539,6 +539,11 @@ JobRecord FoldWork::ensemble(const std::vector<const JobRecord*>& members) {
   const std::vector<int> val = covered(val_all, plan_.val_rows, &val_index);
   std::vector<int> val_labels;
   for (int i : val_index) val_labels.push_back(plan_.val_labels[i]);
+  if (val.empty())
+    throw InputError(
+        fmt::format("run {} fold {}: no validation patients to fit the --ensemble on; raise "
+                    "--validation-fraction or use more patients",
+                    plan_.run, plan_.fold));
   const MemberPredictions inner = gather(val, false);
   EnsembleSettings es = settings_.ensemble;
   es.seed = mix_seed(plan_.seed, kHeadSalt);

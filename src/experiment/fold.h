@@ -51,6 +51,9 @@ class FoldWork {
 
   // Trains and scores one combination on this fold.
   JobRecord compute(const Combination& combo);
+  // Trains (and, with a cache, saves) or loads the image branch of `m` on this fold, as the
+  // first combination needing it would: a distributed search's branch job.
+  void prepare_branch(Modality m) { branch(m); }
 
   // The fitted models of the last compute(), for a bundle (train): call keep_models() before.
   struct Models {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>  // for getpid
 
 #include <algorithm>  // for sort, copy
 #include <cmath>      // for lround
@@ -272,7 +273,9 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
     fs::create_directories(fs::path(save_weights).parent_path(), ec);
     save_curve(save_weights, branch);
     // The network last: its presence marks a complete saved branch.
-    const std::string tmp = save_weights + ".tmp";
+    // Per-process temporary name: under MPI a branch presumed lost may be trained again
+    // elsewhere while its first worker still writes.
+    const std::string tmp = fmt::format("{}.tmp.{}", save_weights, getpid());
     branch.model->save(tmp);
     fs::rename(tmp, save_weights, ec);
     if (ec)

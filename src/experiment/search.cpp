@@ -8,6 +8,7 @@
 #include <set>
 
 #include "experiment/fold.h"
+#include "experiment/search_plan.h"
 #include "woundphase/experiment.h"
 #include "woundphase/split.h"
 
@@ -207,72 +208,126 @@ std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& 
   return out;
 }
 
+SearchPlan::SearchPlan(const Dataset& data, const SearchSettings& settings)
+    : data_(data),
+      settings_(settings),
+      n_folds_(std::max(settings.cv_folds, 1)),
+      labels_(data.labels()),
+      patient_of_row_(data.patient_of_rows()) {}
+
+int SearchPlan::total_jobs() const {
+  const int jobs_per_fold =
+      static_cast<int>(settings_.combinations.size()) + (with_ensemble() ? 1 : 0);
+  return settings_.runs * n_folds_ * jobs_per_fold;
+}
+
+unsigned long long SearchPlan::run_seed(int run) const {
+  return settings_.seed + static_cast<unsigned long long>(run);
+}
+
+const std::vector<int>& SearchPlan::fold_of_patient(int run) {
+  if (const auto it = fold_of_patient_.find(run); it != fold_of_patient_.end()) return it->second;
+  const int n_patients = static_cast<int>(data_.patients.size());
+  const unsigned long long seed = run_seed(run);
+  // Patients kept (data percentage), then folds over the kept patients only.
+  auto counts = group_class_counts(labels_, patient_of_row_, n_patients);
+  if (settings_.data_percentage < 100) {
+    const auto keep =
+        keep_group_percentage(counts, settings_.data_percentage, mix_seed(seed, kPercentageSalt));
+    for (int p = 0; p < n_patients; ++p)
+      if (!keep[p]) counts[p].assign(kNumClasses, 0);
+  }
+  GroupAssignment split;
+  if (settings_.cv_folds >= 2) {
+    split = stratified_group_kfold(counts, settings_.cv_folds, mix_seed(seed, kFoldSalt));
+  } else {
+    // Part 1 is the test part.
+    split =
+        stratified_group_split(counts, {settings_.train_fraction, 1.0 - settings_.train_fraction},
+                               mix_seed(seed, kFoldSalt));
+  }
+  return fold_of_patient_[run] = std::move(split.fold_of_group);
+}
+
+FoldPlan SearchPlan::fold_plan(int run, int fold) {
+  const std::vector<int>& fold_of = fold_of_patient(run);
+  const int test_part = settings_.cv_folds >= 2 ? fold : 1;
+  std::vector<int> train_rows;
+  std::vector<int> test_rows;
+  for (size_t r = 0; r < data_.rows.size(); ++r) {
+    const int part = fold_of[patient_of_row_[r]];
+    if (part < 0) continue;
+    (part == test_part ? test_rows : train_rows).push_back(static_cast<int>(r));
+  }
+  if (test_rows.empty() || train_rows.empty())
+    throw InputError(
+        fmt::format("run {} fold {}: no {} patients; use fewer --cv-folds or more data", run, fold,
+                    test_rows.empty() ? "test" : "training"));
+  std::vector<int> train_labels;
+  for (int r : train_rows) train_labels.push_back(labels_[r]);
+  if (settings_.shuffle_labels)
+    train_labels = permuted(train_labels, mix_seed(mix_seed(run_seed(run), kShuffleSalt), fold));
+  return make_fold_plan(data_, settings_.images.validation_fraction, run, run_seed(run), fold,
+                        std::move(train_rows), std::move(train_labels), std::move(test_rows));
+}
+
+std::vector<Modality> SearchPlan::image_modalities() const {
+  std::vector<Modality> out;
+  for (int i = 0; i < kNumModalities; ++i) {
+    const auto m = static_cast<Modality>(i);
+    if (!is_image(m)) continue;
+    bool used = false;
+    for (const Combination& combo : settings_.combinations)
+      used = used || std::find(combo.begin(), combo.end(), m) != combo.end();
+    if (used) out.push_back(m);
+  }
+  return out;
+}
+
+void append_job(const JobRecord& job, SearchResult* result) {
+  result->folds.push_back(job.result);
+  result->predictions.insert(result->predictions.end(), job.test.begin(), job.test.end());
+  result->oof_predictions.insert(result->oof_predictions.end(), job.oof.begin(), job.oof.end());
+  for (const CurvePoint& point : job.curve) result->curves.emplace_back(job.result, point);
+}
+
+std::string job_line(int done, int total, const JobRecord& job, bool stored,
+                     const std::string& where) {
+  const FoldResult& r = job.result;
+  return fmt::format("[{}/{}] run {} fold {} {}: QWK {:.3f}, kappa {:.3f}, n_test {}{}", done,
+                     total, r.run, r.fold, r.modalities, r.scores.qwk, r.scores.kappa, r.n_test,
+                     stored ? " (stored)" : fmt::format(" ({:.2f} s{})", job.seconds, where));
+}
+
+void summarise_result(const SearchSettings& settings, SearchResult* result) {
+  result->summary = summarise(settings.combinations, result->folds, result->predictions);
+  if (settings.ensemble.kind == EnsembleKind::kNone) return;
+  // The ensemble's row, summarised like a combination.
+  const auto extra = summarise_named({kEnsembleName}, result->folds, result->predictions);
+  result->summary.insert(result->summary.end(), extra.begin(), extra.end());
+}
+
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
-                        const ProgressFn& progress, JobCache* cache) {
+                        const ProgressFn& progress, JobCache* cache, Cluster* cluster) {
   settings.validate();
   if (!data.has_labels)
     throw InputError(fmt::format("{}: a search needs labels", data.metadata_path));
-  const int n_patients = static_cast<int>(data.patients.size());
-  const std::vector<int> labels = data.labels();
-  const std::vector<int> patient_of_row = data.patient_of_rows();
+  if (cluster != nullptr) return run_search_coordinator(data, settings, progress, cache, *cluster);
 
   std::unique_ptr<ImageInputs> images;
   if (settings.uses_images()) images = prepare_images(data, settings, progress);
 
+  SearchPlan plan(data, settings);
   SearchResult result;
-  const bool with_ensemble = settings.ensemble.kind != EnsembleKind::kNone;
-  const int n_folds = std::max(settings.cv_folds, 1);
-  const int jobs_per_fold =
-      static_cast<int>(settings.combinations.size()) + (with_ensemble ? 1 : 0);
-  const int total_jobs = settings.runs * n_folds * jobs_per_fold;
+  const int total_jobs = plan.total_jobs();
   int done_jobs = 0;
-  for (int run = 0; run < settings.runs; ++run) {
-    const unsigned long long run_seed = settings.seed + static_cast<unsigned long long>(run);
-    result.run_seeds.push_back(run_seed);
+  for (int run = 0; run < plan.runs(); ++run) {
+    result.run_seeds.push_back(plan.run_seed(run));
+    result.fold_of_patient.push_back(plan.fold_of_patient(run));
+    if (cache != nullptr) cache->splits(run, result.fold_of_patient.back());
 
-    // Patients kept (data percentage), then folds over the kept patients only.
-    auto counts = group_class_counts(labels, patient_of_row, n_patients);
-    if (settings.data_percentage < 100) {
-      const auto keep = keep_group_percentage(counts, settings.data_percentage,
-                                              mix_seed(run_seed, kPercentageSalt));
-      for (int p = 0; p < n_patients; ++p)
-        if (!keep[p]) counts[p].assign(kNumClasses, 0);
-    }
-    GroupAssignment split;
-    if (settings.cv_folds >= 2) {
-      split = stratified_group_kfold(counts, settings.cv_folds, mix_seed(run_seed, kFoldSalt));
-    } else {
-      // Part 1 is the test part.
-      split =
-          stratified_group_split(counts, {settings.train_fraction, 1.0 - settings.train_fraction},
-                                 mix_seed(run_seed, kFoldSalt));
-    }
-    result.fold_of_patient.push_back(split.fold_of_group);
-    if (cache != nullptr) cache->splits(run, split.fold_of_group);
-
-    for (int fold = 0; fold < n_folds; ++fold) {
-      const int test_part = settings.cv_folds >= 2 ? fold : 1;
-      std::vector<int> train_rows;
-      std::vector<int> test_rows;
-      for (size_t r = 0; r < data.rows.size(); ++r) {
-        const int part = split.fold_of_group[patient_of_row[r]];
-        if (part < 0) continue;
-        (part == test_part ? test_rows : train_rows).push_back(static_cast<int>(r));
-      }
-      if (test_rows.empty() || train_rows.empty())
-        throw InputError(
-            fmt::format("run {} fold {}: no {} patients; use fewer --cv-folds or more data", run,
-                        fold, test_rows.empty() ? "test" : "training"));
-      std::vector<int> train_labels;
-      for (int r : train_rows) train_labels.push_back(labels[r]);
-      if (settings.shuffle_labels)
-        train_labels = permuted(train_labels, mix_seed(mix_seed(run_seed, kShuffleSalt), fold));
-      FoldWork work(
-          data, settings, images.get(),
-          make_fold_plan(data, settings.images.validation_fraction, run, run_seed, fold,
-                         std::move(train_rows), std::move(train_labels), std::move(test_rows)),
-          progress, cache);
-
+    for (int fold = 0; fold < plan.folds(); ++fold) {
+      FoldWork work(data, settings, images.get(), plan.fold_plan(run, fold), progress, cache);
       std::vector<JobRecord> fold_jobs;
       auto finish = [&](const std::string& name, const std::function<JobRecord()>& compute) {
         std::optional<JobRecord> job;
@@ -283,35 +338,22 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
           test_kill_point("fit", done_jobs);
           if (cache != nullptr) cache->save(*job);
         }
-        result.folds.push_back(job->result);
-        result.predictions.insert(result.predictions.end(), job->test.begin(), job->test.end());
-        result.oof_predictions.insert(result.oof_predictions.end(), job->oof.begin(),
-                                      job->oof.end());
-        for (const CurvePoint& point : job->curve) result.curves.emplace_back(job->result, point);
+        append_job(*job, &result);
         ++done_jobs;
         if (progress)
-          progress({done_jobs, total_jobs,
-                    fmt::format("[{}/{}] run {} fold {} {}: QWK {:.3f}, kappa {:.3f}, n_test {}{}",
-                                done_jobs, total_jobs, run, fold, name, job->result.scores.qwk,
-                                job->result.scores.kappa, job->result.n_test,
-                                reused ? " (stored)" : fmt::format(" ({:.2f} s)", job->seconds))});
+          progress({done_jobs, total_jobs, job_line(done_jobs, total_jobs, *job, reused)});
         fold_jobs.push_back(std::move(*job));
       };
       for (const Combination& combo : settings.combinations)
         finish(to_string(combo), [&] { return work.compute(combo); });
-      if (with_ensemble) {
+      if (plan.with_ensemble()) {
         std::vector<const JobRecord*> members;
         for (const JobRecord& j : fold_jobs) members.push_back(&j);
         finish(kEnsembleName, [&] { return work.ensemble(members); });
       }
     }
   }
-  result.summary = summarise(settings.combinations, result.folds, result.predictions);
-  if (with_ensemble) {
-    // The ensemble's row, summarised like a combination.
-    const auto extra = summarise_named({kEnsembleName}, result.folds, result.predictions);
-    result.summary.insert(result.summary.end(), extra.begin(), extra.end());
-  }
+  summarise_result(settings, &result);
   return result;
 }
 

@@ -496,9 +496,7 @@ class StoreCache : public JobCache {
         out_dir_(std::move(out_dir)) {}
 
   std::string weights_path(int run, int fold, const std::string& modalities) override {
-    return (fs::path(out_dir_) / kModelsDir /
-            fmt::format("run{}_fold{}_{}.pt", run, fold, modalities))
-        .string();
+    return branch_weights_path(out_dir_, run, fold, modalities);
   }
 
   bool reuse_networks() override { return reuse_networks_; }
@@ -545,9 +543,24 @@ nlohmann::json comparable_settings(const SearchSettings& s) { return s.to_json()
 
 }  // namespace
 
+std::string branch_weights_path(const std::string& out_dir, int run, int fold,
+                                const std::string& modality) {
+  return (fs::path(out_dir) / kModelsDir / fmt::format("run{}_fold{}_{}.pt", run, fold, modality))
+      .string();
+}
+
+SearchSettings stored_search_settings(const SearchSettings& settings, const std::string& out_dir) {
+  // Decoded image crops live in OUT/image_cache unless the user named a cache folder: from_data
+  // and auto keep them, fresh discards them with the rest of the run.
+  SearchSettings effective = settings;
+  if (effective.uses_images() && effective.images.cache_dir.empty())
+    effective.images.cache_dir = (fs::path(out_dir) / kImageCacheDir).string();
+  return effective;
+}
+
 SearchResult run_stored_search(const Dataset& data, const SearchSettings& settings,
                                const std::string& out_dir, ResumeMode resume,
-                               const ProgressFn& progress) {
+                               const ProgressFn& progress, Cluster* cluster) {
   settings.validate();
   std::error_code ec;
   fs::create_directories(out_dir, ec);
@@ -592,12 +605,8 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
                           stored_jobs, db_path)});
 
   StoreCache cache(store.get(), data, resume, out_dir);
-  // Decoded image crops live in OUT/image_cache unless the user named a cache folder: from_data
-  // and auto keep them, fresh discards them with the rest of the run.
-  SearchSettings effective = settings;
-  if (effective.uses_images() && effective.images.cache_dir.empty())
-    effective.images.cache_dir = (fs::path(out_dir) / kImageCacheDir).string();
-  SearchResult result = run_search(data, effective, progress, &cache);
+  SearchResult result =
+      run_search(data, stored_search_settings(settings, out_dir), progress, &cache, cluster);
   write_search_outputs(data, result, out_dir);
   return result;
 }

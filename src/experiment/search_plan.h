@@ -1,0 +1,58 @@
+// Internal to src/experiment: the plan of a search, shared by the single-process search and the
+// distributed one (distributed.cpp). The plan follows from the data, the settings and the seed
+// alone, so every process of a distributed search derives the same folds and rows, and a job's
+// result never depends on which process computed it or when.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "experiment/fold.h"
+#include "woundphase/experiment.h"
+
+namespace woundphase {
+
+class Cluster;
+
+class SearchPlan {
+ public:
+  SearchPlan(const Dataset& data, const SearchSettings& settings);
+
+  int runs() const { return settings_.runs; }
+  int folds() const { return n_folds_; }
+  bool with_ensemble() const { return settings_.ensemble.kind != EnsembleKind::kNone; }
+  // Jobs counted by the progress lines: runs x folds x (combinations + ensemble).
+  int total_jobs() const;
+  unsigned long long run_seed(int run) const;
+  // The run's patient -> fold assignment (-1: left out by --data-percentage); computed on first
+  // use. InputError when there are fewer patients than folds.
+  const std::vector<int>& fold_of_patient(int run);
+  // The rows of (run, fold). InputError when the fold has no test or no training patients.
+  FoldPlan fold_plan(int run, int fold);
+  // The image modalities some combination uses, in the modalities' fixed order.
+  std::vector<Modality> image_modalities() const;
+
+ private:
+  const Dataset& data_;
+  const SearchSettings& settings_;
+  int n_folds_ = 1;
+  std::vector<int> labels_;
+  std::vector<int> patient_of_row_;
+  std::map<int, std::vector<int>> fold_of_patient_;  // by run, filled on first use
+};
+
+// Appends a finished job's fold result, predictions and curve to `result`.
+void append_job(const JobRecord& job, SearchResult* result);
+// The progress line of a finished job ("[3/12] run 0 fold 1 thermal_map: QWK ...").
+std::string job_line(int done, int total, const JobRecord& job, bool stored,
+                     const std::string& where = "");
+// The per-combination summary rows (and the ensemble's), once every job is in `result`.
+void summarise_result(const SearchSettings& settings, SearchResult* result);
+
+// The search spread over the ranks of `cluster`, seen from rank 0: the same result run_search
+// gives in one process. Defined in distributed.cpp.
+SearchResult run_search_coordinator(const Dataset& data, const SearchSettings& settings,
+                                    const ProgressFn& progress, JobCache* cache, Cluster& cluster);
+
+}  // namespace woundphase
