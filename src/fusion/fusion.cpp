@@ -39,8 +39,6 @@ constexpr int64_t kK = kNumClasses;
 constexpr double kMinProb = 1e-7;
 // A standardised embedding dimension's standard deviation is at least this (constant dimensions).
 constexpr double kMinFeatureStd = 1e-6;
-// Two validation QWKs closer than this are a tie (the lower validation loss wins).
-constexpr double kTieTolerance = 1e-12;
 // Inference runs the branches on batches this many times the training batch.
 constexpr int kEvalBatchFactor = 2;
 // Seeds of the model's random streams, derived from settings.seed (apart from the branches').
@@ -615,8 +613,7 @@ class TorchFusionModel final : public FusionModel {
         r.val_loss = s.loss;
         r.val_qwk = s.qwk;
         r.val_accuracy = s.accuracy;
-        r.improved = r.val_qwk > best_qwk + kTieTolerance ||
-                     (r.val_qwk >= best_qwk - kTieTolerance && r.val_loss < best_loss);
+        r.improved = vision::improves(r.val_qwk, r.val_loss, best_qwk, best_loss);
       } else {
         r.improved = true;  // no validation: the last epoch is kept
       }

@@ -43,6 +43,13 @@ inline size_t draw_index(std::mt19937_64& rng, size_t n) {
   return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
 }
 
+// Model selection of every trainer in the library: an epoch improves on the best so far when its
+// validation QWK is higher, or equal (within rounding) with a lower validation loss.
+inline bool improves(double qwk, double loss, double best_qwk, double best_loss) {
+  constexpr double kTieTolerance = 1e-12;  // two QWKs closer than this are a tie
+  return qwk > best_qwk + kTieTolerance || (qwk >= best_qwk - kTieTolerance && loss < best_loss);
+}
+
 // Writes `archive` to `path` atomically (a temporary file renamed into place); `what` names the
 // kind of checkpoint in the InputError.
 inline void save_archive(torch::serialize::OutputArchive& archive, const std::string& path,

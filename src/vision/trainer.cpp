@@ -27,8 +27,6 @@ constexpr char kCheckpointFormat[] = "woundphase-vision-checkpoint-1";
 constexpr char kBackbonePrefix[] = "backbone.";
 constexpr char kInputMeanName[] = "input.mean";
 constexpr char kInputStdName[] = "input.std";
-// Two validation QWKs closer than this are a tie (the lower validation loss wins).
-constexpr double kTieTolerance = 1e-12;
 // A channel's standard deviation (pixel units) is at least this, so constant channels stay finite.
 constexpr double kMinPixelStd = 1.0;
 constexpr double kPixelMax = 255.0;
@@ -410,8 +408,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       const auto val_start = Clock::now();
       if (val.images.count > 0) {
         score(val, val_w, val_groups, &r);
-        r.improved = r.val_qwk > best_qwk + kTieTolerance ||
-                     (r.val_qwk >= best_qwk - kTieTolerance && r.val_loss < best_loss);
+        r.improved = improves(r.val_qwk, r.val_loss, best_qwk, best_loss);
       } else {
         r.improved = true;  // no validation: the last epoch is kept
       }
