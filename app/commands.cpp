@@ -180,7 +180,7 @@ int run_predict(const PredictOptions& options) {
     std::cout << fmt::format(
         "{} visit-wounds lack an image modality the bundle needs: their row has no prediction\n",
         missing);
-  if (data.has_labels) print_scores(scores, bundle.schema);
+  if (data.has_labels && scores.n > 0) print_scores(scores, bundle.schema);
   return 0;
 }
 

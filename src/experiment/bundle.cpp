@@ -351,8 +351,17 @@ Bundle load_bundle(const std::string& bundle_dir) {
 Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
                              Scores* scores, int threads) {
   std::unique_ptr<ImageInputs> images;
-  if (!bundle.branches.empty())
+  if (!bundle.branches.empty()) {
+    for (Modality m : bundle.combination) {
+      if (!is_image(m)) continue;
+      const fs::path folder = fs::path(data.dir) / folder_of(image_modality(m));
+      if (!fs::is_directory(folder))
+        throw InputError(
+            fmt::format("{}: missing; the bundle's combination '{}' needs its {} images",
+                        folder.string(), to_string(bundle.combination), to_string(m)));
+    }
     images = bundle_images(data, bundle.combination, bundle.preprocess, threads);
+  }
   std::vector<ImageModel*> branches;
   for (const auto& m : bundle.branches) branches.push_back(m.get());
   const Probabilities probs =

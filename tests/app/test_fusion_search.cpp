@@ -215,6 +215,13 @@ TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnoth
     EXPECT_NEAR(sum, 1.0, 2e-6);
   }
   EXPECT_GT(predicted, 0);
+  // A study folder without the images the bundle needs is a clear error, and nothing is written.
+  ASSERT_EQ(run_cli("synth --out " + base + "/noimg --patients 4 --no-images").exit_code, 0);
+  r = run_cli("predict --model " + base + "/bundle --data " + base + "/noimg --out " + base +
+              "/noimg.csv");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("Thermal_Map_IMG: missing"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(base + "/noimg.csv"));
   // Predicting again gives the same bytes.
   r = run_cli("predict --model " + base + "/bundle --data " + base + "/new --out " + base +
               "/new2.csv");
