@@ -126,6 +126,28 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
     EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
 }
 
+TEST(FusionSearch, KilledDuringAFusedSearchResumesToTheSameBytes) {
+  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string base = testing::scratch_dir();
+  const std::string args = "search --data " + cohort() +
+                           " --modalities metadata,thermal_map,metadata+thermal_map,"
+                           "thermal_map+depth_rgb --ensemble stacking --stage2-epochs 1" +
+                           kFast + " --out ";
+  auto r = run_cli(args + base + "/a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Killed (SIGKILL) right after the 7th job of 10 (fold 1's thermal_map) is computed, before it
+  // is stored: its branch network is saved, so the resumed run loads it instead of training it.
+  r = testing::run_cli_env("WOUNDPHASE_TEST_KILL=fit:6", args + base + "/b");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(fs::exists(base + "/b/results.csv"));
+  r = run_cli(args + base + "/b");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("6 finished jobs kept"), std::string::npos) << r.output;
+  for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
+                        "training_curves.csv"})
+    EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
+}
+
 TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation) {
   if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
