@@ -197,7 +197,16 @@ FoldWork::Branch& FoldWork::branch(Modality m) {
   std::vector<int> rows = plan_.fit_rows;
   rows.insert(rows.end(), plan_.val_rows.begin(), plan_.val_rows.end());
   rows.insert(rows.end(), plan_.test_rows.begin(), plan_.test_rows.end());
-  b->features = branch_features(index, cache, m, *b->trained.model, rows);
+  // A loaded branch brings the features its training process computed (when they were saved);
+  // otherwise they are computed here, and saved beside the network for the next process.
+  std::optional<BranchFeatures> saved;
+  if (load) saved = load_branch_features(path, rows);
+  if (saved && saved->slot.size() == rows_with_images(index, cache, m, rows).size()) {
+    b->features = std::move(*saved);
+  } else {
+    b->features = branch_features(index, cache, m, *b->trained.model, rows);
+    if (!path.empty()) save_branch_features(path, b->features);
+  }
   spdlog::debug("  run {} fold {} {} branch {} in {:.2f} s ({} epochs, best validation QWK {:.3f})",
                 plan_.run, plan_.fold, to_string(m), load ? "loaded" : "trained",
                 seconds_since(start), b->trained.curve.size(), b->trained.best_val_qwk);

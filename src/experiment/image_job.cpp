@@ -9,11 +9,14 @@
 
 #include <algorithm>  // for sort, copy
 #include <cmath>      // for lround
+#include <cstring>    // for memcmp, memcpy
 #include <filesystem>
 #include <fstream>
+#include <iterator>  // for istreambuf_iterator
 #include <nlohmann/json.hpp>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "woundphase/files.h"
 
@@ -26,6 +29,9 @@ constexpr uint64_t kGenAugSalt = 23;
 constexpr uint64_t kNetworkSalt = 22;
 constexpr uint64_t kBranchSamplingSalt = 24;
 constexpr char kCurveSuffix[] = ".curve.json";
+constexpr char kFeaturesSuffix[] = ".features";
+// First bytes of a features file (format version 1).
+constexpr char kFeaturesMagic[] = "WPFEAT1";
 
 // Interleaved (HWC) crop -> planar (CHW) image, as the networks take them.
 void to_planar(const ImageU8& crop, int channels, uint8_t* dst) {
@@ -315,6 +321,59 @@ BranchFeatures branch_features(const ImageIndex& index, ImageCache& cache, Modal
     for (int c = 0; c < kNumClasses; ++c) out.probs[s * kNumClasses + c] /= views[s];
   }
   return out;
+}
+
+void save_branch_features(const std::string& weights_path, const BranchFeatures& features) {
+  // Rows in slot order, then the embeddings (float) and probabilities (double) as computed.
+  std::vector<int32_t> rows(features.slot.size());
+  for (const auto& [row, slot] : features.slot) rows[slot] = row;
+  const auto n = static_cast<int32_t>(rows.size());
+  const auto dim = static_cast<int32_t>(features.dim);
+  std::string bytes(kFeaturesMagic, sizeof(kFeaturesMagic));
+  auto append = [&bytes](const void* data, size_t size) {
+    bytes.append(static_cast<const char*>(data), size);
+  };
+  append(&n, sizeof n);
+  append(&dim, sizeof dim);
+  append(rows.data(), rows.size() * sizeof(int32_t));
+  append(features.embeddings.data(), features.embeddings.size() * sizeof(float));
+  append(features.probs.data(), features.probs.size() * sizeof(double));
+  write_file_atomically(weights_path + kFeaturesSuffix, bytes);
+}
+
+std::optional<BranchFeatures> load_branch_features(const std::string& weights_path,
+                                                   const std::vector<int>& rows) {
+  std::ifstream in(weights_path + kFeaturesSuffix, std::ios::binary);
+  if (!in) return std::nullopt;
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t at = 0;
+  auto read = [&](void* out, size_t size) {
+    if (bytes.size() - at < size) return false;
+    std::memcpy(out, bytes.data() + at, size);
+    at += size;
+    return true;
+  };
+  char magic[sizeof(kFeaturesMagic)];
+  int32_t n = 0;
+  int32_t dim = 0;
+  if (!read(magic, sizeof magic) || std::memcmp(magic, kFeaturesMagic, sizeof magic) != 0 ||
+      !read(&n, sizeof n) || !read(&dim, sizeof dim) || n < 0 || dim <= 0)
+    return std::nullopt;
+  BranchFeatures f;
+  f.dim = dim;
+  std::vector<int32_t> saved(n);
+  f.embeddings.resize(static_cast<size_t>(n) * dim);
+  f.probs.resize(static_cast<size_t>(n) * kNumClasses);
+  if (!read(saved.data(), saved.size() * sizeof(int32_t)) ||
+      !read(f.embeddings.data(), f.embeddings.size() * sizeof(float)) ||
+      !read(f.probs.data(), f.probs.size() * sizeof(double)) || at != bytes.size())
+    return std::nullopt;
+  for (int32_t i = 0; i < n; ++i) f.slot[saved[i]] = i;
+  // It must be the features of these rows: every saved row among them, none missing.
+  std::unordered_set<int> wanted(rows.begin(), rows.end());
+  for (const auto& [row, slot] : f.slot)
+    if (wanted.count(row) == 0) return std::nullopt;
+  return f;
 }
 
 }  // namespace woundphase

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>  // for unique_ptr
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -74,5 +75,14 @@ struct BranchFeatures {
 };
 BranchFeatures branch_features(const ImageIndex& index, ImageCache& cache, Modality modality,
                                ImageModel& model, const std::vector<int>& rows);
+
+// A branch's features kept beside its saved network (`weights_path` + ".features"), so processes
+// that load the network (resume, the workers of a distributed search) need not embed every image
+// of the fold again: they are the bytes the training process computed. Written atomically.
+void save_branch_features(const std::string& weights_path, const BranchFeatures& features);
+// The saved features, if the file exists, is intact and covers exactly `rows` (else nullopt: the
+// caller computes them from the network).
+std::optional<BranchFeatures> load_branch_features(const std::string& weights_path,
+                                                   const std::vector<int>& rows);
 
 }  // namespace woundphase

@@ -146,6 +146,18 @@ TEST(FusionSearch, KilledDuringAFusedSearchResumesToTheSameBytes) {
   for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
                         "training_curves.csv"})
     EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
+  // Each saved branch keeps its features beside its network; a damaged features file is not
+  // trusted (the features are recomputed from the network), and the bytes stay the same.
+  const std::string features = base + "/b/models/run0_fold1_thermal_map.pt.features";
+  ASSERT_TRUE(fs::exists(features));
+  fs::resize_file(features, fs::file_size(features) / 2);
+  r = run_cli(args + base + "/b --resume from_models");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv"})
+    EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
+  // ... and saved whole again (every fold's file covers all visit-wounds with a thermal map).
+  EXPECT_EQ(fs::file_size(features),
+            fs::file_size(base + "/b/models/run0_fold0_thermal_map.pt.features"));
 }
 
 TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation) {
