@@ -74,6 +74,9 @@ struct TabularData {
 // Class-probability matrix, row-major: probs[row * kNumClasses + c].
 using Probabilities = std::vector<double>;
 
+// `text` without leading and trailing spaces, tabs and line breaks (how hand-typed fields compare).
+std::string trim(const std::string& text);
+
 // Deterministic 64-bit mixing (splitmix64): derives independent seeds from a job's identity so
 // results never depend on the order or the thread in which jobs run.
 uint64_t mix_seed(uint64_t seed, uint64_t salt);

@@ -25,6 +25,8 @@ struct CsvTable {
 CsvTable read_csv(const std::string& path);
 // The same on text already in memory; `path` is only used in messages and CsvTable::path.
 CsvTable parse_csv_text(const std::string& text, const std::string& path);
+// One field as written: quoted per RFC 4180 when it holds a comma, quote or line break.
+std::string csv_field(const std::string& field);
 
 // Which column plays which role. The built-in preset describes the DFU study; a TOML file can
 // override any key (see README: "Dataset schema").

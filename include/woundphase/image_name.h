@@ -44,6 +44,11 @@ ImageName parse_image_name(const std::string& file_name);
 // every canonical s (every name in the study). Throws InputError if a field does not fit.
 std::string to_name(const ImageName& name);
 
+// A patient id as the study spells it everywhere: trimmed (core.h) and, when it is all digits,
+// without leading zeros ("003" -> "3", "000" -> "0"); other ids are kept as they are. Leading
+// zeros are spelling, not identity: "003" in the image names is patient "3" in the metadata.
+std::string normalise_patient(const std::string& text);
+
 // The same view from the other camera (D <-> T).
 ImageName paired(const ImageName& name);
 // `file_name` with its camera letter swapped (D <-> T), otherwise unchanged; validates it first.

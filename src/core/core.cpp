@@ -21,6 +21,13 @@ std::vector<float> Matrix::row_major() const {
   return out;
 }
 
+std::string trim(const std::string& text) {
+  constexpr char kBlanks[] = " \t\r\n";
+  const auto b = text.find_first_not_of(kBlanks);
+  if (b == std::string::npos) return "";
+  return text.substr(b, text.find_last_not_of(kBlanks) - b + 1);
+}
+
 uint64_t mix_seed(uint64_t seed, uint64_t salt) {
   // splitmix64 finaliser over the combined value: nearby (seed, salt) pairs give unrelated seeds.
   uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (salt + 1);

@@ -15,17 +15,12 @@
 #include <stdexcept>  // for invalid_argument
 #include <unordered_map>
 
+#include "woundphase/image_name.h"  // for normalise_patient
+
 namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 bool contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
@@ -97,15 +92,6 @@ float parse_number(const std::string& text, const Where& where) {
                     "blank for a missing value)",
                     where.str(), shown(text)));
   return static_cast<float>(value);
-}
-
-bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
-
-// Leading zeros are spelling, not identity: "003" in the image CSVs is patient "3" here.
-std::string normalise_id(const std::string& text) {
-  if (text.empty() || !std::all_of(text.begin(), text.end(), is_ascii_digit)) return text;
-  const auto nz = text.find_first_not_of('0');
-  return nz == std::string::npos ? "0" : text.substr(nz);
 }
 
 }  // namespace
@@ -196,7 +182,7 @@ Dataset load_dataset_from_table(const CsvTable& table, const Schema& schema, boo
   for (size_t r = 0; r < table.rows.size(); ++r) {
     const auto& fields = table.rows[r];
     const long line = table.line_of_row[r];
-    const std::string pid = normalise_id(trim(fields[patient_col]));
+    const std::string pid = normalise_patient(fields[patient_col]);
     if (is_missing_text(pid))
       throw InputError(
           fmt::format("{}: patient id is missing",

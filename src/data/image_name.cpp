@@ -172,4 +172,11 @@ std::string paired_name(const std::string& file_name) {
   return out;
 }
 
+std::string normalise_patient(const std::string& text) {
+  const std::string t = trim(text);
+  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos) return t;
+  const auto nz = t.find_first_not_of('0');
+  return nz == std::string::npos ? "0" : t.substr(nz);
+}
+
 }  // namespace woundphase

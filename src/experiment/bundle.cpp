@@ -11,8 +11,8 @@
 #include <numeric>  // for iota
 #include <sstream>
 
-#include "experiment/csv_text.h"
 #include "experiment/fold.h"
+#include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/experiment.h"
 
 namespace fs = std::filesystem;

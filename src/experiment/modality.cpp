@@ -11,12 +11,6 @@ namespace {
 constexpr std::array<const char*, kNumModalities> kModalityNames = {
     "metadata", "thermal_map", "depth_map", "depth_rgb", "thermal_rgb"};
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> parts;
   size_t start = 0;

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <tuple>
 
-#include "experiment/csv_text.h"
+#include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/experiment.h"
 
 namespace fs = std::filesystem;

@@ -31,20 +31,6 @@ constexpr std::array<const char*, 8> kRequiredColumns = {"Filename", "Patient#",
 
 using VisitKey = std::tuple<std::string, long, long>;  // patient, appointment, wound
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
-// Patient ids as the names spell them: digits without leading zeros ("003" -> "3").
-std::string normalise_patient(const std::string& text) {
-  const std::string t = trim(text);
-  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos) return t;
-  const auto nz = t.find_first_not_of('0');
-  return nz == std::string::npos ? "0" : t.substr(nz);
-}
-
 bool parse_long(const std::string& text, long* out) {
   const std::string t = trim(text);
   if (t.empty() || t.size() > 18) return false;

@@ -89,19 +89,6 @@ class Rng {
   std::mt19937_64 engine_;
 };
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
-std::string normalise_patient(const std::string& text) {
-  const std::string t = trim(text);
-  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos) return t;
-  const auto nz = t.find_first_not_of('0');
-  return nz == std::string::npos ? "0" : t.substr(nz);
-}
-
 int frame_side(int full, double scale) {
   return std::max(kMinFrameSide, static_cast<int>(std::lround(full * scale)));
 }
@@ -128,16 +115,6 @@ struct BoxRow {
   long dfu = 0;  // the wound the box outlines (DFU#; the name's digit may differ)
   int row = -1;  // dataset row of (Patient#, Appt#, DFU#); -1 when the metadata lacks it
 };
-
-std::string csv_field(const std::string& field) {
-  if (field.find_first_of(",\"\r\n") == std::string::npos) return field;
-  std::string out = "\"";
-  for (char ch : field) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  return out + "\"";
-}
 
 std::string box_file_text(const std::vector<BoxRow>& rows) {
   std::string out = std::string(kBoxHeader) + kLineEnd;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/metrics.h"
 
 namespace woundphase::testing {
@@ -32,16 +33,6 @@ struct Fixture {
   std::map<std::string, long> predictions_per_combination;  // rows in predictions.csv
   long visit_wounds = 0;
 };
-
-inline std::string fixture_csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 inline void fixture_write(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -92,9 +83,9 @@ inline Fixture write_fixture(const std::string& dir, const FixtureOptions& o = {
   auto pred_line = [&](int run, int fold, const std::string& combo, const Visit& v, int pred) {
     std::array<double, kNumClasses> prob{0.15, 0.15, 0.15};
     prob[pred] = 0.7;
-    return fmt::format("{},{},{},{},{},1,{},{:.6f},{:.6f},{:.6f},{}\n", run, fold,
-                       fixture_csv_field(combo), fixture_csv_field(ids[v.patient]), v.appt,
-                       letters[v.label], prob[0], prob[1], prob[2], letters[pred]);
+    return fmt::format("{},{},{},{},{},1,{},{:.6f},{:.6f},{:.6f},{}\n", run, fold, csv_field(combo),
+                       csv_field(ids[v.patient]), v.appt, letters[v.label], prob[0], prob[1],
+                       prob[2], letters[pred]);
   };
 
   for (int run = 0; run < o.runs; ++run) {
@@ -121,8 +112,8 @@ inline Fixture write_fixture(const std::string& dir, const FixtureOptions& o = {
         macros[c].push_back(s.macro_f1);
         for (int k = 0; k < kNumClasses; ++k) f1s[c][k].push_back(s.f1[k]);
         folds += fmt::format("{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f}", run, 42 + run, fold,
-                             fixture_csv_field(o.combinations[c]), n_train, truth.size(), s.qwk,
-                             s.kappa, s.accuracy, s.macro_f1);
+                             csv_field(o.combinations[c]), n_train, truth.size(), s.qwk, s.kappa,
+                             s.accuracy, s.macro_f1);
         // The metadata-only combination has no image stages: blank fields.
         if (o.stage_columns)
           folds += c == 0 ? ",,," : fmt::format(",{:.6f},{:.6f},", s.qwk * 0.6, s.qwk * 0.9);
@@ -131,8 +122,8 @@ inline Fixture write_fixture(const std::string& dir, const FixtureOptions& o = {
           for (const char* component : {"thermal_map backbone", "fusion head"})
             for (int epoch = 1; epoch <= 6; ++epoch)
               curves += fmt::format(
-                  "{},{},{},{},{},{:.6f},{}\n", run, fold, fixture_csv_field(o.combinations[c]),
-                  component, epoch, 1.2 / epoch + 0.05 * fold,
+                  "{},{},{},{},{},{:.6f},{}\n", run, fold, csv_field(o.combinations[c]), component,
+                  epoch, 1.2 / epoch + 0.05 * fold,
                   epoch == 3 ? std::string() : fmt::format("{:.6f}", 0.1 * epoch - 0.02 * fold));
         }
       }
@@ -146,14 +137,14 @@ inline Fixture write_fixture(const std::string& dir, const FixtureOptions& o = {
     auto mean = [](const std::vector<double>& v) { return mean_std(v).mean; };
     results +=
         fmt::format("{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}\n",
-                    fixture_csv_field(o.combinations[c]), visits.size(), mean(qwks[c]),
+                    csv_field(o.combinations[c]), visits.size(), mean(qwks[c]),
                     mean_std(qwks[c]).std, mean(kappas[c]), mean_std(kappas[c]).std, mean(accs[c]),
                     mean(macros[c]), mean(f1s[c][0]), mean(f1s[c][1]), mean(f1s[c][2]));
   }
   std::string splits = "run,patient,fold\n";
   for (int run = 0; run < o.runs; ++run)
     for (int p = 0; p < o.patients; ++p)
-      splits += fmt::format("{},{},{}\n", run, fixture_csv_field(ids[p]), fold_of(run, p));
+      splits += fmt::format("{},{},{}\n", run, csv_field(ids[p]), fold_of(run, p));
 
   const std::string modalities_json = nlohmann::json(o.combinations).dump();
   const std::string settings =
