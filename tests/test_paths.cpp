@@ -51,18 +51,26 @@ std::vector<std::string> lines(const std::string& text) {
 
 CommandResult run_cli(const std::string& args) { return run_cli_env("", args); }
 
-CommandResult run_cli_env(const std::string& env, const std::string& args) {
+CommandResult run_shell(const std::string& command) {
   CommandResult result;
-  std::string cmd = (env.empty() ? "" : "env " + env + " ") + binary() + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return result;
   std::array<char, 4096> buffer{};
   size_t n = 0;
   while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
     result.output.append(buffer.data(), n);
-  int status = pclose(pipe);
+  const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+CommandResult run_cli_env(const std::string& env, const std::string& args) {
+  return run_shell((env.empty() ? "" : "env " + env + " ") + binary() + " " + args);
+}
+
+bool vision_built() {
+  return std::filesystem::exists(std::filesystem::path(binary()).parent_path() /
+                                 "libwoundphase_vision.so");
 }
 
 }  // namespace woundphase::testing

@@ -15,12 +15,16 @@ std::string scratch_dir();
 
 // A file's bytes ("" if it cannot be read), and a text's lines.
 std::string slurp(const std::string& path);
+// Whether the image networks library was built next to the binary (it needs libtorch).
+bool vision_built();
 std::vector<std::string> lines(const std::string& text);
 
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+// Runs a shell command line, stdout and stderr captured together.
+CommandResult run_shell(const std::string& command);
 // Runs the woundphase binary with the given argument string (shell-quoted by the caller).
 CommandResult run_cli(const std::string& args);
 // The same with environment assignments ("NAME=value ...") for the child process only.

@@ -21,9 +21,7 @@ using testing::lines;
 using testing::run_cli;
 using testing::slurp;
 
-bool vision_built() {
-  return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so");
-}
+using testing::vision_built;
 
 std::vector<std::string> split(const std::string& line) {
   std::vector<std::string> out;

@@ -206,18 +206,8 @@ std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
 // run_cli under `timeout`, so a hang fails the case (exit 124) instead of blocking the suite.
 testing::CommandResult run_with_timeout(const std::string& args) {
-  testing::CommandResult result;
-  const std::string cmd = "timeout -k 5 " + std::to_string(kTimeoutSeconds) + " " +
-                          testing::binary() + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return testing::run_shell("timeout -k 5 " + std::to_string(kTimeoutSeconds) + " " +
+                            testing::binary() + " " + args);
 }
 
 class Hostile : public ::testing::TestWithParam<std::string> {};

@@ -22,9 +22,7 @@ using testing::slurp;
 using testing::run_cli;
 using testing::run_cli_env;
 
-bool vision_built() {
-  return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so");
-}
+using testing::vision_built;
 
 std::string make_study(const std::string& dir) {
   const auto r = run_cli("synth --out " + dir + " --patients 12 --seed 2 --image-scale 0.05");

@@ -19,9 +19,7 @@ using testing::slurp;
 
 using testing::run_cli;
 
-bool vision_built() {
-  return fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so");
-}
+using testing::vision_built;
 
 TEST(ImageSearch, ThermalMapCrossValidationEndToEndAndResumesIdentically) {
   if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";

@@ -34,24 +34,12 @@ std::string skip_reason() {
   return "built without MPI";
 #else
   if (std::system("command -v mpirun > /dev/null 2>&1") != 0) return "mpirun not installed";
-  if (!fs::exists(fs::path(testing::binary()).parent_path() / "libwoundphase_vision.so"))
-    return "libwoundphase_vision.so not built (no libtorch)";
+  if (!testing::vision_built()) return "libwoundphase_vision.so not built (no libtorch)";
   return "";
 #endif
 }
 
-testing::CommandResult run_shell(const std::string& cmd) {
-  testing::CommandResult result;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using testing::run_shell;
 
 // `woundphase <args>` under `launcher` with the extra environment `env`.
 testing::CommandResult run_mpi(const std::string& env, const std::string& launcher,
