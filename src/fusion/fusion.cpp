@@ -597,41 +597,16 @@ class TorchFusionModel final : public FusionModel {
   template <typename TrainEpoch, typename Validate>
   TrainingHistory run_epochs(int epochs, bool has_val, bool with_branches, TrainEpoch&& train_epoch,
                              Validate&& validate, const EpochFn& on_epoch) {
-    TrainingHistory history;
     State best = snapshot(with_branches);
-    double best_qwk = -std::numeric_limits<double>::infinity();
-    double best_loss = std::numeric_limits<double>::infinity();
-    for (int epoch = 1; epoch <= epochs; ++epoch) {
-      EpochReport r;
-      r.epoch = epoch;
-      const auto train_start = Clock::now();
-      train_epoch(&r);
-      r.train_seconds = seconds_since(train_start);
-      const auto val_start = Clock::now();
-      if (has_val) {
-        const Score s = validate();
-        r.val_loss = s.loss;
-        r.val_qwk = s.qwk;
-        r.val_accuracy = s.accuracy;
-        r.improved = vision::improves(r.val_qwk, r.val_loss, best_qwk, best_loss);
-      } else {
-        r.improved = true;  // no validation: the last epoch is kept
-      }
-      r.val_seconds = seconds_since(val_start);
-      if (r.improved) {
-        best_qwk = r.val_qwk;
-        best_loss = r.val_loss;
-        history.best_epoch = epoch;
-        best = snapshot(with_branches);
-      }
-      history.epochs.push_back(r);
-      if (on_epoch) on_epoch(r);
-      if (settings_.patience > 0 && epoch - history.best_epoch >= settings_.patience &&
-          epoch < epochs) {
-        history.stopped_early = true;
-        break;
-      }
-    }
+    TrainingHistory history = vision::run_epochs(
+        epochs, settings_.patience, has_val, train_epoch,
+        [&](EpochReport* r) {
+          const Score s = validate();
+          r->val_loss = s.loss;
+          r->val_qwk = s.qwk;
+          r->val_accuracy = s.accuracy;
+        },
+        [&] { best = snapshot(with_branches); }, on_epoch);
     restore(best);
     head_->eval();
     set_branch_mode(false);

@@ -50,6 +50,51 @@ inline bool improves(double qwk, double loss, double best_qwk, double best_loss)
   return qwk > best_qwk + kTieTolerance || (qwk >= best_qwk - kTieTolerance && loss < best_loss);
 }
 
+// The epoch loop every trainer of the library shares. Each epoch: `train(report)` fills the
+// training fields, then, with validation, `validate(report)` fills val_loss, val_qwk and
+// val_accuracy; an improving epoch (improves(); every epoch without validation) calls
+// `keep_best()`, which snapshots the model (the caller restores the snapshot afterwards). Stops
+// after `patience` epochs without improvement (0 = never). Timings and `on_epoch` included.
+template <typename Train, typename Validate, typename KeepBest>
+TrainingHistory run_epochs(int epochs, int patience, bool has_val, Train&& train,
+                           Validate&& validate, KeepBest&& keep_best, const EpochFn& on_epoch) {
+  using Clock = std::chrono::steady_clock;
+  const auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  TrainingHistory history;
+  double best_qwk = -std::numeric_limits<double>::infinity();
+  double best_loss = std::numeric_limits<double>::infinity();
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    EpochReport r;
+    r.epoch = epoch;
+    const auto train_start = Clock::now();
+    train(&r);
+    r.train_seconds = since(train_start);
+    const auto val_start = Clock::now();
+    if (has_val) {
+      validate(&r);
+      r.improved = improves(r.val_qwk, r.val_loss, best_qwk, best_loss);
+    } else {
+      r.improved = true;  // no validation: the last epoch is kept
+    }
+    r.val_seconds = since(val_start);
+    if (r.improved) {
+      best_qwk = r.val_qwk;
+      best_loss = r.val_loss;
+      history.best_epoch = epoch;
+      keep_best();
+    }
+    history.epochs.push_back(r);
+    if (on_epoch) on_epoch(r);
+    if (patience > 0 && epoch - history.best_epoch >= patience && epoch < epochs) {
+      history.stopped_early = true;
+      break;
+    }
+  }
+  return history;
+}
+
 // Writes `archive` to `path` atomically (a temporary file renamed into place); `what` names the
 // kind of checkpoint in the InputError.
 inline void save_archive(torch::serialize::OutputArchive& archive, const std::string& path,

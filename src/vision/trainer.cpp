@@ -394,39 +394,17 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     std::mt19937_64 rng(derive_seed(s.seed, kShuffleSalt));
     new_optimizer();
 
-    TrainingHistory history;
     std::vector<torch::Tensor> best = snapshot();
-    double best_qwk = -std::numeric_limits<double>::infinity();
-    double best_loss = std::numeric_limits<double>::infinity();
     ImageBatch batch(0, s.image_size, channels_);
-    for (int epoch = 1; epoch <= s.epochs; ++epoch) {
-      EpochReport r;
-      r.epoch = epoch;
-      const auto train_start = Clock::now();
-      train_epoch(train, train_w, train_groups, hooks, rng, &batch, &r);
-      r.train_seconds = seconds_since(train_start);
-      const auto val_start = Clock::now();
-      if (val.images.count > 0) {
-        score(val, val_w, val_groups, &r);
-        r.improved = improves(r.val_qwk, r.val_loss, best_qwk, best_loss);
-      } else {
-        r.improved = true;  // no validation: the last epoch is kept
-      }
-      r.val_seconds = seconds_since(val_start);
-      if (r.improved) {
-        best_qwk = r.val_qwk;
-        best_loss = r.val_loss;
-        history.best_epoch = epoch;
-        best = snapshot();
-        if (!hooks.checkpoint_path.empty()) save_impl(hooks.checkpoint_path);
-      }
-      history.epochs.push_back(r);
-      if (hooks.on_epoch) hooks.on_epoch(r);
-      if (s.patience > 0 && epoch - history.best_epoch >= s.patience && epoch < s.epochs) {
-        history.stopped_early = true;
-        break;
-      }
-    }
+    TrainingHistory history = run_epochs(
+        s.epochs, s.patience, val.images.count > 0,
+        [&](EpochReport* r) { train_epoch(train, train_w, train_groups, hooks, rng, &batch, r); },
+        [&](EpochReport* r) { score(val, val_w, val_groups, r); },
+        [&] {
+          best = snapshot();
+          if (!hooks.checkpoint_path.empty()) save_impl(hooks.checkpoint_path);
+        },
+        hooks.on_epoch);
     restore(best);
     set_mode(false);
     history.seconds = seconds_since(start);
