@@ -12,7 +12,6 @@
 #include <cmath>       // for isfinite
 #include <cstring>     // for memcpy, strncpy
 #include <filesystem>  // for is_regular_file
-#include <limits>      // for numeric_limits
 #include <memory>      // for unique_ptr, shared_ptr
 #include <optional>
 #include <random>  // for mt19937_64

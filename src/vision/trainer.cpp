@@ -11,7 +11,6 @@
 #include <cmath>       // for ceil, isfinite
 #include <cstring>     // for memcpy
 #include <filesystem>  // for exists
-#include <limits>      // for numeric_limits
 #include <stdexcept>   // for logic_error
 #include <unordered_map>
 
