@@ -531,42 +531,51 @@ JobRecord FoldWork::ensemble(const std::vector<const JobRecord*>& members) {
     }
     return out;
   };
-  auto covered = [](const MemberPredictions& m, const std::vector<int>& rows,
-                    std::vector<int>* kept_index) {
-    std::vector<int> out;
-    for (size_t i = 0; i < rows.size(); ++i) {
+  // The positions of the rows some member predicts, and the predictions at those positions.
+  auto covered = [](const MemberPredictions& m) {
+    std::vector<size_t> at;
+    for (size_t i = 0; i < static_cast<size_t>(m.count); ++i) {
       bool any = false;
       for (const auto& p : m.probs) any = any || !std::isnan(p[i * kNumClasses]);
-      if (!any) continue;
-      out.push_back(rows[i]);
-      if (kept_index != nullptr) kept_index->push_back(static_cast<int>(i));
+      if (any) at.push_back(i);
+    }
+    return at;
+  };
+  auto select = [](const MemberPredictions& m, const std::vector<size_t>& at) {
+    MemberPredictions out;
+    out.count = static_cast<int>(at.size());
+    for (const auto& p : m.probs) {
+      Probabilities kept;
+      for (size_t i : at)
+        kept.insert(kept.end(), p.begin() + i * kNumClasses, p.begin() + (i + 1) * kNumClasses);
+      out.probs.push_back(std::move(kept));
     }
     return out;
   };
-  std::vector<int> val_index;
   const MemberPredictions val_all = gather(plan_.val_rows, false);
-  const std::vector<int> val = covered(val_all, plan_.val_rows, &val_index);
-  std::vector<int> val_labels;
-  for (int i : val_index) val_labels.push_back(plan_.val_labels[i]);
-  if (val.empty())
+  const std::vector<size_t> val_at = covered(val_all);
+  if (val_at.empty())
     throw InputError(
         fmt::format("run {} fold {}: no validation patients to fit the --ensemble on; raise "
                     "--validation-fraction or use more patients",
                     plan_.run, plan_.fold));
-  const MemberPredictions inner = gather(val, false);
+  std::vector<int> val_labels;
+  for (size_t i : val_at) val_labels.push_back(plan_.val_labels[i]);
   EnsembleSettings es = settings_.ensemble;
   es.seed = mix_seed(plan_.seed, kHeadSalt);
-  const Ensemble model = Ensemble::fit(es, inner, val_labels);
+  const Ensemble model = Ensemble::fit(es, select(val_all, val_at), val_labels);
 
   const MemberPredictions test_all = gather(plan_.test_rows, true);
-  const std::vector<int> test = covered(test_all, plan_.test_rows, nullptr);
-  const Probabilities probs = model.predict(gather(test, true));
+  const std::vector<size_t> test_at = covered(test_all);
+  std::vector<int> test;
+  for (size_t i : test_at) test.push_back(plan_.test_rows[i]);
+  const Probabilities probs = model.predict(select(test_all, test_at));
   JobRecord job;
   job.result.run = plan_.run;
   job.result.seed = plan_.run_seed;
   job.result.fold = plan_.fold;
   job.result.modalities = kEnsembleName;
-  job.result.n_train = static_cast<int>(val.size());
+  job.result.n_train = static_cast<int>(val_at.size());
   job.result.n_test = static_cast<int>(test.size());
   job.result.scores = score_rows(data_, test, probs);
   job.test = prediction_rows(plan_, kEnsembleName, test, probs);
@@ -575,7 +584,7 @@ JobRecord FoldWork::ensemble(const std::vector<const JobRecord*>& members) {
   for (size_t i = 0; i < members.size(); ++i)
     text += fmt::format("{}{} {:.3f}", i ? ", " : "", members[i]->result.modalities, weights[i]);
   spdlog::debug("  run {} fold {} ensemble ({}) on {} validation visit-wounds: {}", plan_.run,
-                plan_.fold, to_string(es.kind), val.size(), text);
+                plan_.fold, to_string(es.kind), val_at.size(), text);
   job.seconds = seconds_since(start);
   return job;
 }
