@@ -196,6 +196,10 @@ class ImageModel {
   virtual Probabilities predict_proba(const ImageBatch& images) = 0;
   // The penultimate layer (the backbone's pooled output), row-major: [i * embedding_dim() + j].
   virtual std::vector<float> embed(const ImageBatch& images) = 0;
+  // embed() and predict_proba() of the same images, through the backbone once (the same numbers
+  // as the two calls).
+  virtual void embed_and_predict(const ImageBatch& images, std::vector<float>* embeddings,
+                                 Probabilities* probs) = 0;
   virtual int embedding_dim() const = 0;
   virtual int channels() const = 0;
   virtual int num_classes() const = 0;
@@ -223,7 +227,7 @@ class ImageModel {
 
 // Bumped whenever ImageModel, VisionSettings, FusionModel, FusionSettings (fusion.h) or the
 // factories change; the loader refuses a library built with another version.
-inline constexpr int kVisionAbiVersion = 2;
+inline constexpr int kVisionAbiVersion = 3;
 inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
 inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
 

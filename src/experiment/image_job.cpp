@@ -304,8 +304,9 @@ BranchFeatures branch_features(const ImageIndex& index, ImageCache& cache, Modal
   out.probs.assign(with.size() * kNumClasses, 0.0);
   for (size_t i = 0; i < with.size(); ++i) out.slot[with[i]] = static_cast<int>(i);
   if (images.images.count == 0) return out;
-  const std::vector<float> emb = model.embed(images.images);
-  const Probabilities probs = model.predict_proba(images.images);
+  std::vector<float> emb;
+  Probabilities probs;
+  model.embed_and_predict(images.images, &emb, &probs);
   std::vector<int> views(with.size(), 0);
   for (int i = 0; i < images.images.count; ++i) {
     const int s = images.groups[i];

@@ -188,6 +188,10 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   std::vector<float> embed(const ImageBatch& images) override {
     return without_backtrace([&] { return embed_impl(images); });
   }
+  void embed_and_predict(const ImageBatch& images, std::vector<float>* embeddings,
+                         Probabilities* probs) override {
+    without_backtrace([&] { embed_and_predict_impl(images, embeddings, probs); });
+  }
   void save(const std::string& path) const override {
     without_backtrace([&] { save_impl(path); });
   }
@@ -431,6 +435,28 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       out.insert(out.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
     });
     return out;
+  }
+
+  void embed_and_predict_impl(const ImageBatch& images, std::vector<float>* embeddings,
+                              Probabilities* probs) {
+    check_images(images, channels_, settings_.image_size, "embedded");
+    torch::set_num_threads(settings_.threads);
+    torch::NoGradGuard no_grad;
+    set_mode(false);
+    embeddings->clear();
+    embeddings->reserve(static_cast<size_t>(images.count) * backbone_->dim());
+    std::vector<torch::Tensor> logits;
+    for_chunks(images.count, [&](int begin, int n) {
+      const torch::Tensor e = backbone_->forward(input(images.image(begin), n));
+      logits.push_back(head_->forward(dropout_->forward(e)).to(torch::kCPU));
+      const torch::Tensor cpu = e.to(torch::kCPU).contiguous();
+      embeddings->insert(embeddings->end(), cpu.data_ptr<float>(),
+                         cpu.data_ptr<float>() + cpu.numel());
+    });
+    probs->clear();
+    if (logits.empty()) return;
+    const torch::Tensor p = torch::softmax(torch::cat(logits), 1).to(torch::kDouble).contiguous();
+    probs->assign(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
   }
 
   void set_trainable_impl(double top_fraction, bool classifier) {

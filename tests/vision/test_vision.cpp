@@ -321,6 +321,12 @@ TEST(VisionTraining, FocalLossTrainsAndSaveLoadRoundTrips) {
   copy->load(path);
   EXPECT_EQ(copy->predict_proba(val.images), model->predict_proba(val.images));
   EXPECT_EQ(copy->embed(val.images), model->embed(val.images));
+  // One pass through the backbone gives exactly what the two calls give.
+  std::vector<float> embeddings;
+  Probabilities probs;
+  model->embed_and_predict(val.images, &embeddings, &probs);
+  EXPECT_EQ(embeddings, model->embed(val.images));
+  EXPECT_EQ(probs, model->predict_proba(val.images));
 
   VisionSettings other = s;
   other.backbone = "resnet18";
