@@ -42,8 +42,8 @@ const char* to_string(FusionKind kind);
 struct FusionSettings {
   // --fusion (see above); the default won bench/fusion_evidence.sh (README: "Fused combinations")
   FusionKind kind = FusionKind::kFeatureConcat;
-  double rf_weight = 0.7;          // --rf-weight: [0, 1] metadata's share in fixed
-  int stage1_epochs = 30;          // --stage1-epochs: [1, 10000] head epochs
+  double rf_weight = 0.7;  // --rf-weight: [0, 1] metadata's share in fixed
+  int stage1_epochs = 30;  // --stage1-epochs: [1, 10000] head epochs
   // --stage1-learning-rate: (0, 1] Adam, head only. 1e-2: on toy problems of 150-600 samples 3e-3
   // was still far from converged after 30 epochs (loss 0.52 vs 0.06 at convergence), 1e-2 close,
   // and on a noisy one 1e-2 scored as well or better.

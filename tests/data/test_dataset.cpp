@@ -177,9 +177,10 @@ TEST(Dataset, SameLabelDuplicateMergedWithWarning) {
   const Dataset d = load_dataset(dir, Schema::dfu(), true);
   EXPECT_EQ(d.rows.size(), 1U);
   // One duplicate warning (the others say that classes P and R have no rows).
-  EXPECT_EQ(std::count_if(d.warnings.begin(), d.warnings.end(),
-                          [](const std::string& w) { return w.find("duplicate") != std::string::npos; }),
-            1);
+  EXPECT_EQ(
+      std::count_if(d.warnings.begin(), d.warnings.end(),
+                    [](const std::string& w) { return w.find("duplicate") != std::string::npos; }),
+      1);
 }
 
 TEST(Dataset, PatientIdsIgnoreLeadingZeros) {
