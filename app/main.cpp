@@ -87,6 +87,7 @@ void add_tabular_options(CLI::App* cmd, TabularSettings* t, TabularText* text) {
 struct ImageText {
   std::string loss = "weighted_ce";
   std::string device = "cpu";
+  std::string precision = "fp32";
   std::string map_decode = "viridis";
   std::string on_missing_image = "skip";
   bool no_augment = false;
@@ -95,7 +96,7 @@ struct ImageText {
 void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
   auto& v = s->vision;
   cmd->add_option("--backbone", v.backbone,
-                  "simple | resnet18 | efficientnet_b0|b2|b3 | torchscript:PATH")
+                  "simple | resnet18 | densenet121 | efficientnet_b0|b1|b2|b3 | torchscript:PATH")
       ->capture_default_str()
       ->group("Image branches");
   cmd->add_option("--image-size", v.image_size, "square crop side: 32 | 64 | 128 | 256")
@@ -120,7 +121,11 @@ void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
   cmd->add_option("--focal-gamma", v.focal_gamma, "focal loss gamma")
       ->capture_default_str()
       ->group("Image branches");
-  cmd->add_option("--device", text->device, "cpu | cuda | multi")
+  cmd->add_option("--device", text->device, "cpu | cuda | cuda:N | multi")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--precision", text->precision,
+                  "fp32 | bf16 | fp16 (autocast on CUDA; image branches)")
       ->capture_default_str()
       ->group("Image branches");
   cmd->add_option("--map-decode", text->map_decode, "viridis (maps -> one scalar channel) | none")
@@ -219,6 +224,8 @@ void apply_fusion_text(const FusionText& text, FusionSettings* f, EnsembleSettin
 void apply_image_text(const ImageText& text, ImageBranchSettings* s) {
   s->vision.loss = parse_vision_loss(text.loss);
   s->vision.device = parse_vision_device(text.device);
+  s->vision.device_index = parse_device_index(text.device);
+  s->vision.precision = parse_precision(text.precision);
   s->preprocess.map_decode = parse_map_decode(text.map_decode);
   s->preprocess.on_missing_image = parse_missing_image(text.on_missing_image);
   s->preprocess.image_size = s->vision.image_size;

@@ -58,20 +58,25 @@ struct LabelledImages {
 
 // ---- Settings ----------------------------------------------------------------------------------
 
-// The backbone is named as on the command line: "simple", "resnet18", "efficientnet_b0",
-// "efficientnet_b2", "efficientnet_b3" or "torchscript:PATH".
+// The backbone is named as on the command line: "simple", "resnet18", "densenet121",
+// "efficientnet_b0" .. "efficientnet_b3" or "torchscript:PATH".
 enum class BackboneKind {
   kSimple,
   kResnet18,
+  kDenseNet121,
   kEfficientNetB0,
+  kEfficientNetB1,
   kEfficientNetB2,
   kEfficientNetB3,
   kTorchScript
 };
 enum class VisionLoss { kWeightedCrossEntropy, kFocal };  // "weighted_ce" | "focal"
-enum class VisionDevice { kCpu, kCuda, kMulti };          // "cpu" | "cuda" | "multi"
-enum class VisionClassWeight { kBalanced, kNone };        // "balanced" | "none"
-enum class InputNormalization { kDataset, kImageNet };    // "dataset" | "imagenet"
+enum class VisionDevice { kCpu, kCuda, kMulti };          // "cpu" | "cuda[:N]" | "multi"
+// Arithmetic of training and inference steps: fp32 everywhere (TF32 off, so CPU and GPU agree), or
+// libtorch's autocast to bfloat16 / float16 on CUDA (fp16 with a dynamic loss scale).
+enum class Precision { kFp32, kBf16, kFp16 };           // "fp32" | "bf16" | "fp16"
+enum class VisionClassWeight { kBalanced, kNone };      // "balanced" | "none"
+enum class InputNormalization { kDataset, kImageNet };  // "dataset" | "imagenet"
 
 // Every knob of an image branch: default, bound, meaning. validate() names the option
 // (`--backbone`, `--image-size`, ...) in its InputError. The architecture fields (backbone,
@@ -82,8 +87,11 @@ enum class InputNormalization { kDataset, kImageNet };    // "dataset" | "imagen
 //   simple           3 x (conv3x3 -> batch norm -> ReLU -> max-pool 2) with 32/64/128 channels,
 //                    global average pool: embedding 128
 //   resnet18         torchvision's layout (BasicBlock [2, 2, 2, 2], 7x7 stem): embedding 512
+//   densenet121      torchvision's layout (growth 32, blocks [6, 12, 24, 16], bottleneck 4x,
+//                    7x7 stem, final batch norm + ReLU): embedding 1024
 //   efficientnet_bN  torchvision's B0 layout (MBConv with squeeze-excitation, SiLU, stochastic
-//                    depth 0.2), B2/B3 with width x1.1/x1.2 and depth x1.2/x1.4: 1280/1408/1536
+//                    depth 0.2), B1/B2/B3 with width x1.0/x1.1/x1.2 and depth x1.1/x1.2/x1.4:
+//                    embedding 1280 (B0, B1), 1408 (B2), 1536 (B3)
 //   torchscript:PATH a TorchScript module saved by torch 1.13 (Debian's python3-torch; files from
 //                    PyTorch 2.x may not load). Its `features(x)` method if it has one, else
 //                    `forward(x)`, takes float images [N, C, S, S] normalised as `normalization`
@@ -92,12 +100,13 @@ enum class InputNormalization { kDataset, kImageNet };    // "dataset" | "imagen
 //                    parameter of the module; batch norms inside it are recognised by type name.
 // The classifier is dropout -> linear on the embedding for every backbone.
 //
-// Devices: cpu; cuda (one GPU; needs a CUDA build of libtorch, and this machine's is CPU-only, so
-// asking is an InputError); multi (on one GPU the same as cuda; data-parallel training over
-// several GPUs is not available: an InputError).
+// Devices: cpu; cuda or cuda:N (one GPU, the first or the N-th; needs a CUDA build of libtorch —
+// README "GPU build" — else asking is an InputError); multi (on one GPU the same as cuda;
+// data-parallel training over several GPUs is not available: an InputError; several GPUs are
+// used through MPI ranks, one GPU per rank).
 struct VisionSettings {
-  // --backbone: simple | resnet18 | efficientnet_b0 | efficientnet_b2 | efficientnet_b3 |
-  // torchscript:PATH (see above)
+  // --backbone: simple | resnet18 | densenet121 | efficientnet_b0 | efficientnet_b1 |
+  // efficientnet_b2 | efficientnet_b3 | torchscript:PATH (see above)
   std::string backbone = "simple";
   int image_size = 64;            // --image-size: 32 | 64 | 128 | 256, side of the square crops
   int num_classes = kNumClasses;  // [2, 1000] output classes (the study: 3)
@@ -117,7 +126,9 @@ struct VisionSettings {
   // (for TorchScript models exported with ImageNet weights)
   uint64_t seed = 42;                        // --seed: weights, shuffling, dropout, augmentation
   int threads = 2;                           // --threads: [1, 256] libtorch intra-op threads
-  VisionDevice device = VisionDevice::kCpu;  // --device: cpu | cuda | multi (see above)
+  VisionDevice device = VisionDevice::kCpu;  // --device: cpu | cuda[:N] | multi (see above)
+  int device_index = 0;                      // the N of --device cuda:N: [0, 255]
+  Precision precision = Precision::kFp32;    // --precision: fp32 | bf16 | fp16 (CUDA only)
 
   BackboneKind backbone_kind() const;    // InputError for an unknown name
   std::string torchscript_path() const;  // the PATH of "torchscript:PATH", else ""
@@ -126,13 +137,16 @@ struct VisionSettings {
 
 BackboneKind parse_backbone(const std::string& text);  // "--backbone: ..." InputError
 VisionLoss parse_vision_loss(const std::string& text);
-VisionDevice parse_vision_device(const std::string& text);
+VisionDevice parse_vision_device(const std::string& text);  // "cuda:N" is kCuda
+int parse_device_index(const std::string& text);            // N of "cuda:N", else 0
+Precision parse_precision(const std::string& text);
 VisionClassWeight parse_vision_class_weight(const std::string& text);
 InputNormalization parse_input_normalization(const std::string& text);
 const char* to_string(VisionLoss v);
 const char* to_string(VisionDevice v);
 const char* to_string(VisionClassWeight v);
 const char* to_string(InputNormalization v);
+const char* to_string(Precision v);
 
 // ---- Training ----------------------------------------------------------------------------------
 
@@ -227,7 +241,7 @@ class ImageModel {
 
 // Bumped whenever ImageModel, VisionSettings, FusionModel, FusionSettings (fusion.h) or the
 // factories change; the loader refuses a library built with another version.
-inline constexpr int kVisionAbiVersion = 3;
+inline constexpr int kVisionAbiVersion = 4;
 inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
 inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
 

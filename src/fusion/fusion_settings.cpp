@@ -1,6 +1,7 @@
 // FusionSettings: names, parsing and validation. Torch-free: it is compiled into the experiment
 // stage too, so options are checked without loading libtorch.
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // for join (fmt 11 moved it here)
 
 #include <array>
 #include <cmath>  // for isfinite

@@ -1,5 +1,5 @@
-// The backbones: a small CNN, ResNet-18, EfficientNet-B0/B2/B3 (torchvision's layouts, no
-// pretrained weights) and TorchScript modules loaded from a file.
+// The backbones: a small CNN, ResNet-18, DenseNet-121, EfficientNet-B0..B3 (torchvision's layouts,
+// no pretrained weights) and TorchScript modules loaded from a file.
 #include "vision/backbones.h"
 
 #include <fmt/format.h>
@@ -112,6 +112,87 @@ struct ResNet18Impl : nn::Module {
   std::vector<nn::Sequential> layers;
 };
 TORCH_MODULE(ResNet18);
+
+// ---- DenseNet-121 ---------------------------------------------------------------------------
+
+constexpr int64_t kDenseGrowth = 32;
+constexpr int64_t kDenseBottleneck = 4;  // the 1x1 convolution's width is 4 x growth
+constexpr int64_t kDenseStem = 64;
+constexpr int64_t kDenseStemKernel = 7;
+constexpr int64_t kDenseNet121Blocks[] = {6, 12, 24, 16};
+
+// BN -> ReLU -> 1x1 conv -> BN -> ReLU -> 3x3 conv, its `growth` channels appended to its input.
+struct DenseLayerImpl : nn::Module {
+  DenseLayerImpl(int64_t in, int64_t growth, int64_t bottleneck)
+      : norm1(register_module("norm1", nn::BatchNorm2d(in))),
+        conv1(register_module("conv1", nn::Conv2d(conv_options(in, bottleneck * growth, 1)))),
+        norm2(register_module("norm2", nn::BatchNorm2d(bottleneck * growth))),
+        conv2(register_module("conv2", nn::Conv2d(conv_options(bottleneck * growth, growth, 3)))) {}
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    const torch::Tensor y = conv1(torch::relu(norm1(x)));
+    return torch::cat({x, conv2(torch::relu(norm2(y)))}, 1);
+  }
+
+  nn::BatchNorm2d norm1;
+  nn::Conv2d conv1;
+  nn::BatchNorm2d norm2;
+  nn::Conv2d conv2;
+};
+TORCH_MODULE(DenseLayer);
+
+// BN -> ReLU -> 1x1 conv halving the channels -> 2x2 average pool.
+struct TransitionImpl : nn::Module {
+  TransitionImpl(int64_t in, int64_t out)
+      : norm(register_module("norm", nn::BatchNorm2d(in))),
+        conv(register_module("conv", nn::Conv2d(conv_options(in, out, 1)))) {}
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::avg_pool2d(conv(torch::relu(norm(x))), 2, 2);
+  }
+
+  nn::BatchNorm2d norm;
+  nn::Conv2d conv;
+};
+TORCH_MODULE(Transition);
+
+// torchvision's densenet121 (its `features` and the ReLU + pooling of its forward), names kept:
+// features.conv0, norm0, denseblock1.denselayer1.norm1, ..., transition1, ..., norm5.
+struct DenseNet121Impl : nn::Module {
+  explicit DenseNet121Impl(int channels) {
+    features->push_back("conv0",
+                        nn::Conv2d(conv_options(channels, kDenseStem, kDenseStemKernel, 2)));
+    features->push_back("norm0", nn::BatchNorm2d(kDenseStem));
+    features->push_back("relu0", nn::ReLU());
+    features->push_back("pool0", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    int64_t width = kDenseStem;
+    const size_t blocks = std::size(kDenseNet121Blocks);
+    for (size_t b = 0; b < blocks; ++b) {
+      Stack block;
+      for (int64_t l = 0; l < kDenseNet121Blocks[b]; ++l) {
+        block->push_back(fmt::format("denselayer{}", l + 1),
+                         DenseLayer(width, kDenseGrowth, kDenseBottleneck));
+        width += kDenseGrowth;
+      }
+      features->push_back(fmt::format("denseblock{}", b + 1), block);
+      if (b + 1 == blocks) break;
+      features->push_back(fmt::format("transition{}", b + 1), Transition(width, width / 2));
+      width /= 2;
+    }
+    features->push_back("norm5", nn::BatchNorm2d(width));
+    dim = width;
+    register_module("features", features);
+    init_convolutions(*this);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::adaptive_avg_pool2d(torch::relu(features->forward(x)), {1, 1}).flatten(1);
+  }
+
+  nn::Sequential features;
+  int64_t dim = 0;  // 1024
+};
+TORCH_MODULE(DenseNet121);
 
 // ---- EfficientNet
 // --------------------------------------------------------------------------------
@@ -341,6 +422,7 @@ struct EfficientNetScale {
   double width, depth;
 };
 constexpr EfficientNetScale kB0{1.0, 1.0};
+constexpr EfficientNetScale kB1{1.0, 1.1};
 constexpr EfficientNetScale kB2{1.1, 1.2};
 constexpr EfficientNetScale kB3{1.2, 1.4};
 
@@ -378,8 +460,15 @@ std::unique_ptr<Backbone> make_backbone(const VisionSettings& settings, int chan
           SimpleCnn(channels), kSimpleWidths[std::size(kSimpleWidths) - 1]);
     case BackboneKind::kResnet18:
       return std::make_unique<ModuleBackbone<ResNet18>>(ResNet18(channels), ResNet18Impl::kDim);
+    case BackboneKind::kDenseNet121: {
+      DenseNet121 net(channels);
+      const int64_t dim = net->dim;
+      return std::make_unique<ModuleBackbone<DenseNet121>>(net, dim);
+    }
     case BackboneKind::kEfficientNetB0:
       return make_efficientnet(channels, kB0);
+    case BackboneKind::kEfficientNetB1:
+      return make_efficientnet(channels, kB1);
     case BackboneKind::kEfficientNetB2:
       return make_efficientnet(channels, kB2);
     case BackboneKind::kEfficientNetB3:

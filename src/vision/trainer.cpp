@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "vision/backbones.h"
+#include "vision/precision.h"
 #include "vision/torch_branch.h"
 #include "vision/trainer_detail.h"
 #include "woundphase/vision.h"
@@ -51,22 +52,6 @@ torch::Tensor per_image_loss(const torch::Tensor& logits, const torch::Tensor& t
       torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
   if (loss == VisionLoss::kFocal && gamma > 0) return -torch::pow(1 - log_p.exp(), gamma) * log_p;
   return -log_p;
-}
-
-torch::Device resolve_device(VisionDevice device) {
-  if (device == VisionDevice::kCpu) return torch::kCPU;
-  if (!torch::cuda::is_available())
-    throw InputError(fmt::format(
-        "--device {}: no CUDA device is available (this libtorch is a CPU-only build, or no GPU "
-        "is visible); use --device cpu",
-        to_string(device)));
-  if (device == VisionDevice::kMulti && torch::cuda::device_count() > 1)
-    throw InputError(
-        "--device multi: the C++ trainer trains on one GPU only (no data-parallel training); use "
-        "--device cuda (one GPU)");
-  at::globalContext().setDeterministicCuDNN(true);
-  at::globalContext().setBenchmarkCuDNN(false);
-  return {torch::kCUDA, 0};
 }
 
 void check_images(const ImageBatch& b, int channels, int size, const char* what) {
@@ -227,7 +212,12 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     const int size = settings_.image_size;
     const torch::Tensor raw =
         torch::from_blob(const_cast<uint8_t*>(pixels), {n, channels_, size, size}, torch::kUInt8);
-    return raw.to(device_, torch::kFloat).sub_(input_mean_).div_(input_std_);
+    return normalize(raw.to(device_));
+  }
+
+  // uint8 images [n, C, S, S] on the device -> normalised float.
+  torch::Tensor normalize(const torch::Tensor& raw) const {
+    return raw.to(torch::kFloat).sub_(input_mean_).div_(input_std_);
   }
 
   torch::Tensor embed_tensor(const torch::Tensor& x) override { return backbone_->forward(x); }
@@ -360,7 +350,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     settings_.validate();
     if (channels_ != 1 && channels_ != 3)
       throw InputError(fmt::format("image channels must be 1 or 3, got {}", channels_));
-    device_ = resolve_device(settings_.device);
+    device_ = resolve_device(settings_.device, settings_.device_index, settings_.precision);
     torch::set_num_threads(settings_.threads);
     torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
     backbone_ = make_backbone(settings_, channels_);
@@ -399,9 +389,20 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
 
     std::vector<torch::Tensor> best = snapshot();
     ImageBatch batch(0, s.image_size, channels_);
+    LossScaler scaler(s.precision);
+    // On a GPU the training crops go over once per fit, and batches are gathered there; an augment
+    // hook works on host pixels, so with one every batch is copied as on the CPU.
+    torch::Tensor device_pixels;
+    if (device_.is_cuda() && !hooks.augment)
+      device_pixels = torch::from_blob(const_cast<uint8_t*>(train.images.pixels.data()),
+                                       {train.images.count, channels_, s.image_size, s.image_size},
+                                       torch::kUInt8)
+                          .to(device_);
     TrainingHistory history = run_epochs(
         s.epochs, s.patience, val.images.count > 0,
-        [&](EpochReport* r) { train_epoch(train, train_w, train_groups, hooks, rng, &batch, r); },
+        [&](EpochReport* r) {
+          train_epoch(train, train_w, train_groups, hooks, rng, device_pixels, &scaler, &batch, r);
+        },
         [&](EpochReport* r) { score(val, val_w, val_groups, r); },
         [&] {
           best = snapshot();
@@ -427,11 +428,13 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     torch::set_num_threads(settings_.threads);
     torch::NoGradGuard no_grad;
     set_mode(false);
+    AutocastScope autocast(device_, settings_.precision);
     std::vector<float> out;
     out.reserve(static_cast<size_t>(images.count) * backbone_->dim());
     for_chunks(images.count, [&](int begin, int n) {
-      const torch::Tensor e =
-          backbone_->forward(input(images.image(begin), n)).to(torch::kCPU).contiguous();
+      const torch::Tensor e = backbone_->forward(input(images.image(begin), n))
+                                  .to(torch::kCPU, torch::kFloat)
+                                  .contiguous();
       out.insert(out.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
     });
     return out;
@@ -445,11 +448,12 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     set_mode(false);
     embeddings->clear();
     embeddings->reserve(static_cast<size_t>(images.count) * backbone_->dim());
+    AutocastScope autocast(device_, settings_.precision);
     std::vector<torch::Tensor> logits;
     for_chunks(images.count, [&](int begin, int n) {
       const torch::Tensor e = backbone_->forward(input(images.image(begin), n));
-      logits.push_back(head_->forward(dropout_->forward(e)).to(torch::kCPU));
-      const torch::Tensor cpu = e.to(torch::kCPU).contiguous();
+      logits.push_back(head_->forward(dropout_->forward(e)).to(torch::kCPU, torch::kFloat));
+      const torch::Tensor cpu = e.to(torch::kCPU, torch::kFloat).contiguous();
       embeddings->insert(embeddings->end(), cpu.data_ptr<float>(),
                          cpu.data_ptr<float>() + cpu.numel());
     });
@@ -506,8 +510,9 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
           fmt::format("{}", s.dropout));
     check(s.normalization == settings_.normalization, "--normalization",
           to_string(settings_.normalization), to_string(s.normalization));
-    check(s.device == settings_.device, "--device", to_string(settings_.device),
-          to_string(s.device));
+    check(s.device == settings_.device && s.device_index == settings_.device_index, "--device",
+          fmt::format("{}:{}", to_string(settings_.device), settings_.device_index),
+          fmt::format("{}:{}", to_string(s.device), s.device_index));
   }
 
   torch::Tensor forward(const torch::Tensor& x) { return classify(backbone_->forward(x)); }
@@ -522,18 +527,21 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   torch::Tensor logits_of(const ImageBatch& images) {
     torch::NoGradGuard no_grad;
     set_mode(false);
+    AutocastScope autocast(device_, settings_.precision);
     std::vector<torch::Tensor> parts;
     for_chunks(images.count, [&](int begin, int n) {
-      parts.push_back(forward(input(images.image(begin), n)).to(torch::kCPU));
+      parts.push_back(forward(input(images.image(begin), n)).to(torch::kCPU, torch::kFloat));
     });
     if (parts.empty()) return torch::empty({0, settings_.num_classes});
     return torch::cat(parts);
   }
 
   // One epoch: each group once through one of its images drawn at random, in random order.
+  // `device_pixels` (defined on a GPU without augmentation): every training crop, on the device.
   void train_epoch(const LabelledImages& train, const std::vector<float>& weights,
                    const std::vector<std::vector<int>>& groups, const FitHooks& hooks,
-                   std::mt19937_64& rng, ImageBatch* batch, EpochReport* report) {
+                   std::mt19937_64& rng, const torch::Tensor& device_pixels, LossScaler* scaler,
+                   ImageBatch* batch, EpochReport* report) {
     set_mode(true);
     std::vector<int> order(groups.size());
     for (size_t g = 0; g < groups.size(); ++g)
@@ -550,34 +558,47 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     for (size_t start = 0; start < order.size(); start += b) {
       const size_t n = std::min(b, order.size() - start);
       if (n < 2) break;  // batch norm needs two images: a last lone one is left out
-      batch->count = static_cast<int>(n);
-      batch->pixels.resize(n * bytes);
       labels.resize(n);
       w.resize(n);
       double batch_weight = 0;
       for (size_t j = 0; j < n; ++j) {
         const int i = order[start + j];
-        std::memcpy(batch->image(static_cast<int>(j)), train.images.image(i), bytes);
         labels[j] = train.labels[i];
         w[j] = weights[i];
         batch_weight += w[j];
       }
       if (batch_weight <= 0) continue;
-      if (hooks.augment) {
-        hooks.augment(*batch, rng);
-        if (batch->count != static_cast<int>(n) || batch->size != settings_.image_size ||
-            batch->channels != channels_ || batch->pixels.size() != n * bytes)
-          throw std::logic_error("the augment hook changed the batch's shape");
+      torch::Tensor x;
+      if (device_pixels.defined()) {
+        const std::vector<int64_t> rows(order.begin() + start, order.begin() + start + n);
+        x = normalize(device_pixels.index_select(0, torch::tensor(rows).to(device_)));
+      } else {
+        batch->count = static_cast<int>(n);
+        batch->pixels.resize(n * bytes);
+        for (size_t j = 0; j < n; ++j)
+          std::memcpy(batch->image(static_cast<int>(j)), train.images.image(order[start + j]),
+                      bytes);
+        if (hooks.augment) {
+          hooks.augment(*batch, rng);
+          if (batch->count != static_cast<int>(n) || batch->size != settings_.image_size ||
+              batch->channels != channels_ || batch->pixels.size() != n * bytes)
+            throw std::logic_error("the augment hook changed the batch's shape");
+        }
+        x = input(batch->pixels.data(), static_cast<int>(n));
       }
-      const torch::Tensor x = input(batch->pixels.data(), static_cast<int>(n));
       const torch::Tensor y = long_tensor(labels).to(device_);
       const torch::Tensor wt = float_tensor(w).to(device_);
-      const torch::Tensor loss =
-          (per_image_loss(forward(x), y, settings_.loss, settings_.focal_gamma) * wt).sum() /
-          batch_weight;
+      torch::Tensor loss;
+      {
+        AutocastScope autocast(device_, settings_.precision);
+        loss = (per_image_loss(forward(x), y, settings_.loss, settings_.focal_gamma)
+                    .to(torch::kFloat) *
+                wt)
+                   .sum() /
+               batch_weight;
+      }
       optimizer_->zero_grad();
-      loss.backward();
-      optimizer_->step();
+      scaler->backward_and_step(loss, *optimizer_);
       loss_sum += loss.item<double>() * batch_weight;
       weight_sum += batch_weight;
       report->train_images += static_cast<long>(n);

@@ -1,6 +1,7 @@
 // VisionSettings: names, parsing and validation. Torch-free: it is compiled into the experiment
 // stage too, so options are checked without loading libtorch.
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // for join (fmt 11 moved it here)
 
 #include <array>
 #include <cmath>       // for isfinite
@@ -21,12 +22,16 @@ constexpr int kMaxBatch = 4096;
 constexpr double kMaxFocalGamma = 10;
 constexpr double kMaxDropout = 0.9;
 constexpr int kMaxThreads = 256;
+constexpr int kMaxDeviceIndex = 255;
+constexpr char kCudaIndexPrefix[] = "cuda:";
 constexpr std::array<int, 4> kVisionImageSizes = {32, 64, 128, 256};
 
-constexpr std::array<std::pair<const char*, BackboneKind>, 5> kBackbones = {{
+constexpr std::array<std::pair<const char*, BackboneKind>, 7> kBackbones = {{
     {"simple", BackboneKind::kSimple},
     {"resnet18", BackboneKind::kResnet18},
+    {"densenet121", BackboneKind::kDenseNet121},
     {"efficientnet_b0", BackboneKind::kEfficientNetB0},
+    {"efficientnet_b1", BackboneKind::kEfficientNetB1},
     {"efficientnet_b2", BackboneKind::kEfficientNetB2},
     {"efficientnet_b3", BackboneKind::kEfficientNetB3},
 }};
@@ -58,6 +63,11 @@ constexpr std::array<std::pair<const char*, VisionDevice>, 3> kDevices = {{
     {"cpu", VisionDevice::kCpu},
     {"cuda", VisionDevice::kCuda},
     {"multi", VisionDevice::kMulti},
+}};
+constexpr std::array<std::pair<const char*, Precision>, 3> kPrecisions = {{
+    {"fp32", Precision::kFp32},
+    {"bf16", Precision::kBf16},
+    {"fp16", Precision::kFp16},
 }};
 constexpr std::array<std::pair<const char*, VisionClassWeight>, 2> kClassWeights = {{
     {"balanced", VisionClassWeight::kBalanced},
@@ -95,7 +105,25 @@ VisionLoss parse_vision_loss(const std::string& text) {
   return parse_named(kLosses, text, "--loss");
 }
 VisionDevice parse_vision_device(const std::string& text) {
+  if (text.rfind(kCudaIndexPrefix, 0) == 0) {
+    parse_device_index(text);  // checks N
+    return VisionDevice::kCuda;
+  }
   return parse_named(kDevices, text, "--device");
+}
+int parse_device_index(const std::string& text) {
+  if (text.rfind(kCudaIndexPrefix, 0) != 0) return 0;
+  const std::string digits = text.substr(sizeof(kCudaIndexPrefix) - 1);
+  const bool all_digits = !digits.empty() && digits.size() <= 3 &&
+                          digits.find_first_not_of("0123456789") == std::string::npos;
+  if (!all_digits || std::stoi(digits) > kMaxDeviceIndex)
+    throw InputError(fmt::format(
+        "--device: '{}' is not cuda:N with N a GPU number in [0, {}] (or cpu, cuda, multi)", text,
+        kMaxDeviceIndex));
+  return std::stoi(digits);
+}
+Precision parse_precision(const std::string& text) {
+  return parse_named(kPrecisions, text, "--precision");
 }
 VisionClassWeight parse_vision_class_weight(const std::string& text) {
   return parse_named(kClassWeights, text, "--image-class-weight");
@@ -107,6 +135,7 @@ const char* to_string(VisionLoss v) { return name_of(kLosses, v); }
 const char* to_string(VisionDevice v) { return name_of(kDevices, v); }
 const char* to_string(VisionClassWeight v) { return name_of(kClassWeights, v); }
 const char* to_string(InputNormalization v) { return name_of(kNormalizations, v); }
+const char* to_string(Precision v) { return name_of(kPrecisions, v); }
 
 BackboneKind VisionSettings::backbone_kind() const { return parse_backbone(backbone); }
 
@@ -143,6 +172,12 @@ void VisionSettings::validate() const {
               fmt::format("{}", dropout), "in [0, 0.9]");
   check_range(threads >= 1 && threads <= kMaxThreads, "--threads", std::to_string(threads),
               "in [1, 256]");
+  check_range(device_index >= 0 && device_index <= kMaxDeviceIndex, "--device",
+              fmt::format("cuda:{}", device_index), "cuda:N with N in [0, 255]");
+  if (precision != Precision::kFp32 && device == VisionDevice::kCpu)
+    throw InputError(fmt::format(
+        "--precision {}: mixed precision runs on CUDA only; use --precision fp32 with --device cpu",
+        to_string(precision)));
 }
 
 }  // namespace woundphase

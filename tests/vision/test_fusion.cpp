@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "test_device.h"
 #include "test_paths.h"
 #include "vision/trainer_detail.h"  // for quadratic_kappa
 #include "woundphase/fusion.h"
@@ -22,6 +23,7 @@ namespace woundphase {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::apply_test_device;
 using testing::scratch_dir;
 
 constexpr int kSize = 32;
@@ -148,6 +150,7 @@ VisionSettings branch_settings() {
   s.patience = 0;
   s.threads = 1;
   s.seed = 3;
+  apply_test_device(&s);
   return s;
 }
 

@@ -12,6 +12,7 @@
 #include <numeric>  // for accumulate
 #include <random>
 
+#include "test_device.h"
 #include "test_paths.h"
 #include "vision/trainer_detail.h"
 #include "woundphase/metrics.h"
@@ -21,6 +22,7 @@ namespace woundphase {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::apply_test_device;
 using testing::scratch_dir;
 
 constexpr int kSize = 32;
@@ -67,6 +69,7 @@ VisionSettings quick_settings() {
   // One thread: on shared, loaded cores OpenMP's spinning threads make two several times slower.
   s.threads = 1;
   s.seed = 7;
+  apply_test_device(&s);
   return s;
 }
 
@@ -122,10 +125,27 @@ TEST(VisionSettings, DefaultsAreValidAndErrorsNameTheOption) {
   EXPECT_THROW(parse_vision_loss("mse"), InputError);
   EXPECT_EQ(parse_vision_device("multi"), VisionDevice::kMulti);
   EXPECT_EQ(std::string(to_string(parse_vision_loss("focal"))), "focal");
+  EXPECT_EQ(parse_vision_device("cuda:3"), VisionDevice::kCuda);
+  EXPECT_EQ(parse_device_index("cuda:3"), 3);
+  EXPECT_EQ(parse_device_index("cuda"), 0);
+  for (const char* bad : {"cuda:", "cuda:x", "cuda:-1", "cuda:256", "cuda:1000"})
+    EXPECT_THROW(parse_vision_device(bad), InputError) << bad;
+  EXPECT_EQ(parse_precision("bf16"), Precision::kBf16);
+  EXPECT_EQ(std::string(to_string(Precision::kFp16)), "fp16");
+  EXPECT_THROW(parse_precision("fp8"), InputError);
+  // Mixed precision is autocast on CUDA; on the CPU it is refused, not ignored.
+  EXPECT_NE(message([](VisionSettings& s) { s.precision = Precision::kBf16; }).find("--precision"),
+            std::string::npos);
+  EXPECT_EQ(message([](VisionSettings& s) {
+              s.device = VisionDevice::kCuda;
+              s.precision = Precision::kFp16;
+            }),
+            "");
 }
 
 TEST(VisionSettings, CudaOnACpuBuildIsAClearError) {
   VisionSettings s = quick_settings();
+  if (s.device != VisionDevice::kCpu) GTEST_SKIP() << "the cases run on a GPU (bench/gpu.sh)";
   s.device = VisionDevice::kCuda;
   try {
     create_image_model(s, 1);
@@ -140,16 +160,20 @@ TEST(VisionSettings, CudaOnACpuBuildIsAClearError) {
 struct BackboneCase {
   const char* name;
   int dim;
-  long params_rgb;  // backbone parameters for 3 channels (torchvision's count without its fc)
+  long params_rgb;        // backbone parameters for 3 channels (torchvision's count without its fc)
+  long stem_per_channel;  // weights of the first convolution per input channel
 };
 
 TEST(VisionBackbones, EachBuildsRunsAndMatchesTorchvisionParameterCounts) {
   const BackboneCase cases[] = {
-      {"simple", 128, 3 * 9 * 32 + 2 * 32 + 32 * 9 * 64 + 2 * 64 + 64 * 9 * 128 + 2 * 128},
-      {"resnet18", 512, 11176512},
-      {"efficientnet_b0", 1280, 4007548},
-      {"efficientnet_b2", 1408, 7700994},
-      {"efficientnet_b3", 1536, 10696232},
+      // torchvision 0.14: sum(p.numel() for p in m.features.parameters()) (resnet18: all but fc)
+      {"simple", 128, 3 * 9 * 32 + 2 * 32 + 32 * 9 * 64 + 2 * 64 + 64 * 9 * 128 + 2 * 128, 9 * 32},
+      {"resnet18", 512, 11176512, 49 * 64},
+      {"densenet121", 1024, 6953856, 49 * 64},
+      {"efficientnet_b0", 1280, 4007548, 9 * 32},
+      {"efficientnet_b1", 1280, 6513184, 9 * 32},
+      {"efficientnet_b2", 1408, 7700994, 9 * 32},
+      {"efficientnet_b3", 1536, 10696232, 9 * 40},
   };
   for (const auto& c : cases) {
     for (int channels : {1, 3}) {
@@ -173,11 +197,7 @@ TEST(VisionBackbones, EachBuildsRunsAndMatchesTorchvisionParameterCounts) {
       EXPECT_EQ(layers.back().total, c.dim * kNumClasses + kNumClasses);
       EXPECT_EQ(layers.front().name.rfind("backbone.", 0), 0u) << layers.front().name;
       // The stem sees `channels` inputs: its first convolution has channels/3 of the RGB weights.
-      const long stem_rgb_delta = (3 - channels) * (c.dim == 128    ? 9 * 32
-                                                    : c.dim == 512  ? 49 * 64
-                                                    : c.dim == 1280 ? 9 * 32
-                                                    : c.dim == 1408 ? 9 * 32
-                                                                    : 9 * 40);
+      const long stem_rgb_delta = (3 - channels) * c.stem_per_channel;
       EXPECT_EQ(total_params(*model, false) - layers.back().total, c.params_rgb - stem_rgb_delta);
       EXPECT_EQ(total_params(*model, true), total_params(*model, false));
     }
