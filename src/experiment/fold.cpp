@@ -187,7 +187,7 @@ FoldWork::Branch& FoldWork::branch(Modality m) {
       cache_ != nullptr ? cache_->weights_path(plan_.run, plan_.fold, to_string(m)) : "";
   const bool load = cache_ != nullptr && cache_->reuse_networks() && branch_saved(path);
   ImageBranchSettings s = settings_.images;
-  s.vision.threads = settings_.threads;
+  s.vision.threads = kNetworkThreads;
   const auto start = Clock::now();
   auto b = std::make_unique<Branch>();
   b->trained = train_branch(data_, index, cache, m, s, settings_.tabular.sampling, fit,
@@ -397,7 +397,7 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
   }
   FusionSettings fs = settings_.fusion;
   fs.seed = mix_seed(plan_.seed, kHeadSalt + combination_bits(combo));
-  fs.threads = settings_.threads;
+  fs.threads = kNetworkThreads;
   std::unique_ptr<FusionModel> head = create_fusion_model(fs, sources, models);
 
   JobRecord job = new_record(combo, static_cast<int>(fit.size() + val.size()));

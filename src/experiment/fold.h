@@ -18,6 +18,12 @@
 
 namespace woundphase {
 
+// Every network (image branch, fusion head) trains and predicts on one intra-op thread, whatever
+// --threads says: libtorch's kernels sum in another order on another thread count, so this is
+// what makes a search's bytes independent of --threads. --threads instead runs that many (run,
+// fold) jobs at once (run_search), and the forest of a job gets the threads left over.
+inline constexpr int kNetworkThreads = 1;
+
 // The image side of a search: images matched to visit-wounds and their decoded crops.
 struct ImageInputs {
   ImageIndex index;

@@ -1,11 +1,15 @@
 // The cross-validated search: runs x patient folds x modality combinations.
 #include <fmt/format.h>
 
-#include <algorithm>  // for max
+#include <algorithm>  // for clamp, max
+#include <atomic>
 #include <chrono>
+#include <exception>  // for exception_ptr
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>  // for mt19937_64
 #include <set>
+#include <thread>
 
 #include "experiment/fold.h"
 #include "experiment/search_plan.h"
@@ -307,6 +311,40 @@ void summarise_result(const SearchSettings& settings, SearchResult* result) {
   result->summary.insert(result->summary.end(), extra.begin(), extra.end());
 }
 
+namespace {
+
+// A JobCache shared by concurrent fold jobs: one call at a time.
+class LockedCache final : public JobCache {
+ public:
+  explicit LockedCache(JobCache* inner) : inner_(inner) {}
+  std::optional<JobRecord> find(int run, int fold, const std::string& modalities) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inner_->find(run, fold, modalities);
+  }
+  void save(const JobRecord& job) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inner_->save(job);
+  }
+  void splits(int run, const std::vector<int>& fold_of_patient) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inner_->splits(run, fold_of_patient);
+  }
+  std::string weights_path(int run, int fold, const std::string& modality) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inner_->weights_path(run, fold, modality);
+  }
+  bool reuse_networks() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inner_->reuse_networks();
+  }
+
+ private:
+  JobCache* inner_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
                         const ProgressFn& progress, JobCache* cache, Cluster* cluster) {
   settings.validate();
@@ -319,40 +357,98 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
 
   SearchPlan plan(data, settings);
   SearchResult result;
-  const int total_jobs = plan.total_jobs();
-  int done_jobs = 0;
+  std::vector<FoldPlan> fold_plans;
   for (int run = 0; run < plan.runs(); ++run) {
     result.run_seeds.push_back(plan.run_seed(run));
     result.fold_of_patient.push_back(plan.fold_of_patient(run));
     if (cache != nullptr) cache->splits(run, result.fold_of_patient.back());
+    for (int fold = 0; fold < plan.folds(); ++fold) fold_plans.push_back(plan.fold_plan(run, fold));
+  }
 
-    for (int fold = 0; fold < plan.folds(); ++fold) {
-      FoldWork work(data, settings, images.get(), plan.fold_plan(run, fold), progress, cache);
-      std::vector<JobRecord> fold_jobs;
-      auto finish = [&](const std::string& name, const std::function<JobRecord()>& compute) {
-        std::optional<JobRecord> job;
-        if (cache != nullptr) job = cache->find(run, fold, name);
-        const bool reused = job.has_value();
-        if (!reused) {
-          job = compute();
-          test_kill_point("fit", done_jobs);
-          if (cache != nullptr) cache->save(*job);
+  // --threads N runs up to N (run, fold) jobs at once; each network inside runs on one thread
+  // (kNetworkThreads) and draws from its own generator, so the bytes do not depend on N. A job's
+  // forest gets the threads left over. Results are appended in (run, fold, combination) order.
+  const int n_folds = static_cast<int>(fold_plans.size());
+  const int workers = std::clamp(settings.threads, 1, n_folds);
+  SearchSettings job_settings = settings;
+  job_settings.threads = std::max(1, settings.threads / workers);
+  std::optional<LockedCache> locked;
+  if (cache != nullptr) locked.emplace(cache);
+  JobCache* shared_cache = locked ? &*locked : nullptr;
+  std::mutex progress_mutex;  // progress calls, counters and the kill point
+  const ProgressFn shared_progress = [&](const ProgressEvent& event) {
+    std::lock_guard<std::mutex> lock(progress_mutex);
+    if (progress) progress(event);
+  };
+  const int total_jobs = plan.total_jobs();
+  int done_jobs = 0;
+  int in_flight = 0;
+  std::vector<std::vector<JobRecord>> fold_jobs(n_folds);
+  std::vector<std::exception_ptr> errors(n_folds);
+  std::atomic<int> next_fold{0};
+  std::atomic<bool> failed{false};
+
+  auto run_fold = [&](int i) {
+    const FoldPlan& fp = fold_plans[i];
+    FoldWork work(data, job_settings, images.get(), fp, shared_progress, shared_cache);
+    std::vector<JobRecord>& jobs = fold_jobs[i];
+    auto finish = [&](const std::string& name, const std::function<JobRecord()>& compute) {
+      std::optional<JobRecord> job;
+      if (shared_cache != nullptr) job = shared_cache->find(fp.run, fp.fold, name);
+      const bool reused = job.has_value();
+      if (!reused) {
+        {
+          std::lock_guard<std::mutex> lock(progress_mutex);
+          ++in_flight;
         }
-        append_job(*job, &result);
-        ++done_jobs;
-        if (progress)
-          progress({done_jobs, total_jobs, job_line(done_jobs, total_jobs, *job, reused)});
-        fold_jobs.push_back(std::move(*job));
-      };
-      for (const Combination& combo : settings.combinations)
-        finish(to_string(combo), [&] { return work.compute(combo); });
-      if (plan.with_ensemble()) {
-        std::vector<const JobRecord*> members;
-        for (const JobRecord& j : fold_jobs) members.push_back(&j);
-        finish(kEnsembleName, [&] { return work.ensemble(members); });
+        job = compute();
+      }
+      // Storing and counting under one lock: a search killed after N jobs has stored exactly N,
+      // whatever ran beside them.
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      if (!reused) {
+        --in_flight;
+        test_kill_point("fit", done_jobs);
+        if (shared_cache != nullptr) shared_cache->save(*job);
+      }
+      ++done_jobs;
+      const std::string where =
+          workers > 1 && in_flight > 0 ? fmt::format(", {} more in flight", in_flight) : "";
+      if (progress)
+        progress({done_jobs, total_jobs, job_line(done_jobs, total_jobs, *job, reused, where)});
+      jobs.push_back(std::move(*job));
+    };
+    for (const Combination& combo : settings.combinations)
+      finish(to_string(combo), [&] { return work.compute(combo); });
+    if (plan.with_ensemble()) {
+      std::vector<const JobRecord*> members;
+      for (const JobRecord& j : jobs) members.push_back(&j);
+      finish(kEnsembleName, [&] { return work.ensemble(members); });
+    }
+  };
+  auto worker = [&] {
+    for (int i = next_fold++; i < n_folds && !failed; i = next_fold++) {
+      try {
+        run_fold(i);
+      } catch (...) {
+        errors[i] = std::current_exception();
+        failed = true;
       }
     }
+  };
+  if (workers == 1) {
+    worker();
+  } else {
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers; ++w) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
   }
+  // The first failure in job order, whatever the timing.
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
+
+  for (const auto& jobs : fold_jobs)
+    for (const JobRecord& job : jobs) append_job(job, &result);
   summarise_result(settings, &result);
   return result;
 }

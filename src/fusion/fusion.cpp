@@ -28,7 +28,10 @@ namespace {
 
 using vision::derive_seed;
 using vision::draw_index;
+using vision::global_generator_mutex;
+using vision::make_cpu_generator;
 using vision::NamedTensor;
+using vision::seeded_dropout;
 using vision::TorchBranch;
 using vision::without_backtrace;
 
@@ -115,7 +118,7 @@ class Head : public torch::nn::Module {
         init_as_geometric_mean(/*first_log_prob=*/0, n_sources);
         break;
       case FusionKind::kFeatureConcat:
-        dropout_ = register_module("dropout", torch::nn::Dropout(s.dropout));
+        dropout_ = s.dropout;
         linear_ =
             register_module("linear", torch::nn::Linear(embedding_size_ + log_prob_inputs, kK));
         init_as_geometric_mean(/*first_log_prob=*/embedding_size_, n_sources);
@@ -195,7 +198,8 @@ class Head : public torch::nn::Module {
   torch::Tensor logits(const Inputs& in) {
     if (kind_ == FusionKind::kProbConcat) return linear_->forward(source_log_probs(in));
     const torch::Tensor standardised = (in.embeddings - input_mean_) / input_std_;
-    return linear_->forward(dropout_->forward(torch::cat({standardised, source_log_probs(in)}, 1)));
+    return linear_->forward(seeded_dropout(torch::cat({standardised, source_log_probs(in)}, 1),
+                                           dropout_, is_training(), generator_));
   }
 
   FusionKind kind_;
@@ -204,10 +208,14 @@ class Head : public torch::nn::Module {
   torch::Tensor weights_;        // [S] learned_weights' logits
   torch::nn::Linear linear_{nullptr};
   torch::nn::Linear gate_{nullptr};
-  torch::nn::Dropout dropout_{nullptr};
+  double dropout_ = 0;        // feature_concat's, on the concatenated inputs
   torch::Tensor input_mean_;  // [E] feature_concat's standardisation
   torch::Tensor input_std_;
   bool standardizer_fitted_ = false;
+
+ public:
+  // The head's own training draws (see torch_branch.h); each stage seeds it.
+  at::Generator generator_ = make_cpu_generator(0);
 };
 
 // The head's layer of a parameter: "head" plus the parameter's module path.
@@ -235,8 +243,11 @@ class TorchFusionModel final : public FusionModel {
       device_ = torch_branches_.back()->device();
     }
     apply_stage2_trainability();
-    torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
-    head_ = std::make_shared<Head>(settings_, sources_);
+    {
+      std::lock_guard<std::mutex> lock(global_generator_mutex());
+      torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
+      head_ = std::make_shared<Head>(settings_, sources_);
+    }
     head_->to(device_);
     head_->eval();
   }
@@ -630,7 +641,7 @@ class TorchFusionModel final : public FusionModel {
     const SampleTensors tr = sample_tensors(train, class_w, true);
     const SampleTensors va = sample_tensors(val, class_w, true);
     head_->fit_standardizer(tr.inputs.embeddings);
-    torch::manual_seed(derive_seed(settings_.seed, kStage1Salt));
+    head_->generator_.set_current_seed(derive_seed(settings_.seed, kStage1Salt));
     std::mt19937_64 rng(derive_seed(settings_.seed, kStage1ShuffleSalt));
     torch::optim::Adam optimizer(params, torch::optim::AdamOptions(settings_.stage1_learning_rate)
                                              .weight_decay(settings_.weight_decay));
@@ -759,7 +770,12 @@ class TorchFusionModel final : public FusionModel {
       if (branch != nullptr)
         for (const auto& [name, p] : branch->parameters())
           if (p.requires_grad()) params.push_back(p);
-    torch::manual_seed(derive_seed(settings_.seed, kStage2Salt));
+    // The head and each branch draw their own stage-2 streams.
+    head_->generator_.set_current_seed(derive_seed(settings_.seed, kStage2Salt));
+    for (size_t s = 0; s < torch_branches_.size(); ++s)
+      if (torch_branches_[s] != nullptr)
+        torch_branches_[s]->seed_training(
+            derive_seed(derive_seed(settings_.seed, kStage2Salt), static_cast<uint64_t>(s)));
     std::mt19937_64 rng(derive_seed(settings_.seed, kStage2ShuffleSalt));
     torch::optim::Adam optimizer(params, torch::optim::AdamOptions(settings_.stage2_learning_rate)
                                              .weight_decay(settings_.weight_decay));

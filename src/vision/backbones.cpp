@@ -241,14 +241,21 @@ struct MBConvImpl : nn::Module {
     torch::Tensor y = block->forward(x);
     if (!residual) return y;
     if (is_training() && drop_prob > 0) {
+      // One keep/drop per sample, from the model's generator (drawn on the CPU, see
+      // torch_branch.h), or libtorch's global one for a backbone used on its own.
       const double keep = 1.0 - drop_prob;
-      torch::Tensor mask = torch::empty({y.size(0), 1, 1, 1}, y.options()).bernoulli_(keep);
-      y = y * mask.div_(keep);
+      torch::Tensor mask = torch::empty({y.size(0), 1, 1, 1}, torch::kFloat);
+      if (generator != nullptr)
+        mask.bernoulli_(keep, *generator);
+      else
+        mask.bernoulli_(keep);
+      y = y * mask.to(y.device(), y.scalar_type()).div_(keep);
     }
     return y + x;
   }
   bool residual;
   double drop_prob;
+  at::Generator* generator = nullptr;
   nn::Sequential block;
 };
 TORCH_MODULE(MBConv);
@@ -327,6 +334,10 @@ class ModuleBackbone final : public Backbone {
         if (all_frozen(bn->parameters())) bn->eval();
   }
   void to(const torch::Device& device) override { module_->to(device); }
+  void set_generator(at::Generator* generator) override {
+    for (auto& m : module_->modules(/*include_self=*/false))
+      if (auto* block = m->template as<MBConvImpl>()) block->generator = generator;
+  }
 
  private:
   Holder module_;

@@ -28,6 +28,9 @@ class Backbone {
   // stay in evaluation mode (their running statistics do not move).
   virtual void train(bool on) = 0;
   virtual void to(const torch::Device& device) = 0;
+  // The generator of the backbone's training draws (EfficientNet's stochastic depth); it must
+  // outlive the backbone. Backbones without draws ignore it.
+  virtual void set_generator(at::Generator* /*generator*/) {}
 };
 
 // Builds the backbone named by settings.backbone for images of `channels`. TorchScript modules are

@@ -4,14 +4,16 @@
 // the helpers the library's trainers share (seeds, draws, error messages).
 #pragma once
 
+#include <ATen/CPUGeneratorImpl.h>  // for make_generator<CPUGeneratorImpl>
 #include <torch/torch.h>
 
 #include <cstddef>     // for size_t
 #include <cstdint>     // for uint8_t, uint64_t
 #include <cstdio>      // for rename
 #include <filesystem>  // for is_regular_file
-#include <random>      // for mt19937_64
-#include <stdexcept>   // for runtime_error
+#include <mutex>
+#include <random>     // for mt19937_64
+#include <stdexcept>  // for runtime_error
 #include <string>
 #include <vector>
 
@@ -36,6 +38,29 @@ inline uint64_t derive_seed(uint64_t seed, uint64_t salt) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
+}
+
+// ---- Random streams
+// Weight initialisation draws from libtorch's global generator, so the library seeds it and builds
+// a network while holding global_generator_mutex(); every draw during training (dropout masks,
+// stochastic depth) comes from the model's own CPU generator instead. Models trained at the same
+// time on several threads then never share a stream, and a GPU draws the masks the CPU would.
+// (A TorchScript backbone's own dropout still uses the global generator: such models give the same
+// bytes only when trained one at a time.)
+std::mutex& global_generator_mutex();
+
+inline at::Generator make_cpu_generator(uint64_t seed) {
+  return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
+// Inverted dropout of `x` with masks from `generator`, drawn on the CPU and moved to x's device.
+inline torch::Tensor seeded_dropout(const torch::Tensor& x, double p, bool training,
+                                    at::Generator& generator) {
+  if (!training || p <= 0) return x;
+  const torch::Tensor keep = torch::empty(x.sizes(), torch::kFloat)
+                                 .bernoulli_(1.0 - p, generator)
+                                 .to(x.device(), x.scalar_type());
+  return x * keep / (1.0 - p);
 }
 
 // A uniform index in [0, n) from 64 random bits (the same with every standard library).
@@ -139,6 +164,8 @@ class TorchBranch {
   // Training or evaluation mode for backbone, dropout and classifier (frozen batch norms stay in
   // evaluation mode).
   virtual void set_mode(bool train) = 0;
+  // Restarts the branch's own training draws (dropout, stochastic depth) from `seed`.
+  virtual void seed_training(uint64_t seed) = 0;
 
   // "backbone.<name>" then "head.<name>", in network order, as parameter_breakdown() groups them.
   virtual std::vector<NamedTensor> parameters() const = 0;

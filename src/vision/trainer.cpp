@@ -34,7 +34,7 @@ constexpr double kPixelMax = 255.0;
 constexpr int kEvalBatchFactor = 2;
 // Seeds of the model's random streams, derived from settings.seed.
 constexpr uint64_t kInitSalt = 1;     // weight initialisation
-constexpr uint64_t kFitSalt = 2;      // dropout, stochastic depth
+constexpr uint64_t kFitSalt = 2;      // dropout, stochastic depth (the model's own generator)
 constexpr uint64_t kShuffleSalt = 3;  // epoch order, view draws, augmentation
 // ImageNet's per-channel statistics (RGB, of pixels scaled to [0, 1]); one channel uses the mean.
 constexpr std::array<double, 3> kImageNetMean = {0.485, 0.456, 0.406};
@@ -222,14 +222,16 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
 
   torch::Tensor embed_tensor(const torch::Tensor& x) override { return backbone_->forward(x); }
   torch::Tensor classify(const torch::Tensor& embedding) override {
-    return head_->forward(dropout_->forward(embedding));
+    return head_->forward(seeded_dropout(embedding, settings_.dropout, training_, generator_));
   }
 
   void set_mode(bool train) override {
     backbone_->train(train);
-    dropout_->train(train);
     head_->train(train);
+    training_ = train;
   }
+
+  void seed_training(uint64_t seed) override { generator_.set_current_seed(seed); }
 
   std::vector<NamedTensor> parameters() const override {
     std::vector<NamedTensor> out;
@@ -316,13 +318,19 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   // initialisation is overwritten at once, so the global generator is put back as it was: cloning
   // does not change what a later seeded step draws.
   TorchImageModel(const TorchImageModel& other)
-      : settings_(other.settings_), channels_(other.channels_), device_(other.device_) {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    const torch::Tensor generator_state = generator.get_state();
-    backbone_ = make_backbone(settings_, channels_);
-    generator.set_state(generator_state);
-    dropout_ = torch::nn::Dropout(settings_.dropout);
-    head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+      : settings_(other.settings_),
+        channels_(other.channels_),
+        device_(other.device_),
+        generator_(other.generator_.clone()) {
+    {
+      std::lock_guard<std::mutex> lock(global_generator_mutex());
+      auto generator = at::detail::getDefaultCPUGenerator();
+      const torch::Tensor generator_state = generator.get_state();
+      backbone_ = make_backbone(settings_, channels_);
+      head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+      generator.set_state(generator_state);
+    }
+    backbone_->set_generator(&generator_);
     backbone_->to(device_);
     head_->to(device_);
     {
@@ -352,10 +360,13 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       throw InputError(fmt::format("image channels must be 1 or 3, got {}", channels_));
     device_ = resolve_device(settings_.device, settings_.device_index, settings_.precision);
     torch::set_num_threads(settings_.threads);
-    torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
-    backbone_ = make_backbone(settings_, channels_);
-    dropout_ = torch::nn::Dropout(settings_.dropout);
-    head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+    {
+      std::lock_guard<std::mutex> lock(global_generator_mutex());
+      torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
+      backbone_ = make_backbone(settings_, channels_);
+      head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+    }
+    backbone_->set_generator(&generator_);
     backbone_->to(device_);
     head_->to(device_);
     set_normalization_defaults();
@@ -383,7 +394,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     const std::vector<float> val_w = image_weights(val, class_w);
     const auto train_groups = group_members(train);
     const auto val_groups = group_members(val);
-    torch::manual_seed(derive_seed(s.seed, kFitSalt));
+    generator_.set_current_seed(derive_seed(s.seed, kFitSalt));
     std::mt19937_64 rng(derive_seed(s.seed, kShuffleSalt));
     new_optimizer();
 
@@ -452,7 +463,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     std::vector<torch::Tensor> logits;
     for_chunks(images.count, [&](int begin, int n) {
       const torch::Tensor e = backbone_->forward(input(images.image(begin), n));
-      logits.push_back(head_->forward(dropout_->forward(e)).to(torch::kCPU, torch::kFloat));
+      logits.push_back(head_->forward(e).to(torch::kCPU, torch::kFloat));  // no dropout
       const torch::Tensor cpu = e.to(torch::kCPU, torch::kFloat).contiguous();
       embeddings->insert(embeddings->end(), cpu.data_ptr<float>(),
                          cpu.data_ptr<float>() + cpu.numel());
@@ -733,7 +744,8 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   int channels_;
   torch::Device device_{torch::kCPU};
   std::unique_ptr<Backbone> backbone_;
-  torch::nn::Dropout dropout_{nullptr};
+  bool training_ = false;
+  at::Generator generator_ = make_cpu_generator(0);  // training draws; seeded by every fit
   torch::nn::Linear head_{nullptr};
   torch::Tensor input_mean_;  // [1, C, 1, 1], pixel units
   torch::Tensor input_std_;
@@ -750,6 +762,11 @@ void copy_message(const char* message, char* error, size_t error_size) {
 }
 
 }  // namespace
+
+std::mutex& global_generator_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
 
 TorchBranch& as_torch_branch(ImageModel& model) {
   auto* branch = dynamic_cast<TorchBranch*>(&model);
