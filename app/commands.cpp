@@ -21,13 +21,38 @@ namespace fs = std::filesystem;
 namespace woundphase::app {
 namespace {
 
-// The metadata table is always there; an image modality is available when its folder is.
-std::vector<Modality> available_modalities(const Dataset& data) {
-  std::vector<Modality> out = {Modality::kMetadata};
-  for (ImageModality m : kImageModalities)
-    if (fs::is_directory(fs::path(data.dir) / folder_of(m)))
-      out.push_back(static_cast<Modality>(static_cast<int>(m) + 1));
-  return out;
+// Whether --modalities names `m` (in a combination; "all" names none).
+bool names_modality(const std::string& text, Modality m) {
+  size_t begin = 0;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i < text.size() && text[i] != ',' && text[i] != '+') continue;
+    if (trim(text.substr(begin, i - begin)) == to_string(m)) return true;
+    begin = i + 1;
+  }
+  return false;
+}
+
+// The combinations --modalities asks for. The metadata table is always there; an image modality
+// is available when its folder is. A folder that cannot be read (a symlink loop, no permission)
+// fails the run only when --modalities names its modality; otherwise it is a warning.
+std::vector<Combination> resolve_modalities(const std::string& text, const Dataset& data) {
+  std::vector<Modality> available = {Modality::kMetadata};
+  for (ImageModality im : kImageModalities) {
+    const Modality m = static_cast<Modality>(static_cast<int>(im) + 1);
+    const fs::path folder = fs::path(data.dir) / folder_of(im);
+    std::error_code ec;
+    const fs::file_status status = fs::status(folder, ec);
+    if (fs::is_directory(status)) {
+      available.push_back(m);
+      continue;
+    }
+    if (status.type() != fs::file_type::none) continue;  // absent (or a file): not available
+    const std::string problem =
+        fmt::format("{}: cannot read the image folder ({})", folder.string(), ec.message());
+    if (names_modality(text, m)) throw InputError(problem);
+    spdlog::warn("{}; {} is not available", problem, to_string(m));
+  }
+  return parse_combinations(text, available);
 }
 
 Dataset load(const DataOptions& options, bool require_labels) {
@@ -122,7 +147,7 @@ int search_worker(const SearchOptions& options, Cluster& cluster) {
   std::optional<Dataset> data;
   try {
     data = load_dataset(options.data.data_dir, options.data.schema(), true);
-    settings.combinations = parse_combinations(options.modalities, available_modalities(*data));
+    settings.combinations = resolve_modalities(options.modalities, *data);
     settings.validate();
   } catch (const InputError& e) {
     return report_worker_failure(cluster, e.what(), kExitBadInput);
@@ -137,8 +162,7 @@ int search_worker(const SearchOptions& options, Cluster& cluster) {
 int run_search_command(SearchOptions options, Cluster* cluster) {
   if (cluster != nullptr && !cluster->coordinator()) return search_worker(options, *cluster);
   const Dataset data = load(options.data, true);
-  options.settings.combinations =
-      parse_combinations(options.modalities, available_modalities(data));
+  options.settings.combinations = resolve_modalities(options.modalities, data);
   const int rc = search(data, options.settings, options.out_dir, parse_resume(options.resume),
                         options.verbosity, cluster);
   if (!options.effective_config.empty())
@@ -149,7 +173,7 @@ int run_search_command(SearchOptions options, Cluster* cluster) {
 
 int run_train(TrainOptions options) {
   const Dataset data = load(options.data, true);
-  const auto combos = parse_combinations(options.modalities, available_modalities(data));
+  const auto combos = resolve_modalities(options.modalities, data);
   if (combos.size() != 1)
     throw InputError("--modalities: train takes exactly one combination (e.g. metadata)");
   options.settings.combination = combos.front();
@@ -206,7 +230,7 @@ int run_demo(DemoOptions options) {
   std::string why;
   const std::string modalities = vision_available(&why) ? "all" : "metadata";
   if (modalities == "metadata") spdlog::warn("image modalities skipped: {}", why);
-  options.settings.combinations = parse_combinations(modalities, available_modalities(data));
+  options.settings.combinations = resolve_modalities(modalities, data);
   if (options.settings.uses_images()) options.settings.ensemble.kind = EnsembleKind::kWeighted;
   return search(data, options.settings, (fs::path(options.out_dir) / "search").string(),
                 ResumeMode::kFresh,  // the demo regenerates its data every time

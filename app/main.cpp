@@ -134,6 +134,14 @@ void add_image_options(CLI::App* cmd, ImageBranchSettings* s, ImageText* text) {
   cmd->add_option("--on-missing-image", text->on_missing_image, "skip (counted) | error")
       ->capture_default_str()
       ->group("Image branches");
+  cmd->add_option("--max-image-pixels", s->preprocess.limits.max_pixels,
+                  "frames declaring more pixels are skipped before decoding")
+      ->capture_default_str()
+      ->group("Image branches");
+  cmd->add_option("--max-image-bytes", s->preprocess.limits.max_bytes,
+                  "larger frame files are skipped before reading")
+      ->capture_default_str()
+      ->group("Image branches");
   cmd->add_flag("--no-augment", text->no_augment, "no flips/rotations/brightness/noise in training")
       ->group("Image branches");
   cmd->add_option("--validation-fraction", s->validation_fraction,

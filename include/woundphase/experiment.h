@@ -143,6 +143,9 @@ struct SearchResult {
   std::vector<PredictionRow> oof_predictions;  // out-of-fold probabilities of training rows
   std::vector<std::pair<FoldResult, CurvePoint>> curves;  // training curves (run/fold/modalities)
   std::vector<CombinationSummary> summary;
+  // The frames the search could not use (missing, oversized, corrupt), when it read images; under
+  // mpirun only a rank that decodes images knows them, so the coordinator's list stays unset.
+  std::optional<std::vector<SkippedImage>> skipped_images;
 };
 
 // What long work reports as it goes. Job events carry done/total (a progress bar can use them);
@@ -205,9 +208,10 @@ std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& 
                                                 const std::vector<FoldResult>& folds,
                                                 const std::vector<PredictionRow>& predictions);
 
-// Writes results.csv, folds.csv, predictions.csv, oof_predictions.csv and splits.csv into
-// `out_dir`. Each file is written to a temporary name and renamed, so readers never see a partial
-// file and a failed run leaves earlier outputs untouched.
+// Writes results.csv, folds.csv, predictions.csv, oof_predictions.csv, splits.csv (and
+// skipped_images.csv when the result lists skipped frames) into `out_dir`. Each file is written to
+// a temporary name and renamed, so readers never see a partial file and a failed run leaves earlier
+// outputs untouched.
 void write_search_outputs(const Dataset& data, const SearchResult& result,
                           const std::string& out_dir);
 // The results table as printed at the end of a search.

@@ -69,9 +69,35 @@ struct ImageU8 {
   bool operator!=(const ImageU8& o) const { return !(*this == o); }
 };
 
-// Reads a PNG (or any format OpenCV decodes) as 3-channel RGB. A missing, unreadable or corrupt
-// file is an InputError naming it.
-ImageU8 read_image(const std::string& path);
+// Frames are checked against these before they are decoded: the file's size, then the size its
+// header declares. The defaults lie far above the real cameras (1280x720 and 1080x1440 frames, a
+// few MB as PNG) and far below OpenCV's own 2^30-pixel limit, whose frames decode to 3 GB each.
+inline constexpr int64_t kDefaultMaxImagePixels = int64_t{1} << 26;  // 8192 x 8192
+inline constexpr int64_t kDefaultMaxImageBytes = int64_t{1} << 26;   // 64 MiB
+inline constexpr int64_t kMaxImagePixelsBound = int64_t{1} << 30;    // OpenCV refuses more
+struct ImageLimits {
+  int64_t max_pixels = kDefaultMaxImagePixels;  // width x height as the header declares it
+  int64_t max_bytes = kDefaultMaxImageBytes;    // the file's size
+  void validate() const;                        // InputError naming the option
+};
+
+// The formats whose header gives the frame's size before decoding; others are not read.
+enum class ImageFormat { kPng, kJpeg, kBmp, kTiff, kWebp, kPnm };
+const char* to_string(ImageFormat f);
+struct ImageHeader {
+  ImageFormat format = ImageFormat::kPng;
+  int64_t width = 0;
+  int64_t height = 0;
+};
+// Parses the header at the start of a file's bytes (the whole file, or its first 64 KiB). An
+// InputError (without the file's name) when the format is not one of ImageFormat's, the header is
+// cut short or declares no pixels.
+ImageHeader parse_image_header(const uint8_t* bytes, size_t size);
+
+// Reads a frame (PNG, JPEG, BMP, TIFF, WebP or PNM) as 3-channel RGB, after checking its size and
+// its header against `limits`. A missing, unreadable, oversized or corrupt file, or anything but a
+// regular file, is an InputError naming it.
+ImageU8 read_image(const std::string& path, const ImageLimits& limits = {});
 // Writes a PNG (zlib level 1) via a temporary file and a rename. 1 or 3 channels.
 void write_png(const std::string& path, const ImageU8& image);
 
@@ -146,6 +172,13 @@ struct RowImages {
   std::array<std::vector<ImageRef>, kNumImageModalities> refs;
 };
 
+// A frame a search could not use, and why (the message names the file).
+struct SkippedImage {
+  std::string file;  // relative to the study folder
+  ImageModality modality = ImageModality::kThermalMap;
+  std::string reason;
+};
+
 // What could not be matched, for the log and `inspect`. Every count is also reflected in the
 // first few `examples`, which name the file and line.
 struct UnmatchedReport {
@@ -158,6 +191,7 @@ struct UnmatchedReport {
   // [modality][fallback]: refs by how they were found (kExact = the view's own frame).
   std::array<std::array<long, kNumFallbacks>, kNumImageModalities> refs_by_fallback{};
   std::vector<std::string> examples;  // at most kMaxExamples per kind
+  std::vector<SkippedImage> skipped;  // every frame counted in missing_files, by file name
   std::string summary() const;        // a few lines for the log
 };
 
@@ -198,6 +232,7 @@ struct PreprocessSettings {
   int image_size = 64;                         // side of the square crops: 32, 64, 128 or 256
   MapDecode map_decode = MapDecode::kViridis;  // colour-coded maps -> one channel
   MissingImage on_missing_image = MissingImage::kSkip;
+  ImageLimits limits;  // frames over them are skipped like corrupt ones (do not change pixels)
   // Box rules, per side. The thermal camera's boxes are tight, so its crops grow by a fixed
   // margin in full-frame pixels (scaled with the frame: frame width / 1080); the depth map's by a
   // share of the box (its wounds' depth profile reaches past the drawn edge); the depth RGB crop is
@@ -220,6 +255,13 @@ ImageU8 resize_pad(const ImageU8& image, int size);
 // Frame -> crop -> (maps) viridis decode -> resize_pad: the network's input.
 ImageU8 preprocess_frame(const ImageU8& frame, ImageModality m, const Box& box,
                          const PreprocessSettings& settings);
+// read_image + preprocess_frame, holding at most one full-size copy of the frame: the crop is
+// taken from the decoded frame in place. JPEG frames over kReducedDecodePixels decode at 1/2, 1/4
+// or 1/8 scale (the decoder's DCT scaling), the least that brings them under it. InputError naming
+// the file, as read_image.
+inline constexpr int64_t kReducedDecodePixels = int64_t{1} << 24;
+ImageU8 load_crop(const std::string& path, ImageModality m, const Box& box,
+                  const PreprocessSettings& settings);
 
 // The disk-cache key of one crop: a hash of the settings' fingerprint, the modality, the box, the
 // file's path, size and modification time. 16 hex digits.
@@ -245,6 +287,7 @@ class ImageCache {
   long skipped() const;                               // files skipped (missing or corrupt)
   long disk_hits() const;                             // crops read back from the disk cache
   std::vector<std::string> skipped_messages() const;  // one per skipped file, naming it
+  std::vector<SkippedImage> skipped_images() const;   // the same, by file name
   const PreprocessSettings& settings() const;
 
  private:

@@ -40,8 +40,16 @@ using VisitKey = std::tuple<std::string, long, long>;  // patient, appt, dfu
 void inspect_boxes(const std::string& dir, const char* box_file, const std::set<VisitKey>& visits,
                    std::string* out, std::vector<std::string>* problems) {
   const fs::path path = fs::path(dir) / box_file;
-  if (!fs::exists(path)) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found) {
     *out += fmt::format("  {}: not present\n", box_file);
+    return;
+  }
+  if (!fs::is_regular_file(status)) {  // a symlink loop, a folder, a pipe: never opened
+    const std::string why = ec ? ec.message() : "not a regular file";
+    problems->push_back(fmt::format("{}: cannot read the box file ({})", path.string(), why));
+    *out += fmt::format("  {}: unreadable ({})\n", box_file, why);
     return;
   }
   const CsvTable t = read_csv(path.string());
@@ -197,15 +205,30 @@ std::string inspect_dataset(const std::string& dir, const Schema& schema) {
   out += "\nimages:\n";
   for (const auto& src : kImageSources) {
     const fs::path folder = fs::path(dir) / src.folder;
-    if (!fs::is_directory(folder)) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(folder, ec);
+    if (status.type() == fs::file_type::none) {  // a symlink loop, no permission
+      problems.push_back(
+          fmt::format("{}: cannot read the image folder ({})", folder.string(), ec.message()));
+      out += fmt::format("  {}/: unreadable ({})\n", src.folder, ec.message());
+      continue;
+    }
+    if (!fs::is_directory(status)) {
       out += fmt::format("  {}/: not present\n", src.folder);
       continue;
     }
     long files = 0;
     long unparsable = 0;
     long unknown = 0;
-    for (const auto& entry : fs::directory_iterator(folder)) {
-      if (!entry.is_regular_file()) continue;
+    long not_files = 0;
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+      const fs::directory_entry& entry = *it;
+      std::error_code type_ec;
+      if (!entry.is_regular_file(type_ec)) {
+        // Pipes, devices, folders and symlink loops named like frames are never opened.
+        not_files += entry.path().extension() == ".png";
+        continue;
+      }
       ++files;
       try {
         const ImageName n = parse_image_name(entry.path().filename().string());
@@ -214,10 +237,18 @@ std::string inspect_dataset(const std::string& dir, const Schema& schema) {
         ++unparsable;
       }
     }
+    if (ec)
+      problems.push_back(
+          fmt::format("{}: cannot list the folder ({})", folder.string(), ec.message()));
     out += fmt::format(
         "  {}/: {} files, {} not named by the study's code, {} for visit-wounds not in the "
         "metadata\n",
         src.folder, files, unparsable, unknown);
+    if (not_files > 0)
+      problems.push_back(
+          fmt::format("{}: {} .png entries are not files (pipes, devices, folders "
+                      "or symlink loops); they are skipped",
+                      folder.string(), not_files));
     if (files == 0) problems.push_back(fmt::format("{}: folder is empty", folder.string()));
   }
   std::set<std::string> box_files;

@@ -141,7 +141,9 @@ nlohmann::json preprocess_json(const PreprocessSettings& p) {
           {"on_missing_image", to_string(p.on_missing_image)},
           {"thermal_grow_px", p.thermal_grow_px},
           {"depth_map_grow", p.depth_map_grow},
-          {"depth_rgb_grow", p.depth_rgb_grow}};
+          {"depth_rgb_grow", p.depth_rgb_grow},
+          {"max_image_pixels", p.limits.max_pixels},
+          {"max_image_bytes", p.limits.max_bytes}};
 }
 
 PreprocessSettings preprocess_from_json(const nlohmann::json& j) {
@@ -152,6 +154,9 @@ PreprocessSettings preprocess_from_json(const nlohmann::json& j) {
   p.thermal_grow_px = j.at("thermal_grow_px").get<double>();
   p.depth_map_grow = j.at("depth_map_grow").get<double>();
   p.depth_rgb_grow = j.at("depth_rgb_grow").get<double>();
+  // Bundles written before the limits existed get the defaults.
+  p.limits.max_pixels = j.value("max_image_pixels", p.limits.max_pixels);
+  p.limits.max_bytes = j.value("max_image_bytes", p.limits.max_bytes);
   p.validate();
   return p;
 }
@@ -355,7 +360,8 @@ Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const st
     for (Modality m : bundle.combination) {
       if (!is_image(m)) continue;
       const fs::path folder = fs::path(data.dir) / folder_of(image_modality(m));
-      if (!fs::is_directory(folder))
+      std::error_code ec;  // a folder that cannot be read (a symlink loop) is as good as missing
+      if (!fs::is_directory(folder, ec))
         throw InputError(
             fmt::format("{}: missing; the bundle's combination '{}' needs its {} images",
                         folder.string(), to_string(bundle.combination), to_string(m)));

@@ -3,10 +3,13 @@
 #include "experiment/fold.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // for join
 #include <spdlog/spdlog.h>
 
+#include <algorithm>  // for copy_if, sort, min
 #include <chrono>
-#include <cmath>  // for NAN
+#include <cmath>     // for NAN
+#include <iterator>  // for back_inserter
 #include <unordered_map>
 
 #include "woundphase/split.h"
@@ -21,6 +24,8 @@ constexpr uint64_t kHeadSamplingSalt = 32;
 constexpr char kStagePretrain[] = "pretrain";
 constexpr char kStage1[] = "stage1";
 constexpr char kStage2[] = "stage2";
+// Skipped frames named in the log; skipped_images.csv has them all.
+constexpr size_t kShownSkippedFrames = 5;
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
@@ -84,6 +89,26 @@ Probabilities probs_for(const std::vector<int>& rows, const std::vector<int>& so
   return out;
 }
 
+// The skipped frames' count per modality and the first few with their reasons (all of them go to
+// skipped_images.csv).
+void log_skipped(const std::vector<SkippedImage>& skipped, const ProgressFn& progress) {
+  if (skipped.empty()) return;
+  std::array<long, kNumImageModalities> counts{};
+  for (const SkippedImage& s : skipped) ++counts[static_cast<int>(s.modality)];
+  std::vector<std::string> parts;
+  for (ImageModality m : kImageModalities)
+    if (counts[static_cast<int>(m)] > 0)
+      parts.push_back(fmt::format("{} {}", to_string(m), counts[static_cast<int>(m)]));
+  progress({0, 0,
+            fmt::format("{} frames skipped ({}), listed in skipped_images.csv:", skipped.size(),
+                        fmt::join(parts, ", "))});
+  const size_t shown = std::min(skipped.size(), kShownSkippedFrames);
+  for (size_t i = 0; i < shown; ++i)
+    progress({0, 0, fmt::format("  {}: {}", skipped[i].file, skipped[i].reason)});
+  if (shown < skipped.size())
+    progress({0, 0, fmt::format("  ... and {} more", skipped.size() - shown)});
+}
+
 }  // namespace
 
 std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSettings& settings,
@@ -99,7 +124,7 @@ std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSet
   if (progress) progress({0, 0, in->index.report.summary()});
   in->cache =
       std::make_unique<ImageCache>(data.dir, settings.images.preprocess, settings.images.cache_dir);
-  std::vector<ImageModality> needed;
+  std::vector<ImageModality>& needed = in->modalities;
   for (const auto& c : settings.combinations)
     for (Modality m : c)
       if (is_image(m) && std::find(needed.begin(), needed.end(), image_modality(m)) == needed.end())
@@ -115,7 +140,22 @@ std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSet
     progress({0, 0,
               fmt::format("decoded {} image crops in {:.1f} s ({} files skipped)",
                           in->cache->size(), seconds_since(start), in->cache->skipped())});
+  if (progress) log_skipped(in->skipped(), progress);
   return in;
+}
+
+std::vector<SkippedImage> ImageInputs::skipped() const {
+  std::vector<SkippedImage> out;
+  auto wanted = [&](const SkippedImage& s) {
+    return std::find(modalities.begin(), modalities.end(), s.modality) != modalities.end();
+  };
+  std::copy_if(index.report.skipped.begin(), index.report.skipped.end(), std::back_inserter(out),
+               wanted);
+  for (const SkippedImage& s : cache->skipped_images())
+    if (wanted(s)) out.push_back(s);
+  std::sort(out.begin(), out.end(),
+            [](const SkippedImage& a, const SkippedImage& b) { return a.file < b.file; });
+  return out;
 }
 
 FoldPlan make_fold_plan(const Dataset& data, double validation_fraction, int run,

@@ -28,6 +28,10 @@ inline constexpr int kNetworkThreads = 1;
 struct ImageInputs {
   ImageIndex index;
   std::unique_ptr<ImageCache> cache;
+  std::vector<ImageModality> modalities;  // the ones the search decodes
+  // The frames of those modalities that could not be used: missing or not files (the index) and
+  // oversized or corrupt (the cache), by file name.
+  std::vector<SkippedImage> skipped() const;
 };
 std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSettings& settings,
                                             const ProgressFn& progress);

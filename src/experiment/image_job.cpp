@@ -59,17 +59,24 @@ int add_generated(const ImageBranchSettings& settings, const Schema& schema, Ima
   std::vector<int> labels;
   for (int c = 0; c < kNumClasses; ++c) {
     const fs::path folder = fs::path(settings.gen_aug_dir) / schema.class_labels[c];
-    if (!fs::is_directory(folder))
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec))
       throw InputError(fmt::format("--gen-aug-dir: {} is missing (one folder per class: {})",
                                    folder.string(), fmt::join(schema.class_labels, ", ")));
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(folder))
-      if (e.is_regular_file() && e.path().extension() == ".png") files.push_back(e.path());
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code type_ec;
+      if (it->is_regular_file(type_ec) && it->path().extension() == ".png")
+        files.push_back(it->path());
+    }
+    if (ec)
+      throw InputError(
+          fmt::format("--gen-aug-dir: cannot list {} ({})", folder.string(), ec.message()));
     std::sort(files.begin(), files.end());  // directory order is not deterministic
     for (const auto& f : files) {
       if (std::uniform_real_distribution<double>(0, 1)(rng) >= settings.gen_aug_probability)
         continue;
-      ImageU8 img = read_image(f.string());
+      ImageU8 img = read_image(f.string(), prep.limits);
       if (channels == 1 && img.channels == 3)
         img = is_colour_coded_map(m) && prep.map_decode == MapDecode::kViridis ? viridis_decode(img)
                                                                                : img;

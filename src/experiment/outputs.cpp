@@ -13,6 +13,7 @@
 
 #include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/experiment.h"
+#include "woundphase/report.h"  // for kSkippedImagesFile
 
 namespace fs = std::filesystem;
 
@@ -149,6 +150,13 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
       text += fmt::format("{},{},{},{},{},{},{}\n", f.run, f.fold, csv_field(f.modalities),
                           csv_field(c.component), c.epoch, num(c.loss), num(c.val_qwk));
     write_file_atomically((dir / "training_curves.csv").string(), text);
+  }
+  if (result.skipped_images) {
+    std::string text = "file,modality,reason\n";
+    for (const SkippedImage& s : *result.skipped_images)
+      text +=
+          fmt::format("{},{},{}\n", csv_field(s.file), to_string(s.modality), csv_field(s.reason));
+    write_file_atomically((dir / kSkippedImagesFile).string(), text);
   }
   write_file_atomically((dir / "results.csv").string(), results);
 }

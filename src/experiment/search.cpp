@@ -160,6 +160,8 @@ nlohmann::json SearchSettings::to_json() const {
                    {"normalization", to_string(v.normalization)},
                    {"map_decode", to_string(p.map_decode)},
                    {"on_missing_image", to_string(p.on_missing_image)},
+                   {"max_image_pixels", p.limits.max_pixels},
+                   {"max_image_bytes", p.limits.max_bytes},
                    {"crop", p.fingerprint()},
                    {"augment",
                     {{"flips", a.flips},
@@ -357,6 +359,7 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
 
   SearchPlan plan(data, settings);
   SearchResult result;
+  if (images) result.skipped_images = images->skipped();
   std::vector<FoldPlan> fold_plans;
   for (int run = 0; run < plan.runs(); ++run) {
     result.run_seeds.push_back(plan.run_seed(run));

@@ -11,9 +11,10 @@
 #include <string>
 #include <system_error>  // for error_code
 #include <tuple>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
+#include "images/internal.h"  // for file_kind
 #include "woundphase/core.h"  // for InputError
 #include "woundphase/images.h"
 
@@ -108,6 +109,8 @@ class IndexBuilder {
         for (const ImageRef& ref : row.refs[m])
           ++report_.refs_by_fallback[m][static_cast<int>(ref.fallback)];
       }
+    std::sort(report_.skipped.begin(), report_.skipped.end(),
+              [](const SkippedImage& a, const SkippedImage& b) { return a.file < b.file; });
     index.report = std::move(report_);
     return index;
   }
@@ -116,8 +119,14 @@ class IndexBuilder {
   void read_box_file(const std::string& file, Camera camera) {
     const fs::path path = fs::path(dir_) / file;
     std::error_code ec;
-    if (!fs::exists(path, ec)) {
+    const fs::file_status status = fs::status(path, ec);
+    if (status.type() == fs::file_type::not_found) {
       add_example(&report_, &shown_, "no box file", fmt::format("{}: not present", path.string()));
+      return;
+    }
+    if (status.type() == fs::file_type::none) {  // a symlink loop, ...: its camera has no frames
+      add_example(&report_, &shown_, "no box file",
+                  fmt::format("{}: cannot read the box file ({})", path.string(), ec.message()));
       return;
     }
     box_file_of_[static_cast<int>(camera)] = path.string();
@@ -211,11 +220,17 @@ class IndexBuilder {
       const int k = static_cast<int>(m);
       const fs::path folder = fs::path(dir_) / folder_of(m);
       std::error_code ec;
-      report_.folder_present[k] = fs::is_directory(folder, ec);
+      const fs::file_status status = fs::status(folder, ec);
+      report_.folder_present[k] = fs::is_directory(status);
+      if (status.type() == fs::file_type::none)  // a symlink loop, ...: the modality is absent
+        add_example(&report_, &shown_, "unreadable folder",
+                    fmt::format("{}: cannot read the folder ({}); {} has no frames",
+                                folder.string(), ec.message(), to_string(m)));
       if (!report_.folder_present[k] || !settings_.check_files) continue;
       for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+        // Following symlinks: a link to a frame is a frame, a link loop or to a device is not.
         std::error_code type_ec;
-        if (it->is_regular_file(type_ec)) files_[k].insert(it->path().filename().string());
+        files_[k].emplace(it->path().filename().string(), it->status(type_ec).type());
       }
       if (ec)
         throw InputError(
@@ -229,14 +244,25 @@ class IndexBuilder {
     std::vector<const Frame*> out;
     if (!report_.folder_present[k]) return out;
     for (const auto& [file, frame] : frames_[row][static_cast<int>(camera_of(m))]) {
-      if (settings_.check_files && files_[k].count(file) == 0) {
-        const std::string full = (fs::path(dir_) / folder_of(m) / file).string();
+      const auto listed = files_[k].find(file);
+      const bool usable = listed != files_[k].end() && listed->second == fs::file_type::regular;
+      if (settings_.check_files && !usable) {
+        const std::string relative = (fs::path(folder_of(m)) / file).generic_string();
+        const std::string what =
+            listed == files_[k].end()
+                ? std::string("missing")
+                : std::string(images_internal::file_kind(listed->second)) + ", not an image file";
+        const fs::path box_file = box_file_of_[static_cast<int>(camera_of(m))];
+        // skipped_images.csv names the box file as the study does; the log by its path.
+        const std::string reason = fmt::format("image file named by {}:{} is {}",
+                                               box_file.filename().string(), frame.line, what);
         const std::string message =
-            fmt::format("{}: image file named by {}:{} is missing", full,
-                        box_file_of_[static_cast<int>(camera_of(m))], frame.line);
+            fmt::format("{}: image file named by {}:{} is {}", (fs::path(dir_) / relative).string(),
+                        box_file.string(), frame.line, what);
         if (settings_.on_missing_image == MissingImage::kError) throw InputError(message);
-        if (reported_missing_.insert(full).second) {
+        if (reported_missing_.insert(relative).second) {
           ++report_.missing_files;
+          report_.skipped.push_back({relative, m, reason});
           add_example(&report_, &shown_, "missing file", message + " (skipped)");
         }
         continue;
@@ -311,7 +337,8 @@ class IndexBuilder {
   // [row][camera]: file name -> frame.
   std::vector<std::array<std::map<std::string, Frame>, 2>> frames_;
   std::array<std::string, 2> box_file_of_;
-  std::array<std::unordered_set<std::string>, kNumImageModalities> files_;
+  // Per modality: the folder's entries and their types (symlinks followed; none: unreadable).
+  std::array<std::unordered_map<std::string, fs::file_type>, kNumImageModalities> files_;
   std::set<std::string> reported_missing_;
   UnmatchedReport report_;
   std::map<std::string, size_t> shown_;

@@ -10,12 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>  // for istreambuf_iterator
+#include <map>
 #include <mutex>
 #include <opencv2/imgproc.hpp>  // for resize
 #include <set>
 #include <system_error>  // for error_code
 #include <unordered_map>
-#include <utility>  // for move
+#include <utility>  // for move, swap
 
 #include "images/internal.h"
 #include "woundphase/core.h"  // for InputError
@@ -84,6 +85,7 @@ void PreprocessSettings::validate() const {
   if (!(depth_rgb_grow >= 0 && depth_rgb_grow <= kMaxGrowShare))
     throw InputError(
         fmt::format("depth_rgb_grow must be in [0, {}], got {}", kMaxGrowShare, depth_rgb_grow));
+  limits.validate();
 }
 
 std::string PreprocessSettings::fingerprint() const {
@@ -142,25 +144,35 @@ ImageU8 crop(const ImageU8& image, const Box& rect) {
 
 ImageU8 resize_pad(const ImageU8& image, int size) {
   if (image.empty() || size <= 0) throw InputError("resize_pad: empty image or size");
-  const double scale = static_cast<double>(size) / std::max(image.width, image.height);
-  const int w = std::clamp(static_cast<int>(std::lround(image.width * scale)), 1, size);
-  const int h = std::clamp(static_cast<int>(std::lround(image.height * scale)), 1, size);
+  return images_internal::resize_pad_mat(view(image), size);
+}
+
+namespace images_internal {
+
+ImageU8 resize_pad_mat(const cv::Mat& image, int size) {
+  if (image.empty() || size <= 0) throw InputError("resize_pad: empty image or size");
+  const double scale = static_cast<double>(size) / std::max(image.cols, image.rows);
+  const int w = std::clamp(static_cast<int>(std::lround(image.cols * scale)), 1, size);
+  const int h = std::clamp(static_cast<int>(std::lround(image.rows * scale)), 1, size);
   cv::Mat resized;
-  if (w == image.width && h == image.height) {
-    resized = view(image);
+  if (w == image.cols && h == image.rows) {
+    resized = image;
   } else {
     const int interpolation = scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR;
-    cv::resize(view(image), resized, cv::Size(w, h), 0, 0, interpolation);
+    cv::resize(image, resized, cv::Size(w, h), 0, 0, interpolation);
   }
-  ImageU8 out(size, size, image.channels, 0);
+  const int channels = image.channels();
+  ImageU8 out(size, size, channels, 0);
   const int x0 = (size - w) / 2;
   const int y0 = (size - h) / 2;
-  const size_t row_bytes = static_cast<size_t>(w) * image.channels;
+  const size_t row_bytes = static_cast<size_t>(w) * channels;
   for (int y = 0; y < h; ++y)
-    std::memcpy(out.pixels.data() + (static_cast<size_t>(y0 + y) * size + x0) * image.channels,
+    std::memcpy(out.pixels.data() + (static_cast<size_t>(y0 + y) * size + x0) * channels,
                 resized.ptr<uint8_t>(y), row_bytes);
   return out;
 }
+
+}  // namespace images_internal
 
 ImageU8 preprocess_frame(const ImageU8& frame, ImageModality m, const Box& box,
                          const PreprocessSettings& settings) {
@@ -170,6 +182,30 @@ ImageU8 preprocess_frame(const ImageU8& frame, ImageModality m, const Box& box,
   if (is_colour_coded_map(m) && settings.map_decode == MapDecode::kViridis && out.channels == 3)
     out = viridis_decode(out);
   return resize_pad(out, settings.image_size);
+}
+
+ImageU8 load_crop(const std::string& path, ImageModality m, const Box& box,
+                  const PreprocessSettings& settings) {
+  images_internal::DecodedFrame frame = images_internal::decode_frame(path, settings.limits, true);
+  const int k = frame.reduction;
+  // The study's boxes are in full-frame pixels; a reduced frame's box shrinks with it.
+  const Box scaled =
+      k == 1 ? box
+             : Box{box.xmin / k, box.ymin / k, (box.xmax + k - 1) / k, (box.ymax + k - 1) / k};
+  try {
+    const Box rect = crop_box(m, scaled, frame.bgr.cols, frame.bgr.rows, settings);
+    // A view into the decoded frame: the crop is never copied at full size.
+    const cv::Mat roi = frame.bgr(cv::Rect(rect.xmin, rect.ymin, rect.width(), rect.height()));
+    if (is_colour_coded_map(m) && settings.map_decode == MapDecode::kViridis)
+      return resize_pad(images_internal::viridis_decode_bgr(roi), settings.image_size);
+    // Resampling treats channels alike, so the channels are swapped to RGB on the small result.
+    ImageU8 out = images_internal::resize_pad_mat(roi, settings.image_size);
+    for (size_t i = 0; i + 2 < out.pixels.size(); i += 3)
+      std::swap(out.pixels[i], out.pixels[i + 2]);
+    return out;
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: {}", path, e.what()));
+  }
 }
 
 std::string image_cache_key(const PreprocessSettings& settings, ImageModality m,
@@ -189,55 +225,68 @@ struct ImageCache::State {
   mutable std::mutex mutex;
   // Key: modality|file|box. A null entry is a skipped file. Node-based: pointers stay valid.
   std::unordered_map<std::string, std::unique_ptr<ImageU8>> crops;
-  std::set<std::string> skipped_files;
-  std::vector<std::string> messages;
+  std::map<std::string, SkippedImage> skipped;  // by file (relative to the study folder)
   long disk_hits = 0;
 
   // The crop, or null after recording a skip; InputError under kError.
   std::unique_ptr<ImageU8> compute(const ImageRef& ref, ImageModality m) {
     const std::string path = (fs::path(dir) / ref.file).string();
     try {
-      std::string disk_path;
-      if (!disk_dir.empty()) {
-        std::error_code ec;
-        const uint64_t size = fs::file_size(path, ec);
-        if (ec) throw InputError(fmt::format("{}: image file not found", path));
-        const auto mtime = fs::last_write_time(path, ec);
-        const int64_t ns =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count();
+      return compute_or_throw(path, ref, m);
+    } catch (const InputError& e) {
+      return skip_or_throw(path, ref, m, e.what());
+    } catch (const cv::Exception& e) {
+      return skip_or_throw(path, ref, m,
+                           fmt::format("{}: cannot decode the image ({})", path, e.what()));
+    } catch (const std::bad_alloc&) {
+      return skip_or_throw(path, ref, m, fmt::format("{}: out of memory decoding it", path));
+    }
+  }
+
+  std::unique_ptr<ImageU8> skip_or_throw(const std::string& path, const ImageRef& ref,
+                                         ImageModality m, const std::string& message) {
+    if (settings.on_missing_image == MissingImage::kError) throw InputError(message);
+    // The reason without the path its message starts with (the file has its own column).
+    const std::string prefix = path + ": ";
+    std::string reason = message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+    std::lock_guard<std::mutex> lock(mutex);
+    skipped.emplace(ref.file, SkippedImage{ref.file, m, std::move(reason)});
+    return nullptr;
+  }
+
+  std::unique_ptr<ImageU8> compute_or_throw(const std::string& path, const ImageRef& ref,
+                                            ImageModality m) {
+    std::string disk_path;
+    if (!disk_dir.empty()) {
+      // A file whose size or time cannot be read has no entry: load_crop says what is wrong.
+      std::error_code size_ec;
+      std::error_code time_ec;
+      const uint64_t size = fs::file_size(path, size_ec);
+      const auto mtime = fs::last_write_time(path, time_ec);
+      const int64_t ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count();
+      const bool keyed = !size_ec && !time_ec;
+      if (keyed)
         disk_path =
             (fs::path(disk_dir) / (image_cache_key(settings, m, ref, size, ns) + kCacheSuffix))
                 .string();
-        std::string bytes;
-        auto hit = std::make_unique<ImageU8>();
-        if (read_bytes(disk_path, &bytes) && decode_entry(bytes, hit.get())) {
-          std::lock_guard<std::mutex> lock(mutex);
-          ++disk_hits;
-          return hit;
-        }
+      std::string bytes;
+      auto hit = std::make_unique<ImageU8>();
+      if (keyed && read_bytes(disk_path, &bytes) && decode_entry(bytes, hit.get())) {
+        std::lock_guard<std::mutex> lock(mutex);
+        ++disk_hits;
+        return hit;
       }
-      const ImageU8 frame = read_image(path);
-      std::unique_ptr<ImageU8> out;
-      try {
-        out = std::make_unique<ImageU8>(preprocess_frame(frame, m, ref.box, settings));
-      } catch (const InputError& e) {
-        throw InputError(fmt::format("{}: {}", path, e.what()));
-      }
-      if (!disk_path.empty()) {
-        try {
-          images_internal::write_file_atomic(disk_path, encode_entry(*out));
-        } catch (const InputError&) {
-          // An unwritable disk cache only costs the next run the decoding.
-        }
-      }
-      return out;
-    } catch (const InputError& e) {
-      if (settings.on_missing_image == MissingImage::kError) throw;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (skipped_files.insert(path).second)
-        messages.push_back(std::string(e.what()) + " (skipped)");
-      return nullptr;
     }
+    auto out = std::make_unique<ImageU8>(load_crop(path, m, ref.box, settings));
+    if (!disk_path.empty()) {
+      try {
+        images_internal::write_file_atomic(disk_path, encode_entry(*out));
+      } catch (const InputError&) {
+        // An unwritable disk cache only costs the next run the decoding.
+      }
+    }
+    return out;
   }
 };
 
@@ -308,7 +357,7 @@ size_t ImageCache::size() const {
 
 long ImageCache::skipped() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  return static_cast<long>(state_->skipped_files.size());
+  return static_cast<long>(state_->skipped.size());
 }
 
 long ImageCache::disk_hits() const {
@@ -317,9 +366,17 @@ long ImageCache::disk_hits() const {
 }
 
 std::vector<std::string> ImageCache::skipped_messages() const {
+  std::vector<std::string> out;
+  for (const SkippedImage& s : skipped_images())
+    out.push_back(
+        fmt::format("{}: {} (skipped)", (fs::path(state_->dir) / s.file).string(), s.reason));
+  return out;
+}
+
+std::vector<SkippedImage> ImageCache::skipped_images() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  std::vector<std::string> out = state_->messages;
-  std::sort(out.begin(), out.end());  // thread timing decides the order they were found in
+  std::vector<SkippedImage> out;
+  for (const auto& [file, s] : state_->skipped) out.push_back(s);
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <unordered_map>
 
+#include "images/internal.h"
 #include "woundphase/core.h"  // for InputError
 #include "woundphase/images.h"
 
@@ -94,6 +95,31 @@ const std::unordered_map<uint32_t, uint8_t>& exact_colours() {
   return table;
 }
 
+// The values of a height x width image of 3-byte pixels whose rows start at row(y), red at byte
+// `red` and blue at byte `blue` of each pixel.
+template <class RowFn>
+ImageU8 decode_rows(int width, int height, int red, int blue, const RowFn& row) {
+  ImageU8 out(width, height, 1);
+  const auto& exact = exact_colours();
+  // Colours off the table (noise, resampling) are looked up once per image.
+  std::unordered_map<uint32_t, uint8_t> seen;
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* p = row(y);
+    uint8_t* o = out.pixels.data() + static_cast<size_t>(y) * width;
+    for (int x = 0; x < width; ++x, p += 3) {
+      const Rgb c = {p[red], p[1], p[blue]};
+      const uint32_t key = pack(c);
+      auto it = exact.find(key);
+      if (it == exact.end()) {
+        it = seen.find(key);
+        if (it == seen.end()) it = seen.emplace(key, nearest(c)).first;
+      }
+      o[x] = it->second;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::array<Rgb, 256>& viridis_table() { return kViridis; }
@@ -119,25 +145,19 @@ ImageU8 viridis_encode(const ImageU8& gray) {
 
 ImageU8 viridis_decode(const ImageU8& rgb) {
   if (rgb.channels != 3) throw InputError("viridis_decode: expected a 3-channel image");
-  ImageU8 out(rgb.width, rgb.height, 1);
-  const auto& exact = exact_colours();
-  // Colours off the table (noise, resampling) are looked up once per image.
-  std::unordered_map<uint32_t, uint8_t> seen;
-  const size_t n = static_cast<size_t>(rgb.width) * rgb.height;
-  for (size_t i = 0; i < n; ++i) {
-    const Rgb c = {rgb.pixels[3 * i], rgb.pixels[3 * i + 1], rgb.pixels[3 * i + 2]};
-    const uint32_t key = pack(c);
-    auto it = exact.find(key);
-    if (it != exact.end()) {
-      out.pixels[i] = it->second;
-      continue;
-    }
-    it = seen.find(key);
-    if (it == seen.end()) it = seen.emplace(key, nearest(c)).first;
-    out.pixels[i] = it->second;
-  }
-  return out;
+  const size_t row_bytes = static_cast<size_t>(rgb.width) * 3;
+  return decode_rows(rgb.width, rgb.height, 0, 2,
+                     [&](int y) { return rgb.pixels.data() + y * row_bytes; });
 }
+
+namespace images_internal {
+
+ImageU8 viridis_decode_bgr(const cv::Mat& bgr) {
+  if (bgr.type() != CV_8UC3) throw InputError("viridis_decode: expected a 3-channel image");
+  return decode_rows(bgr.cols, bgr.rows, 2, 0, [&](int y) { return bgr.ptr<uint8_t>(y); });
+}
+
+}  // namespace images_internal
 
 MapDecode parse_map_decode(const std::string& text) {
   if (text == "none") return MapDecode::kNone;

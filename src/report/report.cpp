@@ -165,6 +165,12 @@ std::string summary_section(const Context& ctx) {
   rows.emplace_back("Base seed", or_unknown(json_text(s, {"settings", "seed"})));
   rows.emplace_back("Data percentage", or_unknown(json_text(s, {"settings", "data_percentage"})));
   rows.emplace_back("Test-fold predictions", std::to_string(ctx.data.predictions.size()));
+  if (ctx.data.has_skipped_images) {
+    std::string skipped;
+    for (const auto& [modality, n] : ctx.data.skipped_by_modality)
+      skipped += fmt::format("{}{} {}", skipped.empty() ? "" : ", ", modality, n);
+    rows.emplace_back("Frames skipped (skipped_images.csv)", skipped.empty() ? "none" : skipped);
+  }
   rows.emplace_back("Software",
                     "woundphase " + or_unknown(json_text(s, {"software", "woundphase"})));
 

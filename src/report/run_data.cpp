@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "woundphase/dataset.h"
+#include "woundphase/report.h"  // for kSkippedImagesFile
 
 namespace fs = std::filesystem;
 
@@ -247,6 +248,18 @@ std::vector<CurvePoint> read_curves(const std::string& path) {
   return out;
 }
 
+// skipped_images.csv: frames per modality.
+std::map<std::string, long> read_skipped_images(const std::string& path) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  r.column("file");
+  const int c_modality = r.column("modality");
+  r.column("reason");
+  std::map<std::string, long> out;
+  for (size_t i = 0; i < r.rows(); ++i) ++out[r.text(i, c_modality)];
+  return out;
+}
+
 // Uniform index in [0, n) from 64 random bits (multiply-shift; n is small, the bias negligible).
 size_t uniform_index(uint64_t bits, size_t n) {
   return static_cast<size_t>((static_cast<unsigned __int128>(bits) * n) >> 64);
@@ -308,6 +321,10 @@ RunData load_run(const std::string& run_dir) {
   if (const std::string p = optional("training_curves.csv"); !p.empty()) {
     data.curves = read_curves(p);
     data.has_curves = true;
+  }
+  if (const std::string p = optional(kSkippedImagesFile); !p.empty()) {
+    data.skipped_by_modality = read_skipped_images(p);
+    data.has_skipped_images = true;
   }
   return data;
 }

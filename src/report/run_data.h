@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <nlohmann/json.hpp>  // for json (settings.json)
 #include <string>
 #include <vector>
@@ -84,6 +85,8 @@ struct RunData {
   std::vector<SplitRow> splits;
   bool has_curves = false;
   std::vector<CurvePoint> curves;
+  bool has_skipped_images = false;  // skipped_images.csv (searches with image modalities)
+  std::map<std::string, long> skipped_by_modality;
   std::vector<std::string> files_read;  // names of the input files used, in reading order
 };
 
