@@ -6,11 +6,11 @@
 # skipped_images.csv. Peak RSS from /usr/bin/time -v, next to the same search without the bomb.
 # With RAISED_LIMIT=1 it also runs with --max-image-pixels 1073741824, so the bomb is decoded
 # (needs ~4 GB free): the cost of the frame itself with one full-size copy.
-# Usage: bench/hostile_memory.sh [PATIENTS]
+# Usage: [WOUNDPHASE=BINARY] [RAISED_LIMIT=1] bench/hostile_memory.sh [PATIENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 patients=${1:-30}
-bin=build/woundphase
+bin=${WOUNDPHASE:-build/woundphase}  # another build to compare: WOUNDPHASE=path/to/woundphase
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -34,7 +34,7 @@ search() {  # name, data, extra options
 
 search clean "$work/clean"
 search bomb "$work/bombed"
-grep -F "$frame" "$work/out_bomb/skipped_images.csv"
+grep -F "$frame" "$work/out_bomb/skipped_images.csv" || echo "(the bomb is not in skipped_images.csv)"
 if [[ "${RAISED_LIMIT:-0}" == 1 ]]; then
   search bomb_decoded "$work/bombed" --max-image-pixels 1073741824
 fi
