@@ -89,8 +89,8 @@ struct FusionFeatures {
 // Stage 2's samples: the fixed (non-image) sources' features plus, per image source, the
 // samples' images. images[s] is empty for metadata; for an image source its `groups` give the
 // sample (0..count-1) each image shows, and every sample has at least one image (their labels and
-// weights are not read: fixed's are). Training draws one image per sample and source each epoch;
-// evaluation uses the mean over all of them. An empty `{}` is a set of no samples (no validation).
+// weights are not read: fixed's are). Training and evaluation alike use the mean over all of them,
+// through branches in evaluation mode (stage 2 starts where stage 1 ended). An empty `{}` is a set of no samples (no validation).
 struct FusionImages {
   FusionFeatures fixed;                // count, labels, weights, and metadata's probs
   std::vector<LabelledImages> images;  // [source]

@@ -124,6 +124,36 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
     EXPECT_EQ(slurp(base + "/a/" + f), slurp(base + "/b/" + f)) << f;
 }
 
+// Stage 2 starts where stage 1 ended, for every head that trains: on a planted-signal cohort
+// (issue 11's reproduction: 60 patients, metadata+depth_rgb, 32 px, 3 folds) the first stage-2
+// epoch's training loss is below the first stage-1 epoch's in every fold. Before the fix,
+// feature_concat's stage 2 started at 2.25 where stage 1 had started at 1.16.
+TEST(FusionSearch, StageTwoStartsBelowStageOneForEveryHead) {
+  ASSERT_TRUE(vision_built()) << "libwoundphase_vision.so was not built";
+  const std::string base = testing::scratch_dir();
+  const auto synth = run_cli("synth --out " + base + "/data --patients 60 --seed 9");
+  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  for (const char* head : {"learned_weights", "prob_concat", "feature_concat", "gated"}) {
+    SCOPED_TRACE(head);
+    const std::string out = base + "/" + head;
+    const auto r = run_cli("search --data " + base + "/data --modalities metadata+depth_rgb" +
+                           " --fusion " + head +
+                           " --image-size 32 --cv-folds 3 --epochs 6 --stage1-epochs 10"
+                           " --stage2-epochs 2 --out " +
+                           out);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::map<std::string, double> first;  // "fold/stage" -> epoch 1's training loss
+    for (const auto& row : read_table(out + "/training_curves.csv"))
+      if (row.at("epoch") == "1" && row.at("component").rfind("head stage", 0) == 0)
+        first[row.at("fold") + "/" + row.at("component")] = std::stod(row.at("loss"));
+    for (const char* fold : {"0", "1", "2"}) {
+      const std::string f = fold;
+      ASSERT_TRUE(first.count(f + "/head stage1") && first.count(f + "/head stage2")) << f;
+      EXPECT_LT(first[f + "/head stage2"], first[f + "/head stage1"]) << "fold " << f;
+    }
+  }
+}
+
 TEST(FusionSearch, KilledDuringAFusedSearchResumesToTheSameBytes) {
   if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
