@@ -78,7 +78,7 @@ else
 fi
 
 check=$build/woundphase_gpu_check
-step "CPU/GPU agreement of one training epoch"
+step "CPU/GPU agreement from the same weights: forward and one training step"
 if [ -x "$check" ]; then "$check" agree || status=1; else status=1; fi
 
 step "training throughput at 128 px"
