@@ -64,10 +64,14 @@ Dataset load(const DataOptions& options, bool require_labels) {
 }
 
 void print_scores(const Scores& s, const Schema& schema) {
+  // A kappa is undefined (NaN) when truth and predictions are all one class.
+  const auto kappa = [](double v) {
+    return std::isnan(v) ? std::string("n/a") : fmt::format("{:.3f}", v);
+  };
   std::cout << fmt::format(
-      "QWK {:.3f}  kappa {:.3f}  accuracy {:.3f}  macro-F1 {:.3f}  F1 {} {:.3f} / {} {:.3f} / {} "
+      "QWK {}  kappa {}  accuracy {:.3f}  macro-F1 {:.3f}  F1 {} {:.3f} / {} {:.3f} / {} "
       "{:.3f}  (n = {})\n",
-      s.qwk, s.kappa, s.accuracy, s.macro_f1, schema.class_labels[0], s.f1[0],
+      kappa(s.qwk), kappa(s.kappa), s.accuracy, s.macro_f1, schema.class_labels[0], s.f1[0],
       schema.class_labels[1], s.f1[1], schema.class_labels[2], s.f1[2], s.n);
   std::cout << "confusion (rows = true, columns = predicted):\n";
   for (int t = 0; t < kNumClasses; ++t) {

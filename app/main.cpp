@@ -261,6 +261,9 @@ void add_search_options(CLI::App* cmd, SearchSettings* s) {
       ->capture_default_str();
   cmd->add_flag("--shuffle-labels", s->shuffle_labels,
                 "permute training labels (leakage control: kappa ~ 0)");
+  cmd->add_option("--alpha", s->alpha,
+                  "significance level of the paired comparisons (comparisons.csv, Holm-adjusted)")
+      ->capture_default_str();
 }
 
 // The effective configuration as TOML: global options and the chosen subcommand's, every value
@@ -355,6 +358,11 @@ int main(int argc, char** argv) {
                    "fresh | auto (keep finished jobs) | from_data | from_models | from_predictions")
       ->capture_default_str();
   add_search_options(search_cmd, &search.settings);
+  std::string search_calibrate = "none";
+  search_cmd
+      ->add_option("--calibrate", search_calibrate,
+                   "none | temperature (one per fold, fitted on training patients' predictions)")
+      ->capture_default_str();
   add_tabular_options(search_cmd, &search.settings.tabular, &search_text);
   ImageText image_text;
   add_image_options(search_cmd, &search.settings.images, &image_text);
@@ -375,6 +383,11 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--out", train.out_dir, "bundle folder")->required();
   train_cmd->add_option("--modalities", train.modalities, "one combination")->capture_default_str();
   train_cmd->add_option("--seed", train.settings.seed, "seed")->capture_default_str();
+  std::string train_calibrate = "none";
+  train_cmd
+      ->add_option("--calibrate", train_calibrate,
+                   "none | temperature (fitted on the validation patients, stored in the bundle)")
+      ->capture_default_str();
   add_tabular_options(train_cmd, &train.settings.tabular, &train_text);
   ImageText train_image_text;
   add_image_options(train_cmd, &train.settings.images, &train_image_text);
@@ -452,6 +465,7 @@ int main(int argc, char** argv) {
       }
       if (*search_cmd) {
         apply_tabular_text(search_text, &search.settings.tabular);
+        search.settings.calibrate = parse_calibration(search_calibrate);
         apply_image_text(image_text, &search.settings.images);
         apply_fusion_text(fusion_text, &search.settings.fusion, &search.settings.ensemble);
         search.settings.images.vision.threads = threads;
@@ -461,6 +475,7 @@ int main(int argc, char** argv) {
       }
       if (*train_cmd) {
         apply_tabular_text(train_text, &train.settings.tabular);
+        train.settings.calibrate = parse_calibration(train_calibrate);
         apply_image_text(train_image_text, &train.settings.images);
         apply_fusion_text(train_fusion_text, &train.settings.fusion, nullptr);
         train.settings.tabular.forest.threads = threads;

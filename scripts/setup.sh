@@ -17,7 +17,7 @@ packages=(
 # Benchmarks compare against scikit-learn and time whole processes; bench/fuzz.sh needs clang
 # with its sanitizer/libFuzzer runtimes and OpenMP.
 if [ "${WOUNDPHASE_BENCH_DEPS:-0}" = 1 ]; then
-  packages+=(python3-sklearn python3-pandas hyperfine bc time dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev)
+  packages+=(python3-sklearn python3-pandas python3-scipy python3-statsmodels hyperfine bc time dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev)
 fi
 
 missing=()

@@ -60,6 +60,14 @@ struct ImageBranchSettings {
   void validate() const;
 };
 
+// Post-hoc calibration of the predicted probabilities (--calibrate). `temperature`: one temperature
+// per fold (and per combination), fitted on predictions for training patients only — the
+// validation patients' (image and fused combinations) or the out-of-fold ones (metadata) — never on
+// the fold it is applied to.
+enum class CalibrationMethod { kNone, kTemperature };
+std::string to_string(CalibrationMethod m);
+CalibrationMethod parse_calibration(const std::string& text);  // InputError naming --calibrate
+
 struct SearchSettings {
   std::vector<Combination> combinations = {{Modality::kMetadata}};
   int cv_folds = 5;              // [1, 50] patient folds; 1 = a single split by train_fraction
@@ -68,7 +76,10 @@ struct SearchSettings {
   double train_fraction = 0.8;   // (0, 1) share of patients for training when cv_folds is 1
   double data_percentage = 100;  // (0, 100] share of patients kept (stratified) before splitting
   bool shuffle_labels = false;   // permute training labels: the leakage control (kappa ~ 0)
-  int threads = 2;               // [1, 256] worker threads
+  double alpha = 0.05;  // (0, 0.5] significance level of the paired comparisons (comparisons.csv)
+  // Reported before and after in results.csv; predictions.csv keeps the uncalibrated ones.
+  CalibrationMethod calibrate = CalibrationMethod::kNone;
+  int threads = 2;  // [1, 256] worker threads
   TabularSettings tabular;
   ImageBranchSettings images;
   FusionSettings fusion;      // heads of fused combinations (fusion.h)
@@ -208,12 +219,14 @@ std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& 
                                                 const std::vector<FoldResult>& folds,
                                                 const std::vector<PredictionRow>& predictions);
 
-// Writes results.csv, folds.csv, predictions.csv, oof_predictions.csv, splits.csv (and
-// skipped_images.csv when the result lists skipped frames) into `out_dir`. Each file is written to
-// a temporary name and renamed, so readers never see a partial file and a failed run leaves earlier
+// Writes results.csv, folds.csv, predictions.csv, oof_predictions.csv, splits.csv,
+// comparisons.csv and complementarity.csv (and skipped_images.csv when the result lists skipped
+// frames) into `out_dir` (`alpha`: the comparisons' significance level). Each file is written to a
+// temporary name and renamed, so readers never see a partial file and a failed run leaves earlier
 // outputs untouched.
 void write_search_outputs(const Dataset& data, const SearchResult& result,
-                          const std::string& out_dir);
+                          const std::string& out_dir, double alpha = 0.05,
+                          CalibrationMethod calibrate = CalibrationMethod::kNone);
 // The results table as printed at the end of a search.
 std::string format_results_table(const SearchResult& result, const Schema& schema);
 
@@ -247,6 +260,9 @@ struct TrainSettings {
   TabularSettings tabular;
   ImageBranchSettings images;  // image combinations
   FusionSettings fusion;       // fused combinations
+  // temperature: fitted on the training process's validation (or out-of-fold) predictions, stored
+  // in the bundle and applied by predict.
+  CalibrationMethod calibrate = CalibrationMethod::kNone;
   void validate() const;
 };
 void train_bundle(const Dataset& data, const TrainSettings& settings, const std::string& bundle_dir,
@@ -259,7 +275,8 @@ struct Bundle {
   std::vector<std::unique_ptr<ImageModel>> branches;  // its image modalities, in its order
   std::unique_ptr<FusionModel> head;                  // fused combinations
   PreprocessSettings preprocess;                      // how its images are cropped and decoded
-  nlohmann::json manifest;                            // everything else recorded at training time
+  double temperature = 1.0;  // probabilities are scaled by it (1: not calibrated)
+  nlohmann::json manifest;   // everything else recorded at training time
 };
 Bundle load_bundle(const std::string& bundle_dir);
 // Writes patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred for every row of `data`; a row

@@ -13,9 +13,10 @@ using Confusion = std::array<std::array<long, kNumClasses>, kNumClasses>;  // [t
 
 Confusion confusion_matrix(const std::vector<int>& truth, const std::vector<int>& pred);
 
-// Cohen's kappa with quadratic weights (w_ij = (i-j)^2 / (k-1)^2). 0 when undefined (one class).
+// Cohen's kappa with quadratic weights (w_ij = (i-j)^2 / (k-1)^2). NaN when undefined: no rows,
+// or truth and predictions all of one class (the expected disagreement is 0); never 0 for that.
 double quadratic_weighted_kappa(const Confusion& c);
-// Plain (unweighted) Cohen's kappa.
+// Plain (unweighted) Cohen's kappa; NaN when undefined, as above.
 double cohen_kappa(const Confusion& c);
 
 struct Scores {

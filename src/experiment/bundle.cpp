@@ -12,7 +12,8 @@
 #include <sstream>
 
 #include "experiment/fold.h"
-#include "woundphase/dataset.h"  // for csv_field
+#include "experiment/search_stats.h"  // for fit_job_temperature
+#include "woundphase/dataset.h"       // for csv_field
 #include "woundphase/experiment.h"
 
 namespace fs = std::filesystem;
@@ -189,6 +190,8 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
   settings.validate();
   if (!data.has_labels)
     throw InputError(fmt::format("{}: training needs labels", data.metadata_path));
+  require_two_classes(data, data.labels(),
+                      fmt::format("the {} training visit-wounds", data.rows.size()));
   const fs::path target = fs::absolute(bundle_dir);
   if (fs::exists(target) && !fs::is_directory(target))
     throw InputError(fmt::format("{}: exists and is not a folder", bundle_dir));
@@ -215,8 +218,13 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
                                data.labels(), {}),
                 progress, nullptr);
   work.keep_models();
-  work.compute(combo);
+  const JobRecord job = work.compute(combo);
   FoldWork::Models models = work.take_models(combo);
+  // The temperature is fitted on the training process's predictions for patients it did not fit
+  // on: the validation patients' (image and fused combinations) or out-of-fold ones (metadata).
+  const double temperature = settings.calibrate == CalibrationMethod::kTemperature
+                                 ? fit_job_temperature(data, job.oof)
+                                 : 1.0;
 
   // Written into a sibling temporary folder and renamed, so an existing bundle is replaced only
   // by a complete one.
@@ -265,11 +273,17 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
                           {"dropout", f.dropout},
                           {"final_stage", models.final_stage}};
   }
+  if (settings.calibrate == CalibrationMethod::kTemperature)
+    manifest["calibration"] = {{"method", to_string(settings.calibrate)},
+                               {"temperature", temperature},
+                               {"fitted_on_rows", job.oof.size()}};
   write_file_atomically((tmp / kBundleFile).string(), manifest.dump(1));
   // The training process's own predictions for its cohort (predict reproduces them).
-  const Probabilities probs = predict_rows(
-      combo, models.metadata ? &*models.metadata : nullptr, branches, models.head.get(), data,
-      images ? &images->index : nullptr, images ? images->cache.get() : nullptr);
+  const Probabilities probs = stats::apply_temperature(
+      predict_rows(combo, models.metadata ? &*models.metadata : nullptr, branches,
+                   models.head.get(), data, images ? &images->index : nullptr,
+                   images ? images->cache.get() : nullptr),
+      temperature);
   write_predictions(data.schema, data, probs, (tmp / kTrainPredictionsFile).string());
 
   fs::remove_all(target, ec);
@@ -295,6 +309,11 @@ Bundle load_bundle(const std::string& bundle_dir) {
     std::stringstream combo(b.manifest.at("modalities").get<std::string>());
     for (std::string name; std::getline(combo, name, '+');)
       b.combination.push_back(parse_modality(name));
+    if (b.manifest.contains("calibration"))
+      b.temperature = b.manifest.at("calibration").at("temperature").get<double>();
+    if (!(b.temperature > 0))
+      throw InputError(fmt::format("{}: damaged bundle (temperature {} is not positive)",
+                                   file.string(), b.temperature));
     if (b.manifest.contains("encoder")) {
       MetadataModel m;
       m.encoder = FeatureEncoder::from_json(b.manifest.at("encoder"));
@@ -370,10 +389,11 @@ Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const st
   }
   std::vector<ImageModel*> branches;
   for (const auto& m : bundle.branches) branches.push_back(m.get());
-  const Probabilities probs =
+  const Probabilities probs = stats::apply_temperature(
       predict_rows(bundle.combination, bundle.metadata ? &*bundle.metadata : nullptr, branches,
                    bundle.head.get(), data, images ? &images->index : nullptr,
-                   images ? images->cache.get() : nullptr);
+                   images ? images->cache.get() : nullptr),
+      bundle.temperature);
   const Scores s = write_predictions(bundle.schema, data, probs, out_csv);
   if (scores != nullptr && data.has_labels) *scores = s;
   return probs;

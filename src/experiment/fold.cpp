@@ -111,6 +111,28 @@ void log_skipped(const std::vector<SkippedImage>& skipped, const ProgressFn& pro
 
 }  // namespace
 
+void require_two_classes(const Dataset& data, const std::vector<int>& labels,
+                         const std::string& where) {
+  std::array<long, kNumClasses> counts{};
+  for (int y : labels)
+    if (y >= 0 && y < kNumClasses) ++counts[y];
+  int present = 0;
+  int only = 0;
+  for (int k = 0; k < kNumClasses; ++k)
+    if (counts[k] > 0) {
+      ++present;
+      only = k;
+    }
+  if (present >= 2) return;
+  throw InputError(fmt::format(
+      "{}: label column '{}' has {} among {}: a classifier needs at least two classes (every "
+      "kappa would be undefined)",
+      data.metadata_path, data.schema.label_column,
+      present == 0 ? std::string("no class")
+                   : fmt::format("a single class ({})", data.schema.class_labels[only]),
+      where));
+}
+
 std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSettings& settings,
                                             const ProgressFn& progress) {
   std::string why;

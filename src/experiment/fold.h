@@ -47,6 +47,12 @@ struct FoldPlan {
   std::vector<int> train_rows, train_labels, test_rows;
   std::vector<int> fit_rows, fit_labels, val_rows, val_labels;
 };
+// Throws InputError naming the label column when `labels` (class indices) hold fewer than two
+// classes: nothing can be learned and every kappa is undefined. `where` says which rows ("the
+// study's 120 visit-wounds", "run 0 fold 2: the training patients").
+void require_two_classes(const Dataset& data, const std::vector<int>& labels,
+                         const std::string& where);
+
 FoldPlan make_fold_plan(const Dataset& data, double validation_fraction, int run,
                         unsigned long long run_seed, int fold, std::vector<int> train_rows,
                         std::vector<int> train_labels, std::vector<int> test_rows);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <tuple>
 
+#include "experiment/search_stats.h"
 #include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/experiment.h"
 #include "woundphase/report.h"  // for kSkippedImagesFile
@@ -24,6 +25,12 @@ std::string num(double v) { return fmt::format("{:.6f}", v); }
 
 // The stages of a fused combination, in the order the seed's tables print them.
 constexpr const char* kStages[] = {"pretrain", "stage1", "stage2"};
+
+// "mean ± std" in the printed table; "n/a" where the kappa is undefined in every fold.
+std::string pm_cell(const MeanStd& m) {
+  if (std::isnan(m.mean)) return fmt::format("{:>7} ± {:<5}", "n/a", "");
+  return fmt::format("{:>7.3f} ± {:<5.3f}", m.mean, m.std);
+}
 
 std::string stage_cell(double v) { return std::isnan(v) ? "      -" : fmt::format("{:>7.3f}", v); }
 
@@ -69,22 +76,35 @@ std::string stage_tables(const SearchResult& result) {
 }  // namespace
 
 void write_search_outputs(const Dataset& data, const SearchResult& result,
-                          const std::string& out_dir) {
+                          const std::string& out_dir, double alpha, CalibrationMethod calibrate) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec)
     throw InputError(fmt::format("{}: cannot create output folder ({})", out_dir, ec.message()));
   const auto& labels = data.schema.class_labels;
 
+  // The statistics columns come after the original ones, so readers of the old layout still work.
+  const SearchStatistics statistics = compute_search_statistics(data, result, alpha, calibrate);
+  const bool calibrated = calibrate == CalibrationMethod::kTemperature;
   std::string results = fmt::format(
       "modalities,n_samples,qwk_mean,qwk_std,kappa_mean,kappa_std,accuracy_mean,macro_f1_mean,f1_{}"
-      ",f1_{},f1_{}\n",
-      labels[0], labels[1], labels[2]);
-  for (const auto& s : result.summary)
-    results += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(s.modalities),
-                           s.n_samples, num(s.qwk.mean), num(s.qwk.std), num(s.kappa.mean),
-                           num(s.kappa.std), num(s.accuracy.mean), num(s.macro_f1.mean),
-                           num(s.f1[0]), num(s.f1[1]), num(s.f1[2]));
+      ",f1_{},f1_{},n_common,qwk_common_mean,qwk_common_std,f1_weighted,ece,brier,log_loss{}\n",
+      labels[0], labels[1], labels[2],
+      calibrated ? ",temperature_mean,ece_calibrated,brier_calibrated,log_loss_calibrated" : "");
+  for (size_t i = 0; i < result.summary.size(); ++i) {
+    const CombinationSummary& s = result.summary[i];
+    const CombinationStats& c = statistics.combinations[i];
+    results += fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", csv_field(s.modalities),
+        s.n_samples, num(s.qwk.mean), num(s.qwk.std), num(s.kappa.mean), num(s.kappa.std),
+        num(s.accuracy.mean), num(s.macro_f1.mean), num(s.f1[0]), num(s.f1[1]), num(s.f1[2]),
+        c.n_common, num(c.qwk_common.mean), num(c.qwk_common.std), num(c.f1_weighted),
+        num(c.calibration.ece), num(c.calibration.brier), num(c.calibration.log_loss));
+    if (calibrated)
+      results += fmt::format(",{},{},{},{}", num(c.temperature_mean), num(c.calibrated.ece),
+                             num(c.calibrated.brier), num(c.calibrated.log_loss));
+    results += "\n";
+  }
 
   // Fused combinations add the seed's per-stage columns (blank where a stage does not apply).
   bool staged = false;
@@ -158,6 +178,8 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
           fmt::format("{},{},{}\n", csv_field(s.file), to_string(s.modality), csv_field(s.reason));
     write_file_atomically((dir / kSkippedImagesFile).string(), text);
   }
+  write_file_atomically((dir / "comparisons.csv").string(), comparisons_csv(statistics));
+  write_file_atomically((dir / "complementarity.csv").string(), complementarity_csv(statistics));
   write_file_atomically((dir / "results.csv").string(), results);
 }
 
@@ -169,11 +191,9 @@ std::string format_results_table(const SearchResult& result, const Schema& schem
                                 "accuracy", "macro-F1", "F1 " + schema.class_labels[0],
                                 "F1 " + schema.class_labels[1], "F1 " + schema.class_labels[2]);
   for (const auto& s : result.summary)
-    out += fmt::format(
-        "{:<{}}  {:>5}  {:>7.3f} ± {:<5.3f}  {:>7.3f} ± {:<5.3f}  {:>8.3f}  {:>8.3f}  {:>6.3f} "
-        "{:>6.3f} {:>6.3f}\n",
-        s.modalities, width, s.n_samples, s.qwk.mean, s.qwk.std, s.kappa.mean, s.kappa.std,
-        s.accuracy.mean, s.macro_f1.mean, s.f1[0], s.f1[1], s.f1[2]);
+    out += fmt::format("{:<{}}  {:>5}  {}  {}  {:>8.3f}  {:>8.3f}  {:>6.3f} {:>6.3f} {:>6.3f}\n",
+                       s.modalities, width, s.n_samples, pm_cell(s.qwk), pm_cell(s.kappa),
+                       s.accuracy.mean, s.macro_f1.mean, s.f1[0], s.f1[1], s.f1[2]);
   return out + stage_tables(result);
 }
 

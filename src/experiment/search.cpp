@@ -15,6 +15,7 @@
 #include "experiment/search_plan.h"
 #include "woundphase/experiment.h"
 #include "woundphase/split.h"
+#include "woundphase/stats.h"  // for nan_mean_std
 
 namespace woundphase {
 namespace {
@@ -46,6 +47,8 @@ void SearchSettings::validate() const {
     throw InputError(fmt::format("--train-fraction must be in (0, 1), got {}", train_fraction));
   if (!(data_percentage > 0 && data_percentage <= 100))
     throw InputError(fmt::format("--data-percentage must be in (0, 100], got {}", data_percentage));
+  if (!(alpha > 0 && alpha <= 0.5))
+    throw InputError(fmt::format("--alpha must be in (0, 0.5], got {}", alpha));
   if (threads < 1 || threads > 256)
     throw InputError(fmt::format("--threads must be in [1, 256], got {}", threads));
   tabular.validate();
@@ -204,8 +207,9 @@ std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& 
     for (const auto& p : predictions)
       if (p.modalities == name) evaluated.insert(p.row);
     s.n_samples = static_cast<int>(evaluated.size());
-    s.qwk = mean_std(qwk);
-    s.kappa = mean_std(kappa);
+    // A fold whose kappa is undefined (one class in truth and predictions) has no value.
+    s.qwk = stats::nan_mean_std(qwk);
+    s.kappa = stats::nan_mean_std(kappa);
     s.accuracy = mean_std(acc);
     s.macro_f1 = mean_std(mf1);
     for (int c = 0; c < kNumClasses; ++c) s.f1[c] = mean_std(f1[c]).mean;
@@ -271,6 +275,9 @@ FoldPlan SearchPlan::fold_plan(int run, int fold) {
                     test_rows.empty() ? "test" : "training"));
   std::vector<int> train_labels;
   for (int r : train_rows) train_labels.push_back(labels_[r]);
+  require_two_classes(data_, train_labels,
+                      fmt::format("the {} training visit-wounds of run {} fold {}",
+                                  train_labels.size(), run, fold));
   if (settings_.shuffle_labels)
     train_labels = permuted(train_labels, mix_seed(mix_seed(run_seed(run), kShuffleSalt), fold));
   return make_fold_plan(data_, settings_.images.validation_fraction, run, run_seed(run), fold,
@@ -352,6 +359,8 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
   settings.validate();
   if (!data.has_labels)
     throw InputError(fmt::format("{}: a search needs labels", data.metadata_path));
+  require_two_classes(data, data.labels(),
+                      fmt::format("the study's {} visit-wounds", data.rows.size()));
   if (cluster != nullptr) return run_search_coordinator(data, settings, progress, cache, *cluster);
 
   std::unique_ptr<ImageInputs> images;

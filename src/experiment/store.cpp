@@ -87,7 +87,10 @@ class Statement {
     sqlite3_clear_bindings(stmt_);
   }
   long long int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  // SQLite stores NaN as NULL; read it back as NaN (an undefined kappa stays undefined on resume).
+  double real(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? NAN : sqlite3_column_double(stmt_, col);
+  }
   std::string text(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
     return p == nullptr ? "" : reinterpret_cast<const char*>(p);
@@ -574,7 +577,7 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
     fs::remove_all(fs::path(out_dir) / kModelsDir, ec);
     // results.csv first: without it the folder never looks like a complete run.
     for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
-                          "splits.csv", "settings.json"})
+                          "splits.csv", "settings.json", "comparisons.csv", "complementarity.csv"})
       fs::remove(fs::path(out_dir) / f, ec);
   }
 
@@ -607,7 +610,7 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
   StoreCache cache(store.get(), data, resume, out_dir);
   SearchResult result =
       run_search(data, stored_search_settings(settings, out_dir), progress, &cache, cluster);
-  write_search_outputs(data, result, out_dir);
+  write_search_outputs(data, result, out_dir, settings.alpha, settings.calibrate);
   return result;
 }
 

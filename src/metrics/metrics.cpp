@@ -9,7 +9,8 @@ namespace woundphase {
 namespace {
 
 // Cohen's kappa with disagreement weights w: 1 - sum(w * observed) / sum(w * expected), where the
-// expected matrix is the outer product of the marginals. 0 when the expected disagreement is 0.
+// expected matrix is the outer product of the marginals. NaN when the expected disagreement is 0
+// (truth and predictions of one class): the kappa is undefined there, and 0 would read as chance.
 template <typename Weight>
 double weighted_kappa(const Confusion& c, Weight weight) {
   std::array<double, kNumClasses> row{};
@@ -22,7 +23,7 @@ double weighted_kappa(const Confusion& c, Weight weight) {
       n += c[i][j];
     }
   }
-  if (n <= 0.0) return 0.0;
+  if (n <= 0.0) return NAN;
   double observed = 0.0;
   double expected = 0.0;
   for (int i = 0; i < kNumClasses; ++i) {
@@ -32,7 +33,7 @@ double weighted_kappa(const Confusion& c, Weight weight) {
       expected += w * row[i] * col[j] / (n * n);
     }
   }
-  if (expected <= 0.0) return 0.0;
+  if (expected <= 0.0) return NAN;
   return 1.0 - observed / expected;
 }
 

@@ -38,16 +38,6 @@ double widest(const std::vector<std::string>& texts, double font) {
   return w;
 }
 
-TextStyle style(double size, const char* anchor = "start", const char* fill = colour::kInk,
-                const char* weight = "normal") {
-  TextStyle s;
-  s.size = size;
-  s.anchor = anchor;
-  s.fill = fill;
-  s.weight = weight;
-  return s;
-}
-
 }  // namespace
 
 std::string ranking_chart(const std::vector<RankedCombination>& ranked) {

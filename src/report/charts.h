@@ -7,6 +7,7 @@
 
 #include "report/run_data.h"
 #include "woundphase/metrics.h"
+#include "woundphase/stats.h"  // for ReliabilityBin
 
 namespace woundphase::report {
 
@@ -55,5 +56,16 @@ struct Series {
 };
 std::string line_chart(const std::string& title, const std::vector<Series>& series,
                        const std::string& y_title);
+
+// Square matrix of values in [lo, hi] with row and column names (e.g. Yule's Q between the
+// modalities); NaN cells are grey.
+std::string matrix_heatmap(const std::vector<std::string>& names,
+                           const std::vector<std::vector<double>>& values, double lo, double hi,
+                           const std::string& title, const std::string& label);
+
+// Reliability diagram: per confidence bin, the accuracy (bar) and the mean confidence (dot);
+// the diagonal is perfect calibration.
+std::string reliability_diagram(const std::string& name,
+                                const std::vector<stats::ReliabilityBin>& bins, double ece);
 
 }  // namespace woundphase::report

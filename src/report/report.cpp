@@ -15,7 +15,9 @@
 #include <set>
 
 #include "report/charts.h"
+#include "report/html.h"
 #include "report/run_data.h"
+#include "report/stats_sections.h"
 #include "report/svg.h"
 #include "woundphase/files.h"
 
@@ -81,29 +83,7 @@ std::string json_text(const Json& root, std::initializer_list<const char*> path)
   return node->dump();
 }
 
-std::string td(const std::string& text, bool left = false) {
-  return fmt::format("<td{}>{}</td>", left ? " class=\"l\"" : "", escape(text));
-}
-std::string th(const std::string& text, bool left = false) {
-  return fmt::format("<th{}>{}</th>", left ? " class=\"l\"" : "", escape(text));
-}
-// A combination's name in a table cell: may break after each '+'.
-std::string name_td(const std::string& name) {
-  std::string html;
-  for (char c : escape(name)) {
-    html += c;
-    if (c == '+') html += "<wbr>";
-  }
-  return "<td class=\"l\">" + html + "</td>";
-}
-std::string mean_pm_std(const MeanStd& m) {
-  return fixed(m.mean, 3) + " \u00b1 " + fixed(m.std, 3);
-}
 std::string na_line() { return fmt::format("<p class=\"na\">{}</p>\n", escape(kNotAvailable)); }
-
-std::string figure(const std::string& svgs, const std::string& caption) {
-  return "<figure>" + svgs + "<figcaption>" + escape(caption) + "</figcaption></figure>\n";
-}
 
 // Everything the sections share.
 struct Context {
@@ -112,10 +92,20 @@ struct Context {
   std::map<std::string, std::vector<const PredictionRow*>> predictions;  // by combination
   std::vector<int> runs;                                                 // run numbers in folds.csv
   bool single_split = false;  // cv_folds = 1: one train/test split
+  // Some combination's own visit-wounds differ from the common rows (every modality present):
+  // the ranking then uses the QWK on the common rows, so every row is judged on the same patients.
+  bool rank_on_common = false;
 };
 
+// The QWK the ranking uses.
+double ranking_qwk(const ResultRow& r, bool on_common) {
+  return on_common ? r.qwk_common.mean : r.qwk.mean;
+}
+
 Context make_context(const RunData& data) {
-  Context ctx{data, {}, {}, {}, false};
+  Context ctx{data, {}, {}, {}, false, false};
+  for (const auto& r : data.results)
+    ctx.rank_on_common = ctx.rank_on_common || (r.has_common && r.n_common != r.n_samples);
   for (const auto& p : data.predictions) ctx.predictions[p.modalities].push_back(&p);
   std::set<int> runs;
   for (const auto& f : data.folds) runs.insert(f.run);
@@ -125,11 +115,14 @@ Context make_context(const RunData& data) {
   std::vector<const ResultRow*> order;
   for (const auto& r : data.results) order.push_back(&r);
   // Best QWK first; NaN last; ties by name so the order never depends on the file's order.
-  std::stable_sort(order.begin(), order.end(), [](const ResultRow* a, const ResultRow* b) {
-    const bool a_nan = std::isnan(a->qwk.mean);
-    const bool b_nan = std::isnan(b->qwk.mean);
+  const bool common = ctx.rank_on_common;
+  std::stable_sort(order.begin(), order.end(), [common](const ResultRow* a, const ResultRow* b) {
+    const double qa = ranking_qwk(*a, common);
+    const double qb = ranking_qwk(*b, common);
+    const bool a_nan = std::isnan(qa);
+    const bool b_nan = std::isnan(qb);
     if (a_nan != b_nan) return b_nan;
-    if (!a_nan && a->qwk.mean != b->qwk.mean) return a->qwk.mean > b->qwk.mean;
+    if (!a_nan && qa != qb) return qa > qb;
     return a->modalities < b->modalities;
   });
   for (const ResultRow* r : order) {
@@ -199,7 +192,15 @@ std::string ranking_section(const Context& ctx) {
                   "over its folds, averaged over runs; {} replicates resampling patients with "
                   "replacement (seed {}).",
                   100 * kIntervalLevel, kReportBootstrapReplicates, kReportBootstrapSeed));
+  const bool has_common = !ctx.data.results.empty() && ctx.data.results.front().has_common;
+  if (ctx.rank_on_common)
+    html +=
+        "<p class=\"note\">Combinations are ranked on the <b>common rows</b>: the visit-wounds of "
+        "each test fold that have every modality of the search, so every combination is judged "
+        "on the same patients. Numbers on each combination's own visit-wounds (n) are kept "
+        "beside them; the chart shows the own-row numbers.</p>\n";
   html += "<div class=\"scroll\"><table><tr>" + th("#") + th("modalities", true) + th("n") +
+          (has_common ? th("n common") + th("QWK common rows") : std::string()) +
           th("QWK mean \u00b1 std") + th("pooled QWK") + th("95% interval") +
           th("kappa mean \u00b1 std") + th("accuracy") + th("macro-F1");
   for (const auto& l : labels) html += th("F1 " + l);
@@ -208,7 +209,10 @@ std::string ranking_section(const Context& ctx) {
     const ResultRow& r = *ctx.ranked[i].result;
     const Interval& ci = ctx.ranked[i].interval;
     html += "<tr>" + td(std::to_string(i + 1)) + name_td(r.modalities) +
-            td(std::to_string(r.n_samples)) + td(mean_pm_std(r.qwk)) + td(fixed(ci.estimate, 3)) +
+            td(std::to_string(r.n_samples)) +
+            (has_common ? td(std::to_string(r.n_common)) + td(mean_pm_std(r.qwk_common))
+                        : std::string()) +
+            td(mean_pm_std(r.qwk)) + td(fixed(ci.estimate, 3)) +
             td(std::isnan(ci.lower) ? fixed(NAN, 0)
                                     : "[" + fixed(ci.lower, 3) + ", " + fixed(ci.upper, 3) + "]") +
             td(mean_pm_std(r.kappa)) + td(fixed(r.accuracy, 3)) + td(fixed(r.macro_f1, 3));
@@ -216,8 +220,10 @@ std::string ranking_section(const Context& ctx) {
     html += "</tr>\n";
   }
   html +=
-      "</table></div>\n<p class=\"sub\">n: distinct visit-wounds evaluated. Plain Cohen's kappa is "
-      "reported next to the quadratic-weighted one; the ranking uses QWK.</p>\n";
+      "</table></div>\n<p class=\"sub\">n: distinct visit-wounds evaluated (own rows); n common: "
+      "those among the common rows. Plain Cohen's kappa is reported next to the "
+      "quadratic-weighted one; the ranking uses QWK. n/a: kappa undefined (truth and predictions "
+      "of one class).</p>\n";
   return html;
 }
 
@@ -481,14 +487,21 @@ std::string render_report(const std::string& run_dir) {
       data.results.size(), data.results.size() == 1 ? "" : "s", escape(best));
   html +=
       "<nav><a href=\"#summary\">Summary</a><a href=\"#ranking\">Ranking</a><a "
-      "href=\"#folds\">Folds</a><a href=\"#confusion\">Confusion</a><a href=\"#f1\">F1</a><a "
+      "href=\"#comparisons\">Comparisons</a><a href=\"#folds\">Folds</a><a "
+      "href=\"#confusion\">Confusion</a><a href=\"#f1\">F1</a><a "
+      "href=\"#calibration\">Calibration</a><a href=\"#complementarity\">Complementarity</a><a "
       "href=\"#stages\">Stages</a><a href=\"#curves\">Curves</a><a "
       "href=\"#distribution\">Classes</a><a href=\"#settings\">Settings</a></nav>\n";
   html += summary_section(ctx);
   html += ranking_section(ctx);
+  html += comparisons_section(data);
   html += folds_section(ctx);
   html += confusion_section(ctx);
   html += f1_section(ctx);
+  std::vector<std::string> order;
+  for (const auto& rc : ctx.ranked) order.push_back(rc.result->modalities);
+  html += calibration_section(data, order);
+  html += complementarity_section(data);
   html += stages_section(ctx);
   html += curves_section(ctx);
   html += distribution_section(ctx);

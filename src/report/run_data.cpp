@@ -12,6 +12,7 @@
 
 #include "woundphase/dataset.h"
 #include "woundphase/report.h"  // for kSkippedImagesFile
+#include "woundphase/stats.h"  // for percentile
 
 namespace fs = std::filesystem;
 
@@ -125,6 +126,7 @@ std::vector<ResultRow> read_results(const std::string& path,
   const int c_f1 = r.column("macro_f1_mean");
   std::array<int, kNumClasses> c_class{};
   for (int k = 0; k < kNumClasses; ++k) c_class[k] = r.column("f1_" + labels[k]);
+  const int c_common = table.column_index("n_common");
   std::vector<ResultRow> out;
   for (size_t i = 0; i < r.rows(); ++i) {
     ResultRow row;
@@ -135,6 +137,25 @@ std::vector<ResultRow> read_results(const std::string& path,
     row.accuracy = r.number(i, c_acc);
     row.macro_f1 = r.number(i, c_f1);
     for (int k = 0; k < kNumClasses; ++k) row.f1[k] = r.number(i, c_class[k]);
+    if (c_common >= 0) {
+      row.has_common = true;
+      row.n_common = r.integer(i, c_common);
+      row.qwk_common = {r.number(i, r.column("qwk_common_mean")),
+                        r.number(i, r.column("qwk_common_std"))};
+    }
+    const auto optional_number = [&](const char* name) {
+      const int c = table.column_index(name);
+      return c < 0 ? NAN : r.number(i, c, /*blank_ok=*/true);
+    };
+    row.f1_weighted = optional_number("f1_weighted");
+    row.ece = optional_number("ece");
+    row.brier = optional_number("brier");
+    row.log_loss = optional_number("log_loss");
+    row.has_calibrated = table.column_index("temperature_mean") >= 0;
+    row.temperature = optional_number("temperature_mean");
+    row.ece_calibrated = optional_number("ece_calibrated");
+    row.brier_calibrated = optional_number("brier_calibrated");
+    row.log_loss_calibrated = optional_number("log_loss_calibrated");
     for (const auto& seen : out)
       if (seen.modalities == row.modalities)
         r.fail(i, c_mod, fmt::format("combination '{}' appears twice", row.modalities));
@@ -193,6 +214,12 @@ std::vector<PredictionRow> read_predictions(const std::string& path,
   const int c_dfu = r.column("dfu");
   const int c_label = r.column("label");
   const int c_pred = r.column("pred");
+  std::array<int, kNumClasses> c_prob{};
+  bool has_prob = true;
+  for (int k = 0; k < kNumClasses; ++k) {
+    c_prob[k] = table.column_index("prob_" + labels[k]);
+    has_prob = has_prob && c_prob[k] >= 0;
+  }
   std::vector<PredictionRow> out;
   out.reserve(r.rows());
   for (size_t i = 0; i < r.rows(); ++i) {
@@ -205,7 +232,83 @@ std::vector<PredictionRow> read_predictions(const std::string& path,
     row.dfu = r.text(i, c_dfu);
     row.label = r.label(i, c_label, labels);
     row.pred = r.label(i, c_pred, labels);
+    if (has_prob)
+      for (int k = 0; k < kNumClasses; ++k) row.prob[k] = r.number(i, c_prob[k], /*blank_ok=*/true);
     out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<ComparisonRow> read_comparisons(const std::string& path) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_a = r.column("a");
+  const int c_b = r.column("b");
+  const int c_n = r.column("n_common");
+  const int c_qa = r.column("qwk_a");
+  const int c_qb = r.column("qwk_b");
+  const int c_diff = r.column("qwk_diff");
+  const int c_lo = r.column("diff_ci_low");
+  const int c_hi = r.column("diff_ci_high");
+  const int c_t = r.column("p_corrected_t");
+  const int c_w = r.column("p_wilcoxon");
+  const int c_m = r.column("p_mcnemar");
+  const int c_holm = r.column("p_holm");
+  const int c_sig = r.column("significant");
+  const int c_alpha = table.column_index("alpha");
+  std::vector<ComparisonRow> out;
+  for (size_t i = 0; i < r.rows(); ++i) {
+    ComparisonRow c;
+    c.a = r.text(i, c_a);
+    c.b = r.text(i, c_b);
+    c.n_common = r.integer(i, c_n);
+    c.qwk_a = r.number(i, c_qa, true);
+    c.qwk_b = r.number(i, c_qb, true);
+    c.qwk_diff = r.number(i, c_diff, true);
+    c.diff_ci_low = r.number(i, c_lo, true);
+    c.diff_ci_high = r.number(i, c_hi, true);
+    c.p_corrected_t = r.number(i, c_t, true);
+    c.p_wilcoxon = r.number(i, c_w, true);
+    c.p_mcnemar = r.number(i, c_m, true);
+    c.p_holm = r.number(i, c_holm, true);
+    const std::string& sig = r.text(i, c_sig);
+    if (sig != "yes" && sig != "no") r.fail(i, c_sig, fmt::format("'{}' is not yes or no", sig));
+    c.significant = sig == "yes";
+    if (c_alpha >= 0) c.alpha = r.number(i, c_alpha, true);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<ComplementarityRow> read_complementarity(const std::string& path) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_a = r.column("a");
+  const int c_b = r.column("b");
+  const int c_kind = r.column("kind");
+  const int c_n = r.column("n");
+  const int c_acc_a = r.column("accuracy_a");
+  const int c_acc_b = r.column("accuracy_b");
+  const int c_overlap = r.column("error_overlap");
+  const int c_q = r.column("yules_q");
+  const int c_dis = r.column("disagreement");
+  const int c_oracle = r.column("oracle_accuracy");
+  const int c_gain = r.column("fusion_gain");
+  std::vector<ComplementarityRow> out;
+  for (size_t i = 0; i < r.rows(); ++i) {
+    ComplementarityRow c;
+    c.a = r.text(i, c_a);
+    c.b = r.text(i, c_b);
+    c.kind = r.text(i, c_kind);
+    c.n = r.integer(i, c_n);
+    c.accuracy_a = r.number(i, c_acc_a, true);
+    c.accuracy_b = r.number(i, c_acc_b, true);
+    c.error_overlap = r.number(i, c_overlap, true);
+    c.yules_q = r.number(i, c_q, true);
+    c.disagreement = r.number(i, c_dis, true);
+    c.oracle_accuracy = r.number(i, c_oracle, true);
+    c.fusion_gain = r.number(i, c_gain, true);
+    out.push_back(std::move(c));
   }
   return out;
 }
@@ -265,15 +368,6 @@ size_t uniform_index(uint64_t bits, size_t n) {
   return static_cast<size_t>((static_cast<unsigned __int128>(bits) * n) >> 64);
 }
 
-// Percentile with linear interpolation between order statistics; `sorted` is ascending.
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return NAN;
-  const double pos = p * static_cast<double>(sorted.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
-
 }  // namespace
 
 RunData load_run(const std::string& run_dir) {
@@ -325,6 +419,14 @@ RunData load_run(const std::string& run_dir) {
   if (const std::string p = optional(kSkippedImagesFile); !p.empty()) {
     data.skipped_by_modality = read_skipped_images(p);
     data.has_skipped_images = true;
+  }
+  if (const std::string p = optional("comparisons.csv"); !p.empty()) {
+    data.comparisons = read_comparisons(p);
+    data.has_comparisons = true;
+  }
+  if (const std::string p = optional("complementarity.csv"); !p.empty()) {
+    data.complementarity = read_complementarity(p);
+    data.has_complementarity = true;
   }
   return data;
 }
@@ -387,12 +489,12 @@ Interval bootstrap_pooled_qwk(const std::vector<const PredictionRow*>& predictio
     const uint64_t replicate_seed = mix_seed(seed, static_cast<uint64_t>(b));
     for (size_t draw = 0; draw < n_patients; ++draw)
       ++weight[uniform_index(mix_seed(replicate_seed, draw), n_patients)];
-    values.push_back(mean_qwk(weight));
+    // A replicate whose QWK is undefined (one class drawn) has no value.
+    if (const double v = mean_qwk(weight); !std::isnan(v)) values.push_back(v);
   }
-  std::sort(values.begin(), values.end());
   const double tail = (1.0 - level) / 2.0;
-  out.lower = percentile(values, tail);
-  out.upper = percentile(values, 1.0 - tail);
+  out.lower = stats::percentile(values, tail);
+  out.upper = stats::percentile(values, 1.0 - tail);
   out.replicates = replicates;
   return out;
 }

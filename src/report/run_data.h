@@ -21,6 +21,53 @@ struct ResultRow {
   double accuracy = 0;
   double macro_f1 = 0;
   std::array<double, kNumClasses> f1{};
+  // Columns a search adds for the paired statistics (NaN / 0 when the file predates them).
+  bool has_common = false;
+  long n_common = 0;
+  MeanStd qwk_common{NAN, NAN};
+  double f1_weighted = NAN;
+  double ece = NAN;
+  double brier = NAN;
+  double log_loss = NAN;
+  // --calibrate temperature: mean temperature and the calibration after scaling (NaN otherwise).
+  bool has_calibrated = false;
+  double temperature = NAN;
+  double ece_calibrated = NAN;
+  double brier_calibrated = NAN;
+  double log_loss_calibrated = NAN;
+};
+
+// One row of comparisons.csv: combination a against combination b on the common rows.
+struct ComparisonRow {
+  std::string a;
+  std::string b;
+  long n_common = 0;
+  double qwk_a = NAN;
+  double qwk_b = NAN;
+  double qwk_diff = NAN;
+  double diff_ci_low = NAN;
+  double diff_ci_high = NAN;
+  double p_corrected_t = NAN;
+  double p_wilcoxon = NAN;
+  double p_mcnemar = NAN;
+  double p_holm = NAN;
+  bool significant = false;
+  double alpha = NAN;
+};
+
+// One row of complementarity.csv.
+struct ComplementarityRow {
+  std::string a;
+  std::string b;
+  std::string kind;  // "modalities" or "fusion"
+  long n = 0;
+  double accuracy_a = NAN;
+  double accuracy_b = NAN;
+  double error_overlap = NAN;
+  double yules_q = NAN;
+  double disagreement = NAN;
+  double oracle_accuracy = NAN;
+  double fusion_gain = NAN;
 };
 
 // The per-stage QWK columns folds.csv may carry (image branches), in table order.
@@ -42,7 +89,7 @@ struct FoldRow {
   std::array<double, kNumStages> stage_qwk{NAN, NAN, NAN};  // NaN: blank or no such column
 };
 
-// One row of predictions.csv or oof_predictions.csv (the probabilities are not needed).
+// One row of predictions.csv or oof_predictions.csv.
 struct PredictionRow {
   int run = 0;
   int fold = 0;
@@ -50,8 +97,9 @@ struct PredictionRow {
   std::string patient;
   std::string appt;
   std::string dfu;
-  int label = 0;  // class index
-  int pred = 0;   // class index
+  int label = 0;                                        // class index
+  int pred = 0;                                         // class index
+  std::array<double, kNumClasses> prob{NAN, NAN, NAN};  // NaN when the file has no prob columns
 };
 
 // One row of splits.csv.
@@ -87,6 +135,10 @@ struct RunData {
   std::vector<CurvePoint> curves;
   bool has_skipped_images = false;  // skipped_images.csv (searches with image modalities)
   std::map<std::string, long> skipped_by_modality;
+  bool has_comparisons = false;
+  std::vector<ComparisonRow> comparisons;
+  bool has_complementarity = false;
+  std::vector<ComplementarityRow> complementarity;
   std::vector<std::string> files_read;  // names of the input files used, in reading order
 };
 

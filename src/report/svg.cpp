@@ -114,6 +114,15 @@ const char* text_on_ramp(double t) {
 
 }  // namespace colour
 
+TextStyle style(double size, const char* anchor, const char* fill, const char* weight) {
+  TextStyle s;
+  s.size = size;
+  s.anchor = anchor;
+  s.fill = fill;
+  s.weight = weight;
+  return s;
+}
+
 double Scale::operator()(double v) const {
   if (d1 == d0) return (r0 + r1) / 2;
   return r0 + (v - d0) / (d1 - d0) * (r1 - r0);

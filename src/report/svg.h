@@ -60,6 +60,10 @@ struct TextStyle {
   double rotate = 0;  // degrees, about the anchor point
 };
 
+// A text style of `size` with the given anchor, fill and weight.
+TextStyle style(double size, const char* anchor = "start", const char* fill = colour::kInk,
+                const char* weight = "normal");
+
 class Svg {
  public:
   // `label` is the chart's accessible name (aria-label) and tooltip.

@@ -40,8 +40,14 @@ TEST(Cli, SearchWritesEveryOutputWithTheDocumentedColumns) {
   ASSERT_EQ(results.size(), 2U);
   EXPECT_EQ(results[0],
             "modalities,n_samples,qwk_mean,qwk_std,kappa_mean,kappa_std,accuracy_mean,macro_f1_"
-            "mean,f1_I,f1_P,f1_R");
+            "mean,f1_I,f1_P,f1_R,n_common,qwk_common_mean,qwk_common_std,f1_weighted,ece,brier,"
+            "log_loss");
   EXPECT_EQ(results[1].rfind("metadata,", 0), 0U);
+  // One combination: nothing to compare, no pair of single modalities; the headers are written.
+  const auto comparisons = lines(slurp(out + "/comparisons.csv"));
+  ASSERT_EQ(comparisons.size(), 1U);
+  EXPECT_EQ(comparisons[0].rfind("a,b,n_common,qwk_a,qwk_b,qwk_diff,diff_ci_low,", 0), 0U);
+  EXPECT_EQ(lines(slurp(out + "/complementarity.csv")).size(), 1U);
   const auto folds = lines(slurp(out + "/folds.csv"));
   EXPECT_EQ(folds[0], "run,seed,fold,modalities,n_train,n_test,qwk,kappa,accuracy,macro_f1");
   EXPECT_EQ(folds.size(), 1U + 2 * 3);
@@ -51,6 +57,38 @@ TEST(Cli, SearchWritesEveryOutputWithTheDocumentedColumns) {
   EXPECT_EQ(splits[0], "run,patient,fold");
   EXPECT_EQ(splits.size(), 1U + 2 * 60);
   EXPECT_TRUE(fs::exists(out + "/settings.json"));
+}
+
+// --calibrate temperature: the bundle records a temperature fitted on out-of-fold predictions and
+// predict applies it (reproducing the training process's own predictions); the search reports the
+// calibration before and after.
+TEST(Cli, TemperatureCalibrationInSearchTrainAndPredict) {
+  const std::string dir = testing::scratch_dir();
+  auto r = run_cli("train --data " + cohort() + " --out " + dir +
+                   "/bundle --trees 30 --calibrate temperature");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string manifest = slurp(dir + "/bundle/bundle.json");
+  EXPECT_NE(manifest.find("\"temperature\""), std::string::npos);
+  r = run_cli("predict --model " + dir + "/bundle --data " + cohort() + " --out " + dir +
+              "/preds.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(dir + "/preds.csv"), slurp(dir + "/bundle/train_predictions.csv"));
+  // Without calibration the probabilities differ (the temperature is not 1).
+  r = run_cli("train --data " + cohort() + " --out " + dir + "/plain --trees 30");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(slurp(dir + "/plain/train_predictions.csv"),
+            slurp(dir + "/bundle/train_predictions.csv"));
+
+  r = run_cli("search --data " + cohort() + " --out " + dir +
+              "/run --cv-folds 3 --trees 30 -v 0 --calibrate temperature");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto results = lines(slurp(dir + "/run/results.csv"));
+  EXPECT_NE(
+      results[0].find(",temperature_mean,ece_calibrated,brier_calibrated,log_loss_calibrated"),
+      std::string::npos);
+  r = run_cli("search --data " + cohort() + " --out " + dir + "/bad --calibrate platt");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--calibrate: unknown method 'platt'"), std::string::npos) << r.output;
 }
 
 TEST(Cli, TrainThenPredictWithAndWithoutLabels) {

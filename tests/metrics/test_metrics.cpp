@@ -89,14 +89,20 @@ TEST(Kappa, ThreeClassHandComputed) {
   EXPECT_NEAR(quadratic_weighted_kappa(c), 16.0 / 21.0, kEps);
 }
 
-TEST(Kappa, UndefinedIsZero) {
+TEST(Kappa, UndefinedIsNaNNotZero) {
   Confusion empty{};
-  EXPECT_EQ(cohen_kappa(empty), 0.0);
-  EXPECT_EQ(quadratic_weighted_kappa(empty), 0.0);
+  EXPECT_TRUE(std::isnan(cohen_kappa(empty)));
+  EXPECT_TRUE(std::isnan(quadratic_weighted_kappa(empty)));
   Confusion one_class{};  // every item true 0 and predicted 0: expected disagreement 0
   one_class[0][0] = 7;
-  EXPECT_EQ(cohen_kappa(one_class), 0.0);
-  EXPECT_EQ(quadratic_weighted_kappa(one_class), 0.0);
+  EXPECT_TRUE(std::isnan(cohen_kappa(one_class)));
+  EXPECT_TRUE(std::isnan(quadratic_weighted_kappa(one_class)));
+  // One true class but varied predictions: defined, and 0 (no agreement beyond chance).
+  Confusion one_true{};
+  one_true[1][0] = 2;
+  one_true[1][1] = 3;
+  one_true[1][2] = 1;
+  EXPECT_EQ(quadratic_weighted_kappa(one_true), 0.0);
 }
 
 TEST(Kappa, ChanceAgreementIsZeroAndWorseIsNegative) {
@@ -169,7 +175,7 @@ TEST(Score, EmptyInput) {
   EXPECT_EQ(s.n, 0);
   EXPECT_EQ(s.accuracy, 0.0);
   EXPECT_EQ(s.macro_f1, 0.0);
-  EXPECT_EQ(s.qwk, 0.0);
+  EXPECT_TRUE(std::isnan(s.qwk));  // no rows: the kappa is undefined
 }
 
 TEST(Argmax, TiesGoToLowerClass) {
