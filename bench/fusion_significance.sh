@@ -17,6 +17,7 @@
 # Usage: [NULL_COHORTS=10] [NULL_PATIENTS=60] [SKIP_NULL=0] [SKIP_POWER=0] bench/fusion_significance.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bin=${WOUNDPHASE_BIN:-build/woundphase}  # another build of the program (e.g. a copy)
 out=${WOUNDPHASE_BENCH_OUT:-$(mktemp -d)}
 [ -n "${WOUNDPHASE_BENCH_OUT:-}" ] || trap 'rm -rf "$out"' EXIT
 cohorts=${NULL_COHORTS:-10}
@@ -27,9 +28,9 @@ if [ "${SKIP_NULL:-0}" != 1 ]; then
     seed=$((100 + i))
     dir="$out/null_$seed"
     if [ ! -f "$dir/run/results.csv" ]; then
-      build/woundphase synth --out "$dir/study" --patients "$patients" --seed "$seed" \
+      "$bin" synth --out "$dir/study" --patients "$patients" --seed "$seed" \
         --signal 0 --image-signal 0 > /dev/null
-      build/woundphase -v 0 search --data "$dir/study" --out "$dir/run" --cv-folds 5 --runs 3 \
+      "$bin" -v 0 search --data "$dir/study" --out "$dir/run" --cv-folds 5 --runs 3 \
         --seed "$seed" --image-size 32 --epochs 3 --trees 100 \
         --modalities metadata,thermal_map,depth_map,metadata+thermal_map,metadata+depth_map \
         > /dev/null
@@ -53,8 +54,8 @@ fi
 if [ "${SKIP_POWER:-0}" != 1 ]; then
   dir="$out/power"
   if [ ! -f "$dir/run/results.csv" ]; then
-    build/woundphase synth --from ../shared/data/dfu --out "$dir/study" > /dev/null
-    build/woundphase -v 0 search --data "$dir/study" --out "$dir/run" --cv-folds 5 --runs 3 \
+    "$bin" synth --from ../shared/data/dfu --out "$dir/study" > /dev/null
+    "$bin" -v 0 search --data "$dir/study" --out "$dir/run" --cv-folds 5 --runs 3 \
       --image-size 32 --epochs 10 \
       --modalities metadata,thermal_map,depth_rgb,metadata+thermal_map,metadata+depth_rgb,metadata+thermal_map+depth_rgb \
       > /dev/null

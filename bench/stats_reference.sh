@@ -10,13 +10,14 @@
 # Usage: bench/stats_reference.sh [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bin=${WOUNDPHASE_BIN:-build/woundphase}  # another build of the program (e.g. a copy)
 if [ $# -ge 1 ]; then
   exec /usr/bin/python3 bench/stats_reference.py "$1"
 fi
 out=${WOUNDPHASE_BENCH_OUT:-$(mktemp -d)}
 [ -n "${WOUNDPHASE_BENCH_OUT:-}" ] || trap 'rm -rf "$out"' EXIT
-build/woundphase synth --out "$out/study" --patients 60 --seed 11 --image-signal 0.5 > /dev/null
-build/woundphase -v 0 search --data "$out/study" --out "$out/run" --cv-folds 5 --runs 3 \
+"$bin" synth --out "$out/study" --patients 60 --seed 11 --image-signal 0.5 > /dev/null
+"$bin" -v 0 search --data "$out/study" --out "$out/run" --cv-folds 5 --runs 3 \
   --modalities metadata,thermal_map,depth_map,metadata+thermal_map,metadata+depth_map \
   --image-size 32 --epochs 3 --trees 50 > /dev/null
 /usr/bin/python3 bench/stats_reference.py "$out/run"
