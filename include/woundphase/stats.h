@@ -95,7 +95,9 @@ struct PairedComparison {
 // the mean difference: each replicate draws patients with replacement (a patient's visit-wounds
 // go together, in every run and fold they appear in), recomputes every fold's QWK of a and b on
 // the drawn rows (the same draw for both) and averages the differences. Folds whose QWK is
-// undefined (one class in truth and predictions) are left out of means and tests.
+// undefined (one class in truth and predictions) are left out of means and tests. The per-fold
+// differences are rounded to 12 decimals first, so differences equal in exact arithmetic tie (and
+// zeros are zeros) whatever the floating-point order of the kappa computation.
 PairedComparison compare_paired(const std::vector<PairedRow>& rows, double test_train_ratio,
                                 const BootstrapSettings& bootstrap);
 

@@ -18,8 +18,13 @@ struct FoldConfusions {
   Confusion b{};
 };
 
+// Differences are rounded to this many decimals before they are tested: two QWK values equal in
+// exact arithmetic can differ in their last bit depending on how they were computed, and a
+// difference of 1e-17 instead of 0 would change Wilcoxon's zero and tie handling.
+constexpr double kDifferenceScale = 1e12;
+
 // Mean over folds of QWK(a) - QWK(b), leaving out folds where either is undefined; also the
-// per-fold values.
+// per-fold values (differences rounded to 12 decimals).
 struct FoldDifferences {
   std::vector<double> qwk_a, qwk_b, diff;
 };
@@ -31,7 +36,7 @@ FoldDifferences fold_differences(const std::vector<FoldConfusions>& folds) {
     if (std::isnan(a) || std::isnan(b)) continue;
     out.qwk_a.push_back(a);
     out.qwk_b.push_back(b);
-    out.diff.push_back(a - b);
+    out.diff.push_back(std::round((a - b) * kDifferenceScale) / kDifferenceScale);
   }
   return out;
 }
