@@ -56,7 +56,7 @@ if [ "${SKIP_POWER:-0}" != 1 ]; then
   if [ ! -f "$dir/run/results.csv" ]; then
     "$bin" synth --from ../shared/data/dfu --out "$dir/study" > /dev/null
     "$bin" -v 0 search --data "$dir/study" --out "$dir/run" --cv-folds 5 --runs 3 \
-      --image-size 32 --epochs 10 \
+      --image-size 32 --epochs 8 \
       --modalities metadata,thermal_map,depth_rgb,metadata+thermal_map,metadata+depth_rgb,metadata+thermal_map+depth_rgb \
       > /dev/null
   fi
