@@ -73,18 +73,17 @@ PairedComparison compare_paired(const std::vector<PairedRow>& rows, double test_
   for (auto& [key, index] : patient_index) index = next++;
 
   std::vector<FoldConfusions> folds(fold_index.size());
-  // Each patient's rows as (fold, truth, pred_a, pred_b), for the bootstrap.
-  std::vector<std::vector<const PairedRow*>> rows_of_patient(patient_index.size());
-  std::vector<int> fold_of_row;
+  // Each patient's rows as (fold index, row), for the bootstrap's inner loop.
+  std::vector<std::vector<std::pair<int, const PairedRow*>>> rows_of_patient(patient_index.size());
   const int first_run = fold_index.begin()->first.first;
   for (const PairedRow& r : rows) {
     if (r.truth < 0 || r.truth >= kNumClasses || r.pred_a < 0 || r.pred_a >= kNumClasses ||
         r.pred_b < 0 || r.pred_b >= kNumClasses)
       throw std::invalid_argument("compare_paired: class index out of range");
-    FoldConfusions& f = folds[fold_index.at({r.run, r.fold})];
-    ++f.a[r.truth][r.pred_a];
-    ++f.b[r.truth][r.pred_b];
-    rows_of_patient[patient_index.at(r.patient)].push_back(&r);
+    const int fold = fold_index.at({r.run, r.fold});
+    ++folds[fold].a[r.truth][r.pred_a];
+    ++folds[fold].b[r.truth][r.pred_b];
+    rows_of_patient[patient_index.at(r.patient)].emplace_back(fold, &r);
     if (r.run == first_run) {
       const bool a_right = r.pred_a == r.truth;
       const bool b_right = r.pred_b == r.truth;
@@ -111,8 +110,8 @@ PairedComparison compare_paired(const std::vector<PairedRow>& rows, double test_
   for (int rep = 0; rep < bootstrap.replicates; ++rep) {
     for (FoldConfusions& f : drawn) f = FoldConfusions{};
     for (size_t i = 0; i < n_patients; ++i) {
-      for (const PairedRow* r : rows_of_patient[rng() % n_patients]) {
-        FoldConfusions& f = drawn[fold_index.at({r->run, r->fold})];
+      for (const auto& [fold, r] : rows_of_patient[rng() % n_patients]) {
+        FoldConfusions& f = drawn[fold];
         ++f.a[r->truth][r->pred_a];
         ++f.b[r->truth][r->pred_b];
       }
