@@ -473,9 +473,12 @@ std::string render_report(const std::string& run_dir) {
   const RunData data = load_run(run_dir);
   const Context ctx = make_context(data);
   std::string best;
-  if (!ctx.ranked.empty())
-    best = fmt::format("Best combination: {} (QWK {}).", ctx.ranked.front().result->modalities,
-                       mean_pm_std(ctx.ranked.front().result->qwk));
+  if (!ctx.ranked.empty()) {
+    const ResultRow& top = *ctx.ranked.front().result;
+    best = fmt::format("Best combination: {} (QWK {}{}).", top.modalities,
+                       mean_pm_std(ctx.rank_on_common ? top.qwk_common : top.qwk),
+                       ctx.rank_on_common ? " on the common rows" : "");
+  }
 
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";

@@ -51,6 +51,10 @@ TEST(ReportStats, RanksOnCommonRowsWhenTheyDifferAndSaysSo) {
   EXPECT_LT(ranking.find("<td>1</td><td class=\"l\">metadata+<wbr>thermal_map"),
             ranking.find("<td>2</td><td class=\"l\">metadata</td>"));
   EXPECT_NE(ranking.find("<td>n/a</td>"), std::string::npos);  // undefined kappa: n/a, not 0
+  EXPECT_NE(
+      html.find("Best combination: metadata+thermal_map (QWK 0.650 \u00b1 0.050 on the common "
+                "rows)."),
+      std::string::npos);
   // Calibration table from results.csv, reliability diagrams from predictions.csv.
   const std::string calibration = section_of(html, "calibration");
   EXPECT_NE(calibration.find("<td>0.081</td>"), std::string::npos);
