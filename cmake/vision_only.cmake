@@ -32,12 +32,22 @@ else()
   find_package(fmt CONFIG REQUIRED)
 endif()
 
+# The core and metrics stages (seeds, class weights, QWK, errors; fmt only), position-independent:
+# linked into the library as in the full build, and into the tests' program side.
+file(GLOB kernel_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/core/*.cpp
+     ${CMAKE_SOURCE_DIR}/src/metrics/*.cpp)
+add_library(wp_kernel STATIC ${kernel_sources})
+set_target_properties(wp_kernel PROPERTIES POSITION_INDEPENDENT_CODE ON)
+target_include_directories(wp_kernel PUBLIC ${CMAKE_SOURCE_DIR}/include)
+target_link_libraries(wp_kernel PUBLIC fmt::fmt)
+
 file(GLOB vision_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/vision/*.cpp
      ${CMAKE_SOURCE_DIR}/src/fusion/*.cpp)
 add_library(woundphase_vision SHARED ${vision_sources})
 target_include_directories(woundphase_vision PUBLIC ${CMAKE_SOURCE_DIR}/include
                            PRIVATE ${CMAKE_SOURCE_DIR}/src)
-target_link_libraries(woundphase_vision PUBLIC ${TORCH_LIBRARIES} PRIVATE fmt::fmt)
+target_link_libraries(woundphase_vision PUBLIC ${TORCH_LIBRARIES} PRIVATE wp_kernel fmt::fmt)
+target_link_options(woundphase_vision PRIVATE -Wl,--exclude-libs,libwp_kernel.a)
 
 add_executable(woundphase_gpu_check ${CMAKE_SOURCE_DIR}/bench/gpu/gpu_check.cpp)
 target_include_directories(woundphase_gpu_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
@@ -58,16 +68,13 @@ if(NOT GTest_FOUND)
 endif()
 # The program side the tests use: the loader (dlopen of the library next to the test), the core
 # and the metrics.
-file(GLOB client_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/core/*.cpp
-     ${CMAKE_SOURCE_DIR}/src/metrics/*.cpp)
-add_library(wp_vision_client STATIC ${client_sources}
-            ${CMAKE_SOURCE_DIR}/src/experiment/vision_loader.cpp
+add_library(wp_vision_client STATIC ${CMAKE_SOURCE_DIR}/src/experiment/vision_loader.cpp
             ${CMAKE_SOURCE_DIR}/src/experiment/fusion_loader.cpp
             ${CMAKE_SOURCE_DIR}/src/vision/vision_settings.cpp
             ${CMAKE_SOURCE_DIR}/src/fusion/fusion_settings.cpp)
 target_include_directories(wp_vision_client PUBLIC ${CMAKE_SOURCE_DIR}/include
                            PRIVATE ${CMAKE_SOURCE_DIR}/src)
-target_link_libraries(wp_vision_client PUBLIC fmt::fmt ${CMAKE_DL_LIBS})
+target_link_libraries(wp_vision_client PUBLIC wp_kernel fmt::fmt ${CMAKE_DL_LIBS})
 file(GLOB vision_test_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/vision/*.cpp)
 add_executable(test_vision ${vision_test_sources} ${CMAKE_SOURCE_DIR}/tests/test_paths.cpp)
 target_include_directories(test_vision PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/src)

@@ -16,6 +16,12 @@ Confusion confusion_matrix(const std::vector<int>& truth, const std::vector<int>
 // Cohen's kappa with quadratic weights (w_ij = (i-j)^2 / (k-1)^2). NaN when undefined: no rows,
 // or truth and predictions all of one class (the expected disagreement is 0); never 0 for that.
 double quadratic_weighted_kappa(const Confusion& c);
+// The same for `num_classes` >= 2 ordered classes (w_ij = (i-j)^2 / (k-1)^2) from labels and
+// predictions in 0..num_classes-1 (std::invalid_argument otherwise): what the image networks and
+// fusion heads select epochs on, whatever their class count. 0 (not NaN) when undefined: model
+// selection compares it, and a NaN would never improve.
+double quadratic_weighted_kappa(const std::vector<int>& truth, const std::vector<int>& pred,
+                                int num_classes);
 // Plain (unweighted) Cohen's kappa; NaN when undefined, as above.
 double cohen_kappa(const Confusion& c);
 

@@ -17,7 +17,8 @@ ClassWeight parse_class_weight(const std::string& text);  // throws InputError
 std::string to_string(ClassWeight w);
 
 // Per-row weights for the class-weight mode, computed from the labels given (training rows).
-// kBalanced: n / (k * n_c) as scikit-learn; kFrequency: n_c / n (favours common classes); kNone: 1.
+// kBalanced: balanced_class_weights() (class_weights.h), n / (k * n_c) with k the classes present,
+// as scikit-learn; kFrequency: n_c / n (favours common classes); kNone: 1.
 std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode);
 
 // Random forest knobs. Defaults are the predecessor's setting (300 trees, depth 10, min leaf 5,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ensemble/optimise.h"  // for minimise_lbfgs
+#include "woundphase/class_weights.h"
 
 namespace woundphase {
 
@@ -204,13 +205,13 @@ void stack_scores(const std::vector<double>& params, const std::vector<double>& 
 
 // ---- fitting ---------------------------------------------------------------------------------
 
-// Class-balanced sample weights: class c weighs n / (kNumClasses * n_c), divided by n so the
+// Class-balanced sample weights (balanced_class_weights, class_weights.h) that sum to 1, so the
 // objective is a weighted mean and l2 means the same at every sample size.
 std::vector<double> balanced_weights(const std::vector<int>& labels) {
-  std::array<double, kNumClasses> counts{};
-  for (int y : labels) counts[y] += 1.0;
+  const std::vector<double> per_class =
+      balanced_class_weights(labels, {}, kNumClasses, WeightScale::kSumOne);
   std::vector<double> w(labels.size());
-  for (size_t i = 0; i < labels.size(); ++i) w[i] = 1.0 / (kNumClasses * counts[labels[i]]);
+  for (size_t i = 0; i < labels.size(); ++i) w[i] = per_class[labels[i]];
   return w;
 }
 

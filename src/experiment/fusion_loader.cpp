@@ -7,6 +7,7 @@
 #include <stdexcept>  // for runtime_error
 
 #include "experiment/vision_library.h"
+#include "vision/c_abi.h"
 #include "woundphase/fusion.h"
 
 namespace woundphase {
@@ -16,7 +17,6 @@ using CreateFn = int (*)(const FusionSettings*, const FusionSource*, int, const 
                          FusionModel**, char*, size_t);
 
 constexpr size_t kErrorCapacity = 4096;
-constexpr int kBadInput = 2;
 
 }  // namespace
 
@@ -40,9 +40,7 @@ std::unique_ptr<FusionModel> create_fusion_model(const FusionSettings& settings,
   FusionModel* model = nullptr;
   const int status = create(&settings, sources.data(), static_cast<int>(sources.size()),
                             branches.data(), &model, error.data(), error.size());
-  if (status == 0 && model != nullptr) return std::unique_ptr<FusionModel>(model);
-  if (status == kBadInput) throw InputError(error.data());
-  throw std::runtime_error(fmt::format("creating the fusion model failed: {}", error.data()));
+  return vision_abi::take(status, model, error.data(), "the fusion model");
 }
 
 }  // namespace woundphase

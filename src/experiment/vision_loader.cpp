@@ -11,6 +11,7 @@
 #include <mutex>       // for call_once
 
 #include "experiment/vision_library.h"
+#include "vision/c_abi.h"
 #include "woundphase/vision.h"
 
 namespace woundphase {
@@ -20,7 +21,11 @@ using AbiVersionFn = int (*)();
 using CreateFn = int (*)(const VisionSettings*, int, ImageModel**, char*, size_t);
 
 constexpr size_t kErrorCapacity = 4096;
-constexpr int kBadInput = 2;
+// Where `make install` puts the library, relative to the executable's folder (CMakeLists.txt).
+#ifndef WOUNDPHASE_VISION_INSTALL_RELATIVE
+#define WOUNDPHASE_VISION_INSTALL_RELATIVE "../lib/woundphase"
+#endif
+constexpr char kInstalledVisionDir[] = WOUNDPHASE_VISION_INSTALL_RELATIVE;
 
 struct Library {
   void* handle = nullptr;
@@ -72,7 +77,15 @@ const Library& library() {
 
 std::string vision_library_path() {
   if (const char* env = std::getenv(kVisionLibraryEnv); env != nullptr && *env != '\0') return env;
-  return (std::filesystem::path(executable_dir()) / kVisionLibraryName).string();
+  // The build tree keeps the library next to the executable; `make install` and the Debian
+  // package put it in lib/woundphase beside bin/ (relative, so an unpacked package works anywhere).
+  const std::filesystem::path dir = executable_dir();
+  const std::filesystem::path beside = dir / kVisionLibraryName;
+  const std::filesystem::path installed = dir / kInstalledVisionDir / kVisionLibraryName;
+  std::error_code ec;
+  if (!std::filesystem::exists(beside, ec) && std::filesystem::exists(installed, ec))
+    return installed.lexically_normal().string();
+  return beside.string();
 }
 
 void* vision_library_handle(std::string* why) {
@@ -94,9 +107,7 @@ std::unique_ptr<ImageModel> create_image_model(const VisionSettings& settings, i
   std::array<char, kErrorCapacity> error{};
   ImageModel* model = nullptr;
   const int status = lib.create(&settings, channels, &model, error.data(), error.size());
-  if (status == 0 && model != nullptr) return std::unique_ptr<ImageModel>(model);
-  if (status == kBadInput) throw InputError(error.data());
-  throw std::runtime_error(fmt::format("creating the image model failed: {}", error.data()));
+  return vision_abi::take(status, model, error.data(), "the image model");
 }
 
 }  // namespace woundphase

@@ -10,7 +10,7 @@
 #include <algorithm>   // for min, max_element
 #include <chrono>      // for steady_clock
 #include <cmath>       // for isfinite
-#include <cstring>     // for memcpy, strncpy
+#include <cstring>     // for memcpy
 #include <filesystem>  // for is_regular_file
 #include <memory>      // for unique_ptr, shared_ptr
 #include <optional>
@@ -20,14 +20,15 @@
 #include <string>
 #include <vector>
 
+#include "vision/c_abi.h"
 #include "vision/torch_branch.h"
-#include "vision/trainer_detail.h"  // for quadratic_kappa
+#include "woundphase/class_weights.h"
+#include "woundphase/metrics.h"  // for quadratic_weighted_kappa
+#include "woundphase/random.h"   // for uniform_index
 
 namespace woundphase::fusion {
 namespace {
 
-using vision::derive_seed;
-using vision::draw_index;
 using vision::global_generator_mutex;
 using vision::make_cpu_generator;
 using vision::NamedTensor;
@@ -245,7 +246,7 @@ class TorchFusionModel final : public FusionModel {
     apply_stage2_trainability();
     {
       std::lock_guard<std::mutex> lock(global_generator_mutex());
-      torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
+      torch::manual_seed(mix_seed(settings_.seed, kInitSalt));
       head_ = std::make_shared<Head>(settings_, sources_);
     }
     head_->to(device_);
@@ -469,19 +470,10 @@ class TorchFusionModel final : public FusionModel {
     return torch::cat(parts, 1).to(device_);
   }
 
-  // balanced: class c weighs W / (k * W_c) with W_c the class's total sample weight; none: 1.
+  // balanced: balanced_class_weights() (class_weights.h) over the samples' weights; none: 1.
   std::vector<double> class_weights(const FusionFeatures& train) const {
-    std::vector<double> w(kK, 1.0);
-    if (settings_.class_weight == VisionClassWeight::kNone) return w;
-    std::vector<double> per_class(kK, 0.0);
-    double total = 0;
-    for (int i = 0; i < train.count; ++i) {
-      const double wi = train.weights.empty() ? 1.0 : train.weights[i];
-      per_class[train.labels[i]] += wi;
-      total += wi;
-    }
-    for (int c = 0; c < kK; ++c) w[c] = per_class[c] > 0 ? total / (kK * per_class[c]) : 0.0;
-    return w;
+    if (settings_.class_weight == VisionClassWeight::kNone) return std::vector<double>(kK, 1.0);
+    return balanced_class_weights(train.labels, train.weights, kK);
   }
 
   torch::Tensor sample_weights(const FusionFeatures& f, const std::vector<double>& class_w) const {
@@ -573,7 +565,7 @@ class TorchFusionModel final : public FusionModel {
     const std::vector<int> pred(pred_t.data_ptr<int64_t>(), pred_t.data_ptr<int64_t>() + t.count);
     const std::vector<int> truth(truth_t.data_ptr<int64_t>(),
                                  truth_t.data_ptr<int64_t>() + t.count);
-    out.qwk = vision::quadratic_kappa(truth, pred, kK);
+    out.qwk = quadratic_weighted_kappa(truth, pred, kK);
     long correct = 0;
     for (int i = 0; i < t.count; ++i) correct += truth[i] == pred[i];
     out.accuracy = t.count > 0 ? static_cast<double>(correct) / t.count : 0;
@@ -598,7 +590,8 @@ class TorchFusionModel final : public FusionModel {
   static std::vector<int64_t> shuffled(int n, std::mt19937_64& rng) {
     std::vector<int64_t> order(n);
     for (int i = 0; i < n; ++i) order[i] = i;
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[draw_index(rng, i)]);
+    for (size_t i = order.size(); i > 1; --i)
+      std::swap(order[i - 1], order[uniform_index(rng(), i)]);
     return order;
   }
 
@@ -641,8 +634,8 @@ class TorchFusionModel final : public FusionModel {
     const SampleTensors tr = sample_tensors(train, class_w, true);
     const SampleTensors va = sample_tensors(val, class_w, true);
     head_->fit_standardizer(tr.inputs.embeddings);
-    head_->generator_.set_current_seed(derive_seed(settings_.seed, kStage1Salt));
-    std::mt19937_64 rng(derive_seed(settings_.seed, kStage1ShuffleSalt));
+    head_->generator_.set_current_seed(mix_seed(settings_.seed, kStage1Salt));
+    std::mt19937_64 rng(mix_seed(settings_.seed, kStage1ShuffleSalt));
     torch::optim::Adam optimizer(params, torch::optim::AdamOptions(settings_.stage1_learning_rate)
                                              .weight_decay(settings_.weight_decay));
     const auto b = static_cast<size_t>(settings_.batch_size);
@@ -771,12 +764,12 @@ class TorchFusionModel final : public FusionModel {
         for (const auto& [name, p] : branch->parameters())
           if (p.requires_grad()) params.push_back(p);
     // The head and each branch draw their own stage-2 streams.
-    head_->generator_.set_current_seed(derive_seed(settings_.seed, kStage2Salt));
+    head_->generator_.set_current_seed(mix_seed(settings_.seed, kStage2Salt));
     for (size_t s = 0; s < torch_branches_.size(); ++s)
       if (torch_branches_[s] != nullptr)
         torch_branches_[s]->seed_training(
-            derive_seed(derive_seed(settings_.seed, kStage2Salt), static_cast<uint64_t>(s)));
-    std::mt19937_64 rng(derive_seed(settings_.seed, kStage2ShuffleSalt));
+            mix_seed(mix_seed(settings_.seed, kStage2Salt), static_cast<uint64_t>(s)));
+    std::mt19937_64 rng(mix_seed(settings_.seed, kStage2ShuffleSalt));
     torch::optim::Adam optimizer(params, torch::optim::AdamOptions(settings_.stage2_learning_rate)
                                              .weight_decay(settings_.weight_decay));
     const auto b = static_cast<size_t>(settings_.batch_size);
@@ -954,12 +947,6 @@ class TorchFusionModel final : public FusionModel {
   std::optional<State> stage2_start_;  // for revert_stage2()
 };
 
-void copy_message(const char* message, char* error, size_t error_size) {
-  if (error == nullptr || error_size == 0) return;
-  std::strncpy(error, message, error_size - 1);
-  error[error_size - 1] = '\0';
-}
-
 }  // namespace
 }  // namespace woundphase::fusion
 
@@ -968,11 +955,7 @@ extern "C" int woundphase_fusion_create(const woundphase::FusionSettings* settin
                                         const woundphase::ImageModel* const* branches,
                                         woundphase::FusionModel** out, char* error,
                                         size_t error_size) {
-  constexpr int kOk = 0;
-  constexpr int kInternalError = 1;
-  constexpr int kBadInput = 2;
-  using woundphase::fusion::copy_message;
-  try {
+  return woundphase::vision_abi::guarded(error, error_size, [&] {
     if (n_sources < 0 || (n_sources > 0 && (sources == nullptr || branches == nullptr)))
       throw woundphase::InputError("fusion: no sources given");
     const std::vector<woundphase::FusionSource> source_list(sources, sources + n_sources);
@@ -980,12 +963,5 @@ extern "C" int woundphase_fusion_create(const woundphase::FusionSettings* settin
     *out = woundphase::vision::without_backtrace([&] {
       return new woundphase::fusion::TorchFusionModel(*settings, source_list, branch_list);
     });
-    return kOk;
-  } catch (const woundphase::InputError& e) {
-    copy_message(e.what(), error, error_size);
-    return kBadInput;
-  } catch (const std::exception& e) {
-    copy_message(e.what(), error, error_size);
-    return kInternalError;
-  }
+  });
 }

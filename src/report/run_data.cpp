@@ -11,8 +11,9 @@
 #include <sstream>
 
 #include "woundphase/dataset.h"
+#include "woundphase/random.h"  // for uniform_index
 #include "woundphase/report.h"  // for kSkippedImagesFile
-#include "woundphase/stats.h"  // for percentile
+#include "woundphase/stats.h"   // for percentile
 
 namespace fs = std::filesystem;
 
@@ -361,11 +362,6 @@ std::map<std::string, long> read_skipped_images(const std::string& path) {
   std::map<std::string, long> out;
   for (size_t i = 0; i < r.rows(); ++i) ++out[r.text(i, c_modality)];
   return out;
-}
-
-// Uniform index in [0, n) from 64 random bits (multiply-shift; n is small, the bias negligible).
-size_t uniform_index(uint64_t bits, size_t n) {
-  return static_cast<size_t>((static_cast<unsigned __int128>(bits) * n) >> 64);
 }
 
 }  // namespace

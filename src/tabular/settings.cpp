@@ -2,6 +2,7 @@
 #include <cmath>    // for isfinite
 #include <sstream>  // for ostringstream
 
+#include "woundphase/class_weights.h"
 #include "woundphase/tabular.h"
 
 namespace woundphase {
@@ -54,23 +55,14 @@ TreeModelKind parse_tree_model(const std::string& text) {
 std::string to_string(TreeModelKind k) { return k == TreeModelKind::kForest ? "rf" : "gbdt"; }
 
 std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode) {
-  std::vector<double> counts(kNumClasses, 0.0);
-  for (size_t i = 0; i < y.size(); ++i) {
-    if (y[i] < 0 || y[i] >= kNumClasses) {
-      throw InputError("class label " + std::to_string(y[i]) + " at row " + std::to_string(i) +
-                       " is outside 0.." + std::to_string(kNumClasses - 1));
-    }
-    counts[y[i]] += 1.0;
-  }
-  const double n = static_cast<double>(y.size());
-  // As scikit-learn's compute_sample_weight('balanced'): k counts the classes present in y.
-  int present = 0;
-  for (double c : counts) present += c > 0.0 ? 1 : 0;
-  std::vector<double> per_class(kNumClasses, 1.0);
-  for (int c = 0; c < kNumClasses; ++c) {
-    if (counts[c] == 0.0) continue;
-    if (mode == ClassWeight::kBalanced) per_class[c] = n / (present * counts[c]);
-    if (mode == ClassWeight::kFrequency) per_class[c] = counts[c] / n;
+  // Balanced is the project's one definition (class_weights.h), which also checks the labels.
+  std::vector<double> per_class = balanced_class_weights(y, {}, kNumClasses);
+  if (mode == ClassWeight::kFrequency) {
+    std::vector<double> counts(kNumClasses, 0.0);
+    for (int label : y) counts[label] += 1.0;
+    for (int c = 0; c < kNumClasses; ++c) per_class[c] = counts[c] / static_cast<double>(y.size());
+  } else if (mode == ClassWeight::kNone) {
+    per_class.assign(kNumClasses, 1.0);
   }
   std::vector<double> w(y.size());
   for (size_t i = 0; i < y.size(); ++i) w[i] = per_class[y[i]];

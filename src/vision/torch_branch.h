@@ -1,7 +1,8 @@
 // The torch side of an image model, for code inside libwoundphase_vision.so that trains through a
 // branch (the fusion heads' stage 2). Every ImageModel the library creates is also a TorchBranch:
 // reach it with as_torch_branch(). Includes libtorch: never include it outside the library. Also
-// the helpers the library's trainers share (seeds, draws, error messages).
+// the helpers the library's trainers share (epoch loop, checkpoints); seeds (mix_seed), draws
+// (uniform_index) and QWK come from the core and metrics stages, linked into the library.
 #pragma once
 
 #include <ATen/CPUGeneratorImpl.h>  // for make_generator<CPUGeneratorImpl>
@@ -12,7 +13,6 @@
 #include <cstdio>      // for rename
 #include <filesystem>  // for is_regular_file
 #include <mutex>
-#include <random>     // for mt19937_64
 #include <stdexcept>  // for runtime_error
 #include <string>
 #include <vector>
@@ -30,14 +30,6 @@ auto without_backtrace(Fn&& fn) -> decltype(fn()) {
   } catch (const c10::Error& e) {
     throw std::runtime_error(e.what_without_backtrace());
   }
-}
-
-// splitmix64 of (seed, salt): independent streams from one seed.
-inline uint64_t derive_seed(uint64_t seed, uint64_t salt) {
-  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (salt + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
 }
 
 // ---- Random streams
@@ -61,11 +53,6 @@ inline torch::Tensor seeded_dropout(const torch::Tensor& x, double p, bool train
                                  .bernoulli_(1.0 - p, generator)
                                  .to(x.device(), x.scalar_type());
   return x * keep / (1.0 - p);
-}
-
-// A uniform index in [0, n) from 64 random bits (the same with every standard library).
-inline size_t draw_index(std::mt19937_64& rng, size_t n) {
-  return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
 }
 
 // Model selection of every trainer in the library: an epoch improves on the best so far when its

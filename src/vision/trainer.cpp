@@ -11,13 +11,18 @@
 #include <cmath>       // for ceil, isfinite
 #include <cstring>     // for memcpy
 #include <filesystem>  // for exists
+#include <random>      // for mt19937_64
 #include <stdexcept>   // for logic_error
 #include <unordered_map>
 
 #include "vision/backbones.h"
+#include "vision/c_abi.h"
 #include "vision/precision.h"
 #include "vision/torch_branch.h"
 #include "vision/trainer_detail.h"
+#include "woundphase/class_weights.h"
+#include "woundphase/metrics.h"  // for quadratic_weighted_kappa
+#include "woundphase/random.h"   // for uniform_index
 #include "woundphase/vision.h"
 
 namespace woundphase::vision {
@@ -116,20 +121,10 @@ std::vector<float> image_weights(const LabelledImages& d, const std::vector<doub
   return w;
 }
 
-// balanced: class c weighs W / (k * W_c) with W_c the class's total image weight; none: 1.
+// balanced: balanced_class_weights() (class_weights.h) over the images' weights; none: 1.
 std::vector<double> class_weights(const LabelledImages& train, const VisionSettings& s) {
-  std::vector<double> w(s.num_classes, 1.0);
-  if (s.class_weight == VisionClassWeight::kNone) return w;
-  std::vector<double> per_class(s.num_classes, 0.0);
-  double total = 0;
-  for (size_t i = 0; i < train.labels.size(); ++i) {
-    const double wi = train.weights.empty() ? 1.0 : train.weights[i];
-    per_class[train.labels[i]] += wi;
-    total += wi;
-  }
-  for (int c = 0; c < s.num_classes; ++c)
-    w[c] = per_class[c] > 0 ? total / (s.num_classes * per_class[c]) : 0.0;
-  return w;
+  if (s.class_weight == VisionClassWeight::kNone) return std::vector<double>(s.num_classes, 1.0);
+  return balanced_class_weights(train.labels, train.weights, s.num_classes);
 }
 
 torch::Tensor long_tensor(const std::vector<int>& values) {
@@ -362,7 +357,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     torch::set_num_threads(settings_.threads);
     {
       std::lock_guard<std::mutex> lock(global_generator_mutex());
-      torch::manual_seed(derive_seed(settings_.seed, kInitSalt));
+      torch::manual_seed(mix_seed(settings_.seed, kInitSalt));
       backbone_ = make_backbone(settings_, channels_);
       head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
     }
@@ -394,8 +389,8 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     const std::vector<float> val_w = image_weights(val, class_w);
     const auto train_groups = group_members(train);
     const auto val_groups = group_members(val);
-    generator_.set_current_seed(derive_seed(s.seed, kFitSalt));
-    std::mt19937_64 rng(derive_seed(s.seed, kShuffleSalt));
+    generator_.set_current_seed(mix_seed(s.seed, kFitSalt));
+    std::mt19937_64 rng(mix_seed(s.seed, kShuffleSalt));
     new_optimizer();
 
     std::vector<torch::Tensor> best = snapshot();
@@ -557,8 +552,9 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     std::vector<int> order(groups.size());
     for (size_t g = 0; g < groups.size(); ++g)
       order[g] =
-          groups[g].size() == 1 ? groups[g][0] : groups[g][draw_index(rng, groups[g].size())];
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[draw_index(rng, i)]);
+          groups[g].size() == 1 ? groups[g][0] : groups[g][uniform_index(rng(), groups[g].size())];
+    for (size_t i = order.size(); i > 1; --i)
+      std::swap(order[i - 1], order[uniform_index(rng(), i)]);
 
     const size_t bytes = train.images.image_bytes();
     double loss_sum = 0;
@@ -639,7 +635,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       truth.push_back(val.labels[members[0]]);
       pred.push_back(static_cast<int>(std::max_element(mean.begin(), mean.end()) - mean.begin()));
     }
-    report->val_qwk = quadratic_kappa(truth, pred, k);
+    report->val_qwk = quadratic_weighted_kappa(truth, pred, k);
     long correct = 0;
     for (size_t g = 0; g < truth.size(); ++g) correct += truth[g] == pred[g];
     report->val_accuracy = truth.empty() ? 0 : static_cast<double>(correct) / truth.size();
@@ -755,12 +751,6 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   std::unique_ptr<torch::optim::Adam> optimizer_;
 };
 
-void copy_message(const char* message, char* error, size_t error_size) {
-  if (error == nullptr || error_size == 0) return;
-  std::strncpy(error, message, error_size - 1);
-  error[error_size - 1] = '\0';
-}
-
 }  // namespace
 
 std::mutex& global_generator_mutex() {
@@ -784,25 +774,6 @@ double focal_loss_value(const std::vector<float>& logits, int k, const std::vect
   return ((per * w).sum() / w.sum()).item<double>();
 }
 
-double quadratic_kappa(const std::vector<int>& truth, const std::vector<int>& pred, int k) {
-  std::vector<double> observed(static_cast<size_t>(k) * k, 0.0), row(k, 0.0), col(k, 0.0);
-  for (size_t i = 0; i < truth.size(); ++i) {
-    observed[static_cast<size_t>(truth[i]) * k + pred[i]] += 1;
-    row[truth[i]] += 1;
-    col[pred[i]] += 1;
-  }
-  const double n = static_cast<double>(truth.size());
-  if (n == 0 || k < 2) return 0;
-  double weighted_observed = 0, weighted_expected = 0;
-  for (int i = 0; i < k; ++i)
-    for (int j = 0; j < k; ++j) {
-      const double w = static_cast<double>((i - j) * (i - j)) / ((k - 1) * (k - 1));
-      weighted_observed += w * observed[static_cast<size_t>(i) * k + j];
-      weighted_expected += w * row[i] * col[j] / n;
-    }
-  return weighted_expected == 0 ? 0 : 1 - weighted_observed / weighted_expected;
-}
-
 }  // namespace woundphase::vision
 
 extern "C" int woundphase_vision_abi_version() { return woundphase::kVisionAbiVersion; }
@@ -810,20 +781,8 @@ extern "C" int woundphase_vision_abi_version() { return woundphase::kVisionAbiVe
 extern "C" int woundphase_vision_create(const woundphase::VisionSettings* settings, int channels,
                                         woundphase::ImageModel** out, char* error,
                                         size_t error_size) {
-  constexpr int kOk = 0;
-  constexpr int kInternalError = 1;
-  constexpr int kBadInput = 2;
-  try {
-    *out = new woundphase::vision::TorchImageModel(*settings, channels);
-    return kOk;
-  } catch (const woundphase::InputError& e) {
-    woundphase::vision::copy_message(e.what(), error, error_size);
-    return kBadInput;
-  } catch (const c10::Error& e) {
-    woundphase::vision::copy_message(e.what_without_backtrace(), error, error_size);
-    return kInternalError;
-  } catch (const std::exception& e) {
-    woundphase::vision::copy_message(e.what(), error, error_size);
-    return kInternalError;
-  }
+  return woundphase::vision_abi::guarded(error, error_size, [&] {
+    *out = woundphase::vision::without_backtrace(
+        [&] { return new woundphase::vision::TorchImageModel(*settings, channels); });
+  });
 }

@@ -10,8 +10,4 @@ namespace woundphase::vision {
 double focal_loss_value(const std::vector<float>& logits, int k, const std::vector<int>& labels,
                         const std::vector<float>& weights, double gamma);
 
-// Quadratic-weighted kappa for k ordered classes (0 when undefined), as metrics.h computes it for
-// three.
-double quadratic_kappa(const std::vector<int>& truth, const std::vector<int>& pred, int k);
-
 }  // namespace woundphase::vision

@@ -135,6 +135,34 @@ TEST(Kappa, QuadraticPenalisesDistantErrorsMore) {
   EXPECT_GT(quadratic_weighted_kappa(adjacent), quadratic_weighted_kappa(distant) + 0.02);
 }
 
+// Any class count (the image networks' kappa): scikit-learn 1.2.1's
+// cohen_kappa_score(truth, pred, weights='quadratic', labels=range(k)) gives the expected values.
+TEST(Kappa, AnyClassCountMatchesScikitLearn) {
+  EXPECT_NEAR(
+      quadratic_weighted_kappa({0, 1, 1, 0, 1, 0, 0, 1, 1, 1}, {0, 1, 0, 0, 1, 1, 0, 1, 1, 0}, 2),
+      0.4, kEps);
+  EXPECT_NEAR(quadratic_weighted_kappa({0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 2, 2, 3, 1},
+                                       {0, 2, 2, 3, 3, 4, 1, 2, 1, 1, 2, 4, 3, 0}, 5),
+              0.7272727272727273, kEps);
+  // Class 4 never true, once predicted.
+  EXPECT_NEAR(quadratic_weighted_kappa({0, 1, 2, 3, 3, 2, 1, 0}, {0, 1, 2, 4, 3, 2, 0, 0}, 5),
+              0.9230769230769231, kEps);
+  EXPECT_EQ(quadratic_weighted_kappa({1, 1}, {1, 1}, 4), 0.0);  // undefined: one class
+}
+
+TEST(Kappa, AnyClassCountIsTheThreeClassKappaForThree) {
+  const std::vector<int> truth = {0, 0, 1, 1, 1, 2, 2, 2, 2, 0, 1};
+  const std::vector<int> pred = {0, 1, 1, 2, 1, 2, 2, 1, 0, 0, 1};
+  EXPECT_EQ(quadratic_weighted_kappa(truth, pred, kNumClasses),
+            quadratic_weighted_kappa(confusion_matrix(truth, pred)));
+}
+
+TEST(Kappa, AnyClassCountRejectsBadInput) {
+  EXPECT_THROW(quadratic_weighted_kappa({0, 5}, {0, 1}, 5), std::invalid_argument);
+  EXPECT_THROW(quadratic_weighted_kappa({0, 1}, {0}, 2), std::invalid_argument);
+  EXPECT_THROW(quadratic_weighted_kappa({0}, {0}, 1), std::invalid_argument);
+}
+
 TEST(Score, AccuracyAndF1) {
   // The three-class matrix above. F1_k = 2TP / (2TP + FP + FN):
   //   class 0: TP 5, FP 1 (true 1), FN 1 (pred 1)          -> 10/12

@@ -15,8 +15,8 @@
 
 #include "test_device.h"
 #include "test_paths.h"
-#include "vision/trainer_detail.h"  // for quadratic_kappa
 #include "woundphase/fusion.h"
+#include "woundphase/metrics.h"  // for quadratic_weighted_kappa
 #include "woundphase/vision.h"
 
 namespace woundphase {
@@ -113,7 +113,7 @@ double source_accuracy(const FusionFeatures& f, int s) { return accuracy(f.probs
 double qwk(const Probabilities& p, const std::vector<int>& labels) {
   std::vector<int> pred;
   for (size_t i = 0; i < labels.size(); ++i) pred.push_back(argmax(&p[i * kNumClasses]));
-  return vision::quadratic_kappa(labels, pred, kNumClasses);
+  return quadratic_weighted_kappa(labels, pred, kNumClasses);
 }
 
 FusionSettings stage1_settings(FusionKind kind) {

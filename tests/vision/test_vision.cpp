@@ -502,20 +502,6 @@ TEST(VisionLosses, FocalLossMatchesAHandComputedCase) {
               (0.0108693 + 3 * row2) / 4, 1e-6);
 }
 
-TEST(VisionLosses, KappaAgreesWithTheMetricsStage) {
-  std::mt19937_64 rng(5);
-  for (int trial = 0; trial < 20; ++trial) {
-    std::vector<int> truth(50), pred(50);
-    for (int i = 0; i < 50; ++i) {
-      truth[i] = static_cast<int>(rng() % 3);
-      pred[i] = rng() % 4 == 0 ? static_cast<int>(rng() % 3) : truth[i];
-    }
-    EXPECT_NEAR(vision::quadratic_kappa(truth, pred, 3),
-                quadratic_weighted_kappa(confusion_matrix(truth, pred)), 1e-12);
-  }
-  EXPECT_EQ(vision::quadratic_kappa({1, 1}, {1, 1}, 3), 0.0);  // undefined: one class
-}
-
 // ---- The program without libtorch --------------------------------------------------------------
 
 TEST(VisionLinkage, TheProgramDoesNotLinkLibtorch) {
