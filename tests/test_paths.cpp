@@ -73,4 +73,17 @@ bool vision_built() {
                                  "libwoundphase_vision.so");
 }
 
+bool tools_expected() {
+#ifdef WOUNDPHASE_EXPECT_TOOLS
+  return true;
+#else
+  return false;
+#endif
+}
+
+::testing::TestPartResult::Type missing_tool_result() {
+  return tools_expected() ? ::testing::TestPartResult::kFatalFailure
+                          : ::testing::TestPartResult::kSkip;
+}
+
 }  // namespace woundphase::testing

@@ -1,6 +1,8 @@
 // Paths the tests use: the source tree, the built binary, the shared real data, scratch folders.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
@@ -23,6 +25,22 @@ struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+// Whether this build expects every tool the tests use: libtorch (the vision library), mpirun with
+// an MPI build, chromium and /usr/bin/python3 with torch. `make test` configures with
+// -DWOUNDPHASE_EXPECT_TOOLS=ON after its setup installed them all.
+bool tools_expected();
+// The result a test that lacks a tool reports: a skip, or a failure when tools_expected().
+::testing::TestPartResult::Type missing_tool_result();
+
+// Skips the test for a missing tool, or fails it where the build expects every tool (a CI machine
+// that lost libtorch, mpirun or chromium must not pass green). Streams the reason like GTEST_SKIP:
+//   if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+// Skips for other reasons (the real data absent, a CUDA device present) stay GTEST_SKIP.
+#define WOUNDPHASE_MISSING_TOOL()                                              \
+  return ::testing::internal::AssertHelper(                                    \
+             ::woundphase::testing::missing_tool_result(), __FILE__, __LINE__, \
+             "missing tool (a failure with WOUNDPHASE_EXPECT_TOOLS)") = ::testing::Message()
+
 // Runs a shell command line, stdout and stderr captured together.
 CommandResult run_shell(const std::string& command);
 // Runs the woundphase binary with the given argument string (shell-quoted by the caller).

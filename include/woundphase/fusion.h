@@ -90,7 +90,8 @@ struct FusionFeatures {
 // samples' images. images[s] is empty for metadata; for an image source its `groups` give the
 // sample (0..count-1) each image shows, and every sample has at least one image (their labels and
 // weights are not read: fixed's are). Training and evaluation alike use the mean over all of them,
-// through branches in evaluation mode (stage 2 starts where stage 1 ended). An empty `{}` is a set of no samples (no validation).
+// through branches in evaluation mode (stage 2 starts where stage 1 ended). An empty `{}` is a set
+// of no samples (no validation).
 struct FusionImages {
   FusionFeatures fixed;                // count, labels, weights, and metadata's probs
   std::vector<LabelledImages> images;  // [source]

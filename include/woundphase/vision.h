@@ -245,7 +245,7 @@ inline constexpr int kVisionAbiVersion = 4;
 inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
 inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
 
-// Where the library is looked for: $WOUNDPHASE_VISION_LIB if set, else next to the executable.
+// $WOUNDPHASE_VISION_LIB if set, else next to the executable (build tree) or installed in ../lib.
 std::string vision_library_path();
 // Loads the library (once per process) and reports whether it is usable; `why` gets the reason
 // when it is not.

@@ -92,7 +92,7 @@ std::unique_ptr<Cluster> Cluster::join() {
   if (launched_ranks() <= 1) return nullptr;
   throw InputError(
       fmt::format("started as one of {} ranks, but this woundphase was built without MPI (install "
-                  "libopenmpi-dev and rebuild: scripts/setup.sh, make); run it without mpirun",
+                  "libopenmpi-dev and rebuild: scripts/setup.sh test, make); run it without mpirun",
                   launched_ranks()));
 }
 Cluster::Cluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

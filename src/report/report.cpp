@@ -138,7 +138,9 @@ Context make_context(const RunData& data) {
 
 std::string summary_section(const Context& ctx) {
   const Json& s = ctx.data.settings;
-  auto or_unknown = [](std::string v) { return v.empty() ? std::string("not recorded") : v; };
+  auto or_unknown = [](const std::string& v) {
+    return v.empty() ? std::string("not recorded") : v;
+  };
   std::vector<std::pair<std::string, std::string>> rows;
   rows.emplace_back("Data file", or_unknown(json_text(s, {"data", "metadata_file"})));
   rows.emplace_back("Data fingerprint (FNV-1a)", or_unknown(json_text(s, {"data", "fingerprint"})));

@@ -373,19 +373,19 @@ RunData load_run(const std::string& run_dir) {
   RunData data;
   auto path_of = [&](const char* name) { return (dir / name).string(); };
   auto require = [&](const char* name) {
-    const std::string path = path_of(name);
+    std::string path = path_of(name);
     if (!fs::is_regular_file(path))
       throw InputError(fmt::format(
           "{}: file not found (a search writes results.csv, folds.csv and predictions.csv; is {} "
           "a search output folder?)",
           path, run_dir));
-    data.files_read.push_back(name);
+    data.files_read.emplace_back(name);
     return path;
   };
   auto optional = [&](const char* name) {
-    const std::string path = path_of(name);
+    std::string path = path_of(name);
     if (!fs::is_regular_file(path)) return std::string();
-    data.files_read.push_back(name);
+    data.files_read.emplace_back(name);
     return path;
   };
 

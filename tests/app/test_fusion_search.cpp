@@ -68,7 +68,8 @@ const std::string kFast =
     " --cv-folds 2 --image-size 32 --epochs 2 --batch-size 16 --trees 30 --stage1-epochs 5";
 
 TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStages) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  if (!vision_built())
+    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
   const std::string args = "search --data " + cohort() + " --modalities all --ensemble weighted" +
                            kFast + " -v 2 --out ";
@@ -155,7 +156,8 @@ TEST(FusionSearch, StageTwoStartsBelowStageOneForEveryHead) {
 }
 
 TEST(FusionSearch, KilledDuringAFusedSearchResumesToTheSameBytes) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  if (!vision_built())
+    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
   const std::string args = "search --data " + cohort() +
                            " --modalities metadata,thermal_map,metadata+thermal_map,"
@@ -189,7 +191,8 @@ TEST(FusionSearch, KilledDuringAFusedSearchResumesToTheSameBytes) {
 }
 
 TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  if (!vision_built())
+    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
   auto r = run_cli("search --data " + cohort() +
                    " --modalities metadata+depth_rgb,depth_rgb+thermal_map --stage2-epochs 2" +
@@ -207,7 +210,8 @@ TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation)
 }
 
 TEST(FusionSearch, FixedHasNothingToTrainAndAZeroParameterStageIsAnError) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  if (!vision_built())
+    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
   auto r =
       run_cli("search --data " + cohort() + " --modalities metadata+thermal_map --fusion fixed" +
@@ -229,7 +233,8 @@ TEST(FusionSearch, FixedHasNothingToTrainAndAZeroParameterStageIsAnError) {
 }
 
 TEST(FusionSearch, SmoteWithImagesRunsEveryFittedStepOnCompleteSamples) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  if (!vision_built())
+    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
   auto r = run_cli("search --data " + cohort() +
                    " --modalities metadata+depth_map --sampling smote --stage2-epochs 1" + kFast +
@@ -243,7 +248,8 @@ TEST(FusionSearch, SmoteWithImagesRunsEveryFittedStepOnCompleteSamples) {
 }
 
 TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnotherCohort) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built (no libtorch)";
+  if (!vision_built())
+    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
   auto r = run_cli("train --data " + cohort() +
                    " --modalities metadata+thermal_map --image-size 32 --epochs 2 --trees 30 "

@@ -97,7 +97,7 @@ std::string with_field(const std::string& line, int column, const std::string& v
 using Maker = std::function<std::string(const fs::path& case_dir, const fs::path& scratch)>;
 
 fs::path study(const fs::path& scratch) {
-  const fs::path dir = scratch / "data";
+  fs::path dir = scratch / "data";
   fs::create_directories(dir);
   return dir;
 }

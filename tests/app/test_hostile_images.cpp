@@ -54,13 +54,13 @@ std::string thermal_search(const std::string& data, const std::string& out,
 }
 
 TEST(HostileImages, TruncatedAndEmptyPngsAreSkippedAndCountedOrNamedAsErrors) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built";
+  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   const auto files = thermal_files(study);
   const std::string truncated = slurp(files[0]).substr(0, 100);
   std::ofstream(files[0], std::ios::binary | std::ios::trunc) << truncated;
-  std::ofstream(files[1], std::ios::binary | std::ios::trunc);  // zero bytes
+  { std::ofstream empty(files[1], std::ios::binary | std::ios::trunc); }  // zero bytes
   auto r = run_cli(thermal_search(study, base + "/skip"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("(2 files skipped)"), std::string::npos) << r.output;
@@ -71,7 +71,7 @@ TEST(HostileImages, TruncatedAndEmptyPngsAreSkippedAndCountedOrNamedAsErrors) {
 }
 
 TEST(HostileImages, BadBoxesAndUnknownPatientsAreSkippedRowsNamedInTheLog) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built";
+  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   const std::string boxes = study + "/bounding_box_thermal.csv";
@@ -99,7 +99,7 @@ TEST(HostileImages, BadBoxesAndUnknownPatientsAreSkippedRowsNamedInTheLog) {
 }
 
 TEST(HostileImages, EmptyImageFolderIsAClearError) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built";
+  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   for (const auto& f : thermal_files(study)) fs::remove(f);
@@ -112,7 +112,7 @@ TEST(HostileImages, EmptyImageFolderIsAClearError) {
 }
 
 TEST(HostileImages, KillDuringImageTrainingThenResumeGivesTheUninterruptedOutputs) {
-  if (!vision_built()) GTEST_SKIP() << "libwoundphase_vision.so not built";
+  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   ASSERT_EQ(run_cli(thermal_search(study, base + "/straight")).exit_code, 0);

@@ -100,7 +100,7 @@ std::map<std::string, fs::file_time_type> networks(const std::string& out) {
 }
 
 TEST(Mpi, ThreeRanksGiveTheSingleProcessBytes) {
-  if (const std::string why = skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = skip_reason(); !why.empty()) WOUNDPHASE_MISSING_TOOL() << why;
   const std::string out = testing::scratch_dir() + "/out";
   reference();
   const auto r = run_mpi("", kMpirun, search_args(out));
@@ -114,7 +114,7 @@ TEST(Mpi, ThreeRanksGiveTheSingleProcessBytes) {
 }
 
 TEST(Mpi, AKilledWorkersJobGoesBackToTheQueue) {
-  if (const std::string why = skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = skip_reason(); !why.empty()) WOUNDPHASE_MISSING_TOOL() << why;
   const std::string out = testing::scratch_dir() + "/out";
   reference();
   // Rank 1 dies (SIGKILL) on receiving its first job; rank 2 finishes the search alone.
@@ -129,7 +129,7 @@ TEST(Mpi, AKilledWorkersJobGoesBackToTheQueue) {
 }
 
 TEST(Mpi, AKilledCoordinatorResumesWithoutRedoingFinishedJobs) {
-  if (const std::string why = skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = skip_reason(); !why.empty()) WOUNDPHASE_MISSING_TOOL() << why;
   const std::string out = testing::scratch_dir() + "/out";
   reference();
   // Rank 0 dies while committing its fourth job; the workers notice and stop.
@@ -154,7 +154,7 @@ TEST(Mpi, AKilledCoordinatorResumesWithoutRedoingFinishedJobs) {
 }
 
 TEST(Mpi, RanksThatDisagreeAreRefused) {
-  if (const std::string why = skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = skip_reason(); !why.empty()) WOUNDPHASE_MISSING_TOOL() << why;
   const std::string out = testing::scratch_dir() + "/out";
   // Rank 0 with 30 trees, the workers with 31 (MPMD): the workers refuse before any job, and
   // without --enable-recovery mpirun returns rank 0's exit code.

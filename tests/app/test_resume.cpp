@@ -16,7 +16,6 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
-using testing::lines;
 using testing::slurp;
 
 using testing::run_cli;
@@ -28,8 +27,7 @@ const char* kOutputs[] = {"results.csv", "folds.csv", "predictions.csv", "oof_pr
 
 const std::string& cohort() {
   static const std::string dir = [] {
-    const std::string d =
-        (fs::temp_directory_path() / "woundphase_tests" / "resume_cohort").string();
+    std::string d = (fs::temp_directory_path() / "woundphase_tests" / "resume_cohort").string();
     fs::remove_all(d);
     EXPECT_EQ(run_cli("synth --out " + d + " --patients 60 --seed 8").exit_code, 0);
     return d;
@@ -45,8 +43,7 @@ std::string search_args(const std::string& out, const std::string& extra = "") {
 // The outputs of an uninterrupted run, computed once.
 const std::string& reference() {
   static const std::string out = [] {
-    const std::string o =
-        (fs::temp_directory_path() / "woundphase_tests" / "resume_reference").string();
+    std::string o = (fs::temp_directory_path() / "woundphase_tests" / "resume_reference").string();
     fs::remove_all(o);
     const auto r = run_cli(search_args(o));
     EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -18,7 +18,7 @@ const char* kHeader =
 
 // Writes a metadata CSV with the DFU file name into a fresh folder and returns the folder.
 std::string write_study(const std::string& content) {
-  const std::string dir = testing::scratch_dir();
+  std::string dir = testing::scratch_dir();
   std::ofstream(fs::path(dir) / Schema::dfu().metadata_file, std::ios::binary) << content;
   return dir;
 }

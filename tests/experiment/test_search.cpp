@@ -18,7 +18,6 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
-using testing::lines;
 using testing::slurp;
 
 // Small, fast settings: the behaviour under test does not need 300 trees.

@@ -22,7 +22,6 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
-using testing::lines;
 using testing::slurp;
 
 using testing::FixtureOptions;
@@ -324,7 +323,7 @@ TEST(Bootstrap, IsDeterministicAndBracketsTheEstimate) {
 
 // A real search through the command line, when the binary is built.
 TEST(Report, ReportsARealSearch) {
-  if (!fs::exists(testing::binary())) GTEST_SKIP() << "woundphase binary not built";
+  if (!fs::exists(testing::binary())) WOUNDPHASE_MISSING_TOOL() << "woundphase binary not built";
   const std::string dir = scratch_dir();
   const auto synth = testing::run_cli(fmt::format("synth --out {}/data --patients 40", dir));
   ASSERT_EQ(synth.exit_code, 0) << synth.output;
@@ -344,7 +343,7 @@ TEST(Report, ReportsARealSearch) {
 // blank page compresses to almost nothing, one with plots does not.
 TEST(ReportRender, ChromiumScreenshotShowsThePlots) {
   constexpr const char* kChromium = "/usr/bin/chromium";
-  if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " is not installed";
+  if (!fs::exists(kChromium)) WOUNDPHASE_MISSING_TOOL() << kChromium << " is not installed";
   const std::string dir = scratch_dir();
   FixtureOptions o;
   o.stage_columns = true;

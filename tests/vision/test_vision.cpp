@@ -425,7 +425,7 @@ torch.jit.script(ChannelMeans()).save(sys.argv[1] + "/means.pt")
 
 TEST(VisionTorchScript, LoadsFineTunesAndRoundTrips) {
   const std::string dir = scratch_dir();
-  if (!export_torchscript(dir)) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  if (!export_torchscript(dir)) WOUNDPHASE_MISSING_TOOL() << "/usr/bin/python3 cannot import torch";
   const std::string plain = dir + "/plain.pt";
   VisionSettings s = quick_settings();
   s.backbone = "torchscript:" + plain;
