@@ -26,13 +26,18 @@ enum class EnsembleKind { kNone, kAverage, kWeighted, kStacking, kGating };
 EnsembleKind parse_ensemble(const std::string& text);  // "--ensemble: ..." InputError
 const char* to_string(EnsembleKind kind);
 
+// Defaults here; flags, bounds and meanings in ensemble_options() (src/ensemble/ensemble.cpp).
 struct EnsembleSettings {
-  EnsembleKind kind = EnsembleKind::kNone;  // --ensemble (see above)
-  double l2 = 1e-2;              // --ensemble-l2: [0, 100] L2 penalty on weights, stacker and gate
-  int iterations = 500;          // --ensemble-iterations: [10, 100000] full-batch L-BFGS iterations
-  unsigned long long seed = 42;  // initialisation (fits are deterministic for a seed)
-  void validate() const;         // InputError naming the option
+  EnsembleKind kind = EnsembleKind::kNone;  // see above
+  double l2 = 1e-2;
+  int iterations = 500;
+  unsigned long long seed = 42;
+  void validate() const;  // InputError naming the option
 };
+
+template <typename S>
+class OptionTable;  // options.h
+const OptionTable<EnsembleSettings>& ensemble_options();
 
 // Member predictions for `count` samples: probs[m][i * kNumClasses + c]. A member that has no
 // prediction for sample i (an image combination on a visit-wound without those images) holds NaN

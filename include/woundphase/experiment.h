@@ -44,7 +44,8 @@ struct TabularSettings {
   ForestSettings forest;
   GbdtSettings gbdt;
   SamplingSettings sampling;
-  int inner_folds = 5;  // [2, 20] inner patient folds for out-of-fold probabilities without OOB
+  int inner_folds =
+      5;  // flags, bounds and meanings: tabular_options() (src/experiment/options.cpp)
   void validate() const;
 };
 
@@ -53,10 +54,11 @@ struct ImageBranchSettings {
   VisionSettings vision;          // backbone, image size, epochs, loss, ... (vision.h)
   PreprocessSettings preprocess;  // crop rules, map decoding, missing-image policy (images.h)
   AugmentSettings augment = AugmentSettings::training();  // training batches only
-  double validation_fraction = 0.2;  // (0, 0.5] training patients held out for early stopping
-  std::string cache_dir;             // decoded-crop disk cache ("" = memory only)
-  std::string gen_aug_dir;  // pre-generated training images, one folder per class ("" = none)
-  double gen_aug_probability = 0.5;  // [0, 1] chance each generated image joins a fold's training
+  // Flags, bounds and meanings: image_branch_options() (src/experiment/options.cpp).
+  double validation_fraction = 0.2;
+  std::string cache_dir;    // "" = memory only
+  std::string gen_aug_dir;  // "" = none
+  double gen_aug_probability = 0.5;
   void validate() const;
 };
 
@@ -70,16 +72,17 @@ CalibrationMethod parse_calibration(const std::string& text);  // InputError nam
 
 struct SearchSettings {
   std::vector<Combination> combinations = {{Modality::kMetadata}};
-  int cv_folds = 5;              // [1, 50] patient folds; 1 = a single split by train_fraction
-  int runs = 1;                  // [1, 1000] repeats with seeds seed, seed+1, ...
-  unsigned long long seed = 42;  // base seed; run r uses seed + r
-  double train_fraction = 0.8;   // (0, 1) share of patients for training when cv_folds is 1
-  double data_percentage = 100;  // (0, 100] share of patients kept (stratified) before splitting
-  bool shuffle_labels = false;   // permute training labels: the leakage control (kappa ~ 0)
-  double alpha = 0.05;  // (0, 0.5] significance level of the paired comparisons (comparisons.csv)
+  // Flags, bounds and meanings: search_options() (src/experiment/options.cpp).
+  int cv_folds = 5;
+  int runs = 1;
+  unsigned long long seed = 42;  // run r uses seed + r
+  double train_fraction = 0.8;
+  double data_percentage = 100;
+  bool shuffle_labels = false;
+  double alpha = 0.05;
   // Reported before and after in results.csv; predictions.csv keeps the uncalibrated ones.
   CalibrationMethod calibrate = CalibrationMethod::kNone;
-  int threads = 2;  // [1, 256] worker threads
+  int threads = 2;
   TabularSettings tabular;
   ImageBranchSettings images;
   FusionSettings fusion;      // heads of fused combinations (fusion.h)
@@ -265,6 +268,15 @@ struct TrainSettings {
   CalibrationMethod calibrate = CalibrationMethod::kNone;
   void validate() const;
 };
+// The knobs' declarations (options.h): flags, bounds, meanings; each includes its parts' tables
+// (tabular: sampling, forest, gbdt; image branch: vision, preprocessing) for the command line.
+template <typename S>
+class OptionTable;
+const OptionTable<TabularSettings>& tabular_options();
+const OptionTable<ImageBranchSettings>& image_branch_options();
+const OptionTable<SearchSettings>& search_options();  // the search's own knobs (cv-folds, ...)
+const OptionTable<TrainSettings>& train_options();
+
 void train_bundle(const Dataset& data, const TrainSettings& settings, const std::string& bundle_dir,
                   const ProgressFn& progress = nullptr);
 

@@ -38,33 +38,34 @@ enum class FusionKind { kFixed, kLearnedWeights, kProbConcat, kFeatureConcat, kG
 FusionKind parse_fusion(const std::string& text);  // "--fusion: ..." InputError listing the names
 const char* to_string(FusionKind kind);
 
-// Every knob of the fusion stage: default, bound, meaning. validate() names the option.
+// Defaults here; flags, bounds and meanings in fusion_options() (src/fusion/fusion_settings.cpp).
 struct FusionSettings {
-  // --fusion (see above); the default won bench/fusion_evidence.sh (README: "Fused combinations")
+  // The default won bench/fusion_evidence.sh (README: "Fused combinations").
   FusionKind kind = FusionKind::kFeatureConcat;
-  double rf_weight = 0.7;  // --rf-weight: [0, 1] metadata's share in fixed
-  int stage1_epochs = 30;  // --stage1-epochs: [1, 10000] head epochs
-  // --stage1-learning-rate: (0, 1] Adam, head only. 1e-2: on toy problems of 150-600 samples 3e-3
-  // was still far from converged after 30 epochs (loss 0.52 vs 0.06 at convergence), 1e-2 close,
-  // and on a noisy one 1e-2 scored as well or better.
+  double rf_weight = 0.7;
+  int stage1_epochs = 30;
+  // 1e-2: on toy problems of 150-600 samples 3e-3 was still far from converged after 30 epochs
+  // (loss 0.52 vs 0.06 at convergence), 1e-2 close, and on a noisy one 1e-2 scored as well or
+  // better.
   double stage1_learning_rate = 1e-2;
-  int stage2_epochs = 0;               // --stage2-epochs: [0, 10000] 0 = no stage 2
-  double stage2_learning_rate = 1e-4;  // --stage2-learning-rate: [1e-5, 1] Adam, head + branches
-  double stage2_unfreeze = 0.25;       // --stage2-unfreeze: [0, 1] top fraction of each backbone's
-                                       // layers trained in stage 2 (the branch classifier trains
-                                       // whenever this is > 0)
-  int patience = 10;  // --fusion-patience: [0, 10000] epochs without a better validation QWK
-                      // before a stage stops; 0 = never stop early
-  VisionLoss loss = VisionLoss::kWeightedCrossEntropy;  // --fusion-loss: weighted_ce | focal
-  double focal_gamma = 2.0;                             // --fusion-focal-gamma: [0, 10]
-  VisionClassWeight class_weight = VisionClassWeight::kBalanced;  // --fusion-class-weight
-  double dropout = 0.2;        // --fusion-dropout: [0, 0.9] on feature_concat's input
-  double weight_decay = 1e-4;  // --fusion-weight-decay: [0, 1] Adam's L2 penalty
-  int batch_size = 32;         // --fusion-batch-size: [2, 4096] samples per step
-  uint64_t seed = 42;          // head initialisation, shuffling, dropout, view draws
-  int threads = 2;             // [1, 256] libtorch intra-op threads
-  void validate() const;       // InputError naming the option
+  int stage2_epochs = 0;
+  double stage2_learning_rate = 1e-4;
+  double stage2_unfreeze = 0.25;
+  int patience = 10;
+  VisionLoss loss = VisionLoss::kWeightedCrossEntropy;
+  double focal_gamma = 2.0;
+  VisionClassWeight class_weight = VisionClassWeight::kBalanced;
+  double dropout = 0.2;
+  double weight_decay = 1e-4;
+  int batch_size = 32;
+  uint64_t seed = 42;
+  int threads = 2;
+  void validate() const;  // InputError naming the option
 };
+
+template <typename S>
+class OptionTable;  // options.h
+const OptionTable<FusionSettings>& fusion_options();
 
 // One source of a combination, in the combination's order (metadata first when present).
 struct FusionSource {

@@ -16,6 +16,7 @@
 #include "woundphase/dataset.h"     // for Dataset
 #include "woundphase/image_name.h"  // for ImageName, Camera
 #include "woundphase/synth.h"       // for SynthSettings, SynthSummary
+#include "woundphase/vision.h"      // for kImageSizes
 
 namespace woundphase {
 
@@ -80,6 +81,9 @@ struct ImageLimits {
   int64_t max_bytes = kDefaultMaxImageBytes;    // the file's size
   void validate() const;                        // InputError naming the option
 };
+template <typename S>
+class OptionTable;                                       // options.h
+const OptionTable<ImageLimits>& image_limits_options();  // --max-image-pixels, --max-image-bytes
 
 // The formats whose header gives the frame's size before decoding; others are not read.
 enum class ImageFormat { kPng, kJpeg, kBmp, kTiff, kWebp, kPnm };
@@ -226,23 +230,26 @@ ImageIndex build_image_index(const Dataset& data, const std::string& dir,
 
 // ---- Preprocessing -----------------------------------------------------------------------------
 
-inline constexpr std::array<int, 4> kImageSizes = {32, 64, 128, 256};
-
 struct PreprocessSettings {
-  int image_size = 64;                         // side of the square crops: 32, 64, 128 or 256
-  MapDecode map_decode = MapDecode::kViridis;  // colour-coded maps -> one channel
+  // Flags, bounds and meanings in preprocess_options() (src/images/preprocess.cpp).
+  int image_size = 64;
+  MapDecode map_decode = MapDecode::kViridis;
   MissingImage on_missing_image = MissingImage::kSkip;
   ImageLimits limits;  // frames over them are skipped like corrupt ones (do not change pixels)
   // Box rules, per side. The thermal camera's boxes are tight, so its crops grow by a fixed
   // margin in full-frame pixels (scaled with the frame: frame width / 1080); the depth map's by a
   // share of the box (its wounds' depth profile reaches past the drawn edge); the depth RGB crop is
   // the box itself.
-  double thermal_grow_px = 30;      // [0, 500] thermal map and thermal RGB
-  double depth_map_grow = 0.10;     // [0, 2] share of the box's width / height
-  double depth_rgb_grow = 0.0;      // [0, 2]
+  double thermal_grow_px = 30;   // thermal map and thermal RGB
+  double depth_map_grow = 0.10;  // share of the box's width / height
+  double depth_rgb_grow = 0.0;
   void validate() const;            // InputError naming the setting
   std::string fingerprint() const;  // every setting that changes the pixels, as text
 };
+
+template <typename S>
+class OptionTable;  // options.h
+const OptionTable<PreprocessSettings>& preprocess_options();
 
 // The crop rectangle for a box: grown per the modality's rule, clamped to the frame. InputError if
 // nothing of it lies inside the frame.

@@ -12,11 +12,16 @@ enum class SamplingStrategy { kNone, kRandom, kUnder, kCombined, kSmote, kCombin
 SamplingStrategy parse_sampling(const std::string& text);  // throws InputError listing choices
 std::string to_string(SamplingStrategy s);
 
+// Defaults here; flags, bounds and meanings in sampling_options() (src/sampling/sampling.cpp).
 struct SamplingSettings {
-  SamplingStrategy strategy = SamplingStrategy::kNone;  // how class counts are balanced
-  int smote_neighbours = 5;  // [1, 50] same-class neighbours a synthetic row may interpolate to
-  void validate() const;
+  SamplingStrategy strategy = SamplingStrategy::kNone;
+  int smote_neighbours = 5;
+  void validate() const;  // InputError naming the option
 };
+
+template <typename S>
+class OptionTable;  // options.h
+const OptionTable<SamplingSettings>& sampling_options();
 
 // One row of a resampled training set. A real (possibly duplicated) row has parent_b == -1.
 // A synthetic SMOTE row lies between parents a and b: numeric value = a + mix * (b - a);

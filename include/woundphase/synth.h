@@ -5,20 +5,25 @@
 
 namespace woundphase {
 
+// Defaults here; flags, bounds and meanings in synth_options() (src/data/synth.cpp).
 struct SynthSettings {
-  int patients = 120;           // [3, 100000] number of patients
-  unsigned long long seed = 7;  // same seed, same cohort (byte-identical files)
-  double signal = 1.0;          // [0, 1] strength of the phase signal in the metadata features
-  std::string metadata_file = "DataMaster_Processed_V12_WithMissing.csv";  // file name written
+  int patients = 120;
+  unsigned long long seed = 7;
+  double signal = 1.0;
+  std::string metadata_file = "DataMaster_Processed_V12_WithMissing.csv";
   // Images (written by write_synthetic_study in the images stage, not by write_synthetic_cohort).
-  bool write_images = true;   // also the image folders and the two box files
-  double image_scale = 0.1;   // [0.02, 1] frame size relative to the real cameras' frames
-  double image_signal = 0.5;  // [0, 1] phase-dependent image appearance the metadata lacks
-  bool thermal_rgb = false;   // also Thermal_RGB/
-  std::string from_dir;       // a real study folder: copy its metadata, rescale its boxes
-  int threads = 0;            // [0, 256] 0 = all cores; the files do not depend on it
-  void validate() const;      // throws InputError naming the knob
+  bool write_images = true;
+  double image_scale = 0.1;
+  double image_signal = 0.5;
+  bool thermal_rgb = false;
+  std::string from_dir;
+  int threads = 0;
+  void validate() const;  // InputError naming the option
 };
+
+template <typename S>
+class OptionTable;  // options.h
+const OptionTable<SynthSettings>& synth_options();
 
 // Summary of what was written.
 struct SynthSummary {

@@ -23,32 +23,40 @@ std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode);
 
 // Random forest knobs. Defaults are the predecessor's setting (300 trees, depth 10, min leaf 5,
 // min split 10, inverse-frequency class weights).
+// Defaults are the member initialisers; flags, bounds and meanings are declared once, in
+// forest_options() / gbdt_options() (src/tabular/settings.cpp).
 struct ForestSettings {
-  int n_trees = 300;           // [1, 10000] number of trees
-  int max_depth = 10;          // [1, 64] maximum depth of a tree (root has depth 0)
-  int min_samples_leaf = 5;    // [1, 1000] minimum (bootstrap-weighted) rows in a leaf
-  int min_samples_split = 10;  // [2, 1000] minimum rows in a node for it to be split
-  double max_features = -1.0;  // (0, 1] fraction of features tried per node; <= 0 means sqrt(p)
-  int max_bins = 256;          // [8, 1024] histogram bins per feature (exact when fewer uniques)
-  bool bootstrap = true;       // draw patients with replacement per tree (false: all rows)
-  ClassWeight class_weight = ClassWeight::kBalanced;  // class weighting of rows
-  int threads = 2;  // [1, 256] trees are grown in parallel; results do not depend on it
-  unsigned long long seed = 42;  // every tree's randomness derives from (seed, tree index)
-  void validate() const;         // throws InputError naming the knob
+  int n_trees = 300;
+  int max_depth = 10;
+  int min_samples_leaf = 5;
+  int min_samples_split = 10;
+  double max_features = -1.0;  // <= 0: sqrt of the feature count
+  int max_bins = 256;
+  bool bootstrap = true;
+  ClassWeight class_weight = ClassWeight::kBalanced;
+  int threads = 2;
+  unsigned long long seed = 42;
+  void validate() const;  // InputError naming the option
 };
 
 struct GbdtSettings {
-  int n_rounds = 100;                                 // [1, 10000] boosting rounds
-  int max_depth = 4;                                  // [1, 32] tree depth
-  double learning_rate = 0.1;                         // (0, 1] shrinkage
-  double subsample = 0.8;                             // (0, 1] row subsample per round
-  double colsample = 0.8;                             // (0, 1] feature subsample per tree
-  double min_child_weight = 1;                        // [0, 1e6] minimum hessian in a leaf
-  ClassWeight class_weight = ClassWeight::kBalanced;  // class weighting of rows (as sample weights)
-  int threads = 2;                                    // [1, 256] XGBoost nthread
-  unsigned long long seed = 42;                       // XGBoost seed
-  void validate() const;
+  int n_rounds = 100;
+  int max_depth = 4;
+  double learning_rate = 0.1;
+  double subsample = 0.8;
+  double colsample = 0.8;
+  double min_child_weight = 1;
+  ClassWeight class_weight = ClassWeight::kBalanced;
+  int threads = 2;
+  unsigned long long seed = 42;
+  void validate() const;  // InputError naming the option
 };
+
+template <typename S>
+class OptionTable;  // options.h
+// The knobs' declarations (flags, bounds, docs); validate() and the command line use them.
+const OptionTable<ForestSettings>& forest_options();
+const OptionTable<GbdtSettings>& gbdt_options();
 
 enum class TreeModelKind { kForest, kGbdt };
 TreeModelKind parse_tree_model(const std::string& text);  // "rf" | "gbdt"; throws InputError

@@ -10,6 +10,7 @@
 // plane (for one channel the two layouts are the same bytes).
 #pragma once
 
+#include <array>       // for array
 #include <cstddef>     // for size_t
 #include <cstdint>     // for uint8_t, uint64_t
 #include <functional>  // for function
@@ -58,6 +59,9 @@ struct LabelledImages {
 
 // ---- Settings ----------------------------------------------------------------------------------
 
+// The sides of the square crops the networks take (and the preprocessing makes).
+inline constexpr std::array<int, 4> kImageSizes = {32, 64, 128, 256};
+
 // The backbone is named as on the command line: "simple", "resnet18", "densenet121",
 // "efficientnet_b0" .. "efficientnet_b3" or "torchscript:PATH".
 enum class BackboneKind {
@@ -78,10 +82,10 @@ enum class Precision { kFp32, kBf16, kFp16 };           // "fp32" | "bf16" | "fp
 enum class VisionClassWeight { kBalanced, kNone };      // "balanced" | "none"
 enum class InputNormalization { kDataset, kImageNet };  // "dataset" | "imagenet"
 
-// Every knob of an image branch: default, bound, meaning. validate() names the option
-// (`--backbone`, `--image-size`, ...) in its InputError. The architecture fields (backbone,
-// num_classes, dropout, normalization, device) are fixed when the model is created; the rest
-// configure each fit().
+// The knobs of an image branch (their flags, bounds and meanings: vision_options()). validate()
+// names the option (`--backbone`, `--image-size`, ...) in its InputError. The architecture fields
+// (backbone, num_classes, dropout, normalization, device) are fixed when the model is created; the
+// rest configure each fit().
 //
 // Backbones (no pretrained weights exist here; all start from He initialisation):
 //   simple           3 x (conv3x3 -> batch norm -> ReLU -> max-pool 2) with 32/64/128 channels,
@@ -104,36 +108,35 @@ enum class InputNormalization { kDataset, kImageNet };  // "dataset" | "imagenet
 // README "GPU build" — else asking is an InputError); multi (on one GPU the same as cuda;
 // data-parallel training over several GPUs is not available: an InputError; several GPUs are
 // used through MPI ranks, one GPU per rank).
+// Defaults here; flags, bounds and meanings in vision_options() (src/vision/vision_settings.cpp).
 struct VisionSettings {
-  // --backbone: simple | resnet18 | densenet121 | efficientnet_b0 | efficientnet_b1 |
-  // efficientnet_b2 | efficientnet_b3 | torchscript:PATH (see above)
-  std::string backbone = "simple";
-  int image_size = 64;            // --image-size: 32 | 64 | 128 | 256, side of the square crops
-  int num_classes = kNumClasses;  // [2, 1000] output classes (the study: 3)
-  int epochs = 30;                // --epochs: [1, 10000] maximum training epochs
-  int batch_size = 32;            // --batch-size: [2, 4096] images per optimiser step
-  double learning_rate = 1e-3;    // --image-learning-rate: (0, 1] Adam step size
-  double weight_decay = 1e-4;     // --weight-decay: [0, 1] Adam's L2 penalty (coupled, not AdamW)
-  int patience = 5;  // --patience: [0, 10000] epochs without a better validation QWK before
-                     // stopping; 0 = never stop early
-  VisionLoss loss = VisionLoss::kWeightedCrossEntropy;  // --loss: weighted_ce | focal
-  double focal_gamma = 2.0;                             // --focal-gamma: [0, 10] focusing power
-  VisionClassWeight class_weight = VisionClassWeight::kBalanced;  // --image-class-weight:
-  // balanced: class c weighs n / (k * n_c) over the training images' weights; none: 1
-  double dropout = 0.3;  // --dropout: [0, 0.9] before the classifier
-  InputNormalization normalization = InputNormalization::kDataset;  // --normalization:
-  // dataset: per-channel mean/std of the first fit's training images; imagenet: ImageNet's
-  // (for TorchScript models exported with ImageNet weights)
-  uint64_t seed = 42;                        // --seed: weights, shuffling, dropout, augmentation
-  int threads = 2;                           // --threads: [1, 256] libtorch intra-op threads
-  VisionDevice device = VisionDevice::kCpu;  // --device: cpu | cuda[:N] | multi (see above)
-  int device_index = 0;                      // the N of --device cuda:N: [0, 255]
-  Precision precision = Precision::kFp32;    // --precision: fp32 | bf16 | fp16 (CUDA only)
+  std::string backbone = "simple";  // see above
+  int image_size = 64;              // one of kImageSizes
+  int num_classes = kNumClasses;
+  int epochs = 30;
+  int batch_size = 32;
+  double learning_rate = 1e-3;
+  double weight_decay = 1e-4;
+  int patience = 5;
+  VisionLoss loss = VisionLoss::kWeightedCrossEntropy;
+  double focal_gamma = 2.0;
+  VisionClassWeight class_weight = VisionClassWeight::kBalanced;
+  double dropout = 0.3;
+  InputNormalization normalization = InputNormalization::kDataset;
+  uint64_t seed = 42;
+  int threads = 2;
+  VisionDevice device = VisionDevice::kCpu;  // see above
+  int device_index = 0;                      // the N of --device cuda:N
+  Precision precision = Precision::kFp32;
 
   BackboneKind backbone_kind() const;    // InputError for an unknown name
   std::string torchscript_path() const;  // the PATH of "torchscript:PATH", else ""
   void validate() const;                 // InputError naming the option
 };
+
+template <typename S>
+class OptionTable;  // options.h
+const OptionTable<VisionSettings>& vision_options();
 
 BackboneKind parse_backbone(const std::string& text);  // "--backbone: ..." InputError
 VisionLoss parse_vision_loss(const std::string& text);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "woundphase/core.h"  // for InputError, mix_seed
+#include "woundphase/options.h"
 
 namespace woundphase {
 
@@ -764,21 +765,41 @@ void write_patient(std::ostream& out, int patient, const SynthSettings& settings
 
 }  // namespace
 
+const OptionTable<SynthSettings>& synth_options() {
+  static const OptionTable<SynthSettings> table = [] {
+    using S = SynthSettings;
+    OptionTable<S> t;
+    t.add("--patients", &S::patients, "number of patients").range(kMinPatients, kMaxPatients);
+    t.add("--seed", &S::seed, "seed (same seed, same files)");
+    t.add("--signal", &S::signal, "phase signal in the metadata, 0 = labels independent of it")
+        .range(0, 1);
+    t.add("--image-scale", &S::image_scale,
+          "frame size relative to the real cameras' (1280x720 depth, 1080x1440 thermal)")
+        .range(kMinImageScale, kMaxImageScale);
+    t.add("--image-signal", &S::image_signal,
+          "phase-dependent image appearance beyond the metadata, 0 = none")
+        .range(0, 1);
+    t.add("--from", &S::from_dir,
+          "real study folder: copy its metadata, draw the frames its box files name");
+    t.add("--thermal-rgb", &S::thermal_rgb, "also write Thermal_RGB/");
+    t.add_computed(
+        "--no-images", OptionType::kBool, [](const S& s) -> OptionValue { return !s.write_images; },
+        [](S& s, const OptionValue& v) { s.write_images = !option_as<bool>(v, "--no-images"); },
+        "write the metadata CSV only");
+    t.add("metadata_file", &S::metadata_file, "the metadata file's name").internal();
+    t.add("--threads", &S::threads, "0 = all cores; the files do not depend on it")
+        .range(0, kMaxThreads)
+        .run_context();
+    return t;
+  }();
+  return table;
+}
+
 void SynthSettings::validate() const {
-  if (patients < kMinPatients || patients > kMaxPatients)
-    throw InputError("synth: patients must be in [" + std::to_string(kMinPatients) + ", " +
-                     std::to_string(kMaxPatients) + "], got " + std::to_string(patients));
-  if (!(signal >= 0.0 && signal <= 1.0))
-    throw InputError("synth: signal must be in [0, 1], got " + std::to_string(signal));
+  synth_options().validate(*this);
   if (metadata_file.empty() || metadata_file == "." || metadata_file == ".." ||
       metadata_file.find_first_of("/\\") != std::string::npos)
     throw InputError("synth: metadata_file must be a plain file name, got '" + metadata_file + "'");
-  if (!(image_scale >= kMinImageScale && image_scale <= kMaxImageScale))
-    throw InputError("synth: image-scale must be in [0.02, 1], got " + std::to_string(image_scale));
-  if (!(image_signal >= 0.0 && image_signal <= 1.0))
-    throw InputError("synth: image-signal must be in [0, 1], got " + std::to_string(image_signal));
-  if (threads < 0 || threads > kMaxThreads)
-    throw InputError("synth: threads must be in [0, 256], got " + std::to_string(threads));
 }
 
 SynthSummary write_synthetic_cohort(const std::string& out_dir, const SynthSettings& settings) {

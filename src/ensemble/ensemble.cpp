@@ -10,6 +10,7 @@
 
 #include "ensemble/optimise.h"  // for minimise_lbfgs
 #include "woundphase/class_weights.h"
+#include "woundphase/options.h"
 
 namespace woundphase {
 
@@ -390,13 +391,28 @@ const char* to_string(EnsembleKind kind) {
   throw std::invalid_argument("to_string: unknown ensemble kind");
 }
 
-void EnsembleSettings::validate() const {
-  if (!(l2 >= 0.0 && l2 <= kMaxL2))
-    throw InputError("--ensemble-l2 must be in [0, 100], got " + std::to_string(l2));
-  if (iterations < kMinIterations || iterations > kMaxIterations)
-    throw InputError("--ensemble-iterations must be in [10, 100000], got " +
-                     std::to_string(iterations));
+const OptionTable<EnsembleSettings>& ensemble_options() {
+  static const OptionTable<EnsembleSettings> table = [] {
+    using S = EnsembleSettings;
+    OptionTable<S> t;
+    t.add_choice("--ensemble", &S::kind,
+                 {EnsembleKind::kNone, EnsembleKind::kAverage, EnsembleKind::kWeighted,
+                  EnsembleKind::kStacking, EnsembleKind::kGating},
+                 "late fusion over the combinations, fitted on validation patients")
+        .json_key("kind");
+    t.add("--ensemble-l2", &S::l2, "L2 penalty on the weights, stacker and gate")
+        .range(0, kMaxL2)
+        .json_key("l2");
+    t.add("--ensemble-iterations", &S::iterations, "full-batch L-BFGS iterations of the fit")
+        .range(kMinIterations, kMaxIterations)
+        .json_key("iterations");
+    t.add("--seed", &S::seed, "initialisation (fits are deterministic for a seed)").run_context();
+    return t;
+  }();
+  return table;
 }
+
+void EnsembleSettings::validate() const { ensemble_options().validate(*this); }
 
 Ensemble Ensemble::fit(const EnsembleSettings& settings, const MemberPredictions& inner,
                        const std::vector<int>& labels) {

@@ -15,6 +15,7 @@
 #include "experiment/search_stats.h"  // for fit_job_temperature
 #include "woundphase/dataset.h"       // for csv_field
 #include "woundphase/experiment.h"
+#include "woundphase/options_json.h"
 
 namespace fs = std::filesystem;
 
@@ -136,28 +137,18 @@ nlohmann::json vision_json(const VisionSettings& v, int channels) {
           {"channels", channels}};
 }
 
+// Every crop setting, recorded or not: predict must crop as training did.
 nlohmann::json preprocess_json(const PreprocessSettings& p) {
-  return {{"image_size", p.image_size},
-          {"map_decode", to_string(p.map_decode)},
-          {"on_missing_image", to_string(p.on_missing_image)},
-          {"thermal_grow_px", p.thermal_grow_px},
-          {"depth_map_grow", p.depth_map_grow},
-          {"depth_rgb_grow", p.depth_rgb_grow},
-          {"max_image_pixels", p.limits.max_pixels},
-          {"max_image_bytes", p.limits.max_bytes}};
+  nlohmann::json out = options_to_json(preprocess_options(), p, /*all=*/true);
+  out.update(options_to_json(image_limits_options(), p.limits, /*all=*/true));
+  return out;
 }
 
 PreprocessSettings preprocess_from_json(const nlohmann::json& j) {
   PreprocessSettings p;
-  p.image_size = j.at("image_size").get<int>();
-  p.map_decode = parse_map_decode(j.at("map_decode").get<std::string>());
-  p.on_missing_image = parse_missing_image(j.at("on_missing_image").get<std::string>());
-  p.thermal_grow_px = j.at("thermal_grow_px").get<double>();
-  p.depth_map_grow = j.at("depth_map_grow").get<double>();
-  p.depth_rgb_grow = j.at("depth_rgb_grow").get<double>();
+  options_from_json(preprocess_options(), p, j, /*required=*/true);
   // Bundles written before the limits existed get the defaults.
-  p.limits.max_pixels = j.value("max_image_pixels", p.limits.max_pixels);
-  p.limits.max_bytes = j.value("max_image_bytes", p.limits.max_bytes);
+  options_from_json(image_limits_options(), p.limits, j);
   p.validate();
   return p;
 }
@@ -174,16 +165,6 @@ std::unique_ptr<ImageInputs> bundle_images(const Dataset& data, const Combinatio
 }
 
 }  // namespace
-
-void TrainSettings::validate() const {
-  if (threads < 1 || threads > 256)
-    throw InputError(fmt::format("--threads must be in [1, 256], got {}", threads));
-  tabular.validate();
-  bool images_used = false;
-  for (Modality m : combination) images_used = images_used || is_image(m);
-  if (images_used) images.validate();
-  if (combination.size() > 1) fusion.validate();
-}
 
 void train_bundle(const Dataset& data, const TrainSettings& settings, const std::string& bundle_dir,
                   const ProgressFn& progress) {

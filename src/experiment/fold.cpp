@@ -12,15 +12,12 @@
 #include <iterator>  // for back_inserter
 #include <unordered_map>
 
+#include "experiment/seed_streams.h"
 #include "woundphase/split.h"
 
 namespace woundphase {
 namespace {
 
-constexpr uint64_t kJobSalt = 4;
-constexpr uint64_t kValidationSalt = 21;
-constexpr uint64_t kHeadSalt = 31;
-constexpr uint64_t kHeadSamplingSalt = 32;
 constexpr char kStagePretrain[] = "pretrain";
 constexpr char kStage1[] = "stage1";
 constexpr char kStage2[] = "stage2";
@@ -187,7 +184,7 @@ FoldPlan make_fold_plan(const Dataset& data, double validation_fraction, int run
   plan.run = run;
   plan.run_seed = run_seed;
   plan.fold = fold;
-  plan.seed = mix_seed(mix_seed(run_seed, kJobSalt), fold);
+  plan.seed = mix_seed(stream_seed(run_seed, SeedStream::kFoldJob), fold);
   plan.train_rows = std::move(train_rows);
   plan.train_labels = std::move(train_labels);
   plan.test_rows = std::move(test_rows);
@@ -202,7 +199,7 @@ FoldPlan make_fold_plan(const Dataset& data, double validation_fraction, int run
       group_class_counts(plan.train_labels, patient_of, static_cast<int>(compact.size()));
   const GroupAssignment parts =
       stratified_group_split(counts, {1.0 - validation_fraction, validation_fraction},
-                             mix_seed(plan.seed, kValidationSalt));
+                             stream_seed(plan.seed, SeedStream::kValidationSplit));
   for (size_t i = 0; i < plan.train_rows.size(); ++i) {
     const bool val = parts.fold_of_group[patient_of[i]] == 1;
     (val ? plan.val_rows : plan.fit_rows).push_back(plan.train_rows[i]);
@@ -423,7 +420,7 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
   // (stage 2 blends the parents' images themselves).
   const std::vector<SampleRef> plan =
       plan_samples(data_, fit, fit_labels, settings_.tabular.sampling,
-                   mix_seed(plan_.seed, kHeadSamplingSalt + combination_bits(combo)));
+                   stream_seed(plan_.seed, SeedStream::kHeadSampling, combination_bits(combo)));
   const FusionFeatures fit_real = features_of(fit, fit_labels, false);
   FusionFeatures train;
   train.count = static_cast<int>(plan.size());
@@ -458,7 +455,7 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
     models.push_back(branches[i]->trained.model.get());
   }
   FusionSettings fs = settings_.fusion;
-  fs.seed = mix_seed(plan_.seed, kHeadSalt + combination_bits(combo));
+  fs.seed = stream_seed(plan_.seed, SeedStream::kHead, combination_bits(combo));
   fs.threads = kNetworkThreads;
   std::unique_ptr<FusionModel> head = create_fusion_model(fs, sources, models);
 
@@ -624,7 +621,7 @@ JobRecord FoldWork::ensemble(const std::vector<const JobRecord*>& members) {
   std::vector<int> val_labels;
   for (size_t i : val_at) val_labels.push_back(plan_.val_labels[i]);
   EnsembleSettings es = settings_.ensemble;
-  es.seed = mix_seed(plan_.seed, kHeadSalt);
+  es.seed = stream_seed(plan_.seed, SeedStream::kHead);
   const Ensemble model = Ensemble::fit(es, select(val_all, val_at), val_labels);
 
   const MemberPredictions test_all = gather(plan_.test_rows, true);

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "experiment/seed_streams.h"
 #include "woundphase/files.h"
 
 namespace fs = std::filesystem;
@@ -25,9 +26,6 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
-constexpr uint64_t kGenAugSalt = 23;
-constexpr uint64_t kNetworkSalt = 22;
-constexpr uint64_t kBranchSamplingSalt = 24;
 constexpr char kCurveSuffix[] = ".curve.json";
 constexpr char kFeaturesSuffix[] = ".features";
 // First bytes of a features file (format version 1).
@@ -237,7 +235,7 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
   TrainedBranch branch;
   branch.modality = modality;
   VisionSettings vs = settings.vision;
-  vs.seed = mix_seed(seed, kNetworkSalt + static_cast<uint64_t>(modality) * 16);
+  vs.seed = stream_seed(seed, SeedStream::kNetwork, static_cast<uint64_t>(modality));
   branch.model = create_image_model(vs, channels);
   if (!load_weights.empty()) {
     // A saved branch of this fold (resume): the same network training would give again.
@@ -248,7 +246,7 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
 
   const std::vector<SampleRef> plan =
       plan_samples(data, fit_rows, fit_labels, sampling,
-                   mix_seed(seed, kBranchSamplingSalt + static_cast<uint64_t>(modality)));
+                   stream_seed(seed, SeedStream::kBranchSampling, static_cast<uint64_t>(modality)));
   LabelledImages fit = gather_samples(plan, fit_rows, index, cache, m, channels);
   std::vector<SampleRef> val_refs;
   for (size_t i = 0; i < val_rows.size(); ++i)
@@ -260,7 +258,7 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
   if (!settings.gen_aug_dir.empty()) {
     const int added =
         add_generated(settings, data.schema, m, cache.settings(), channels,
-                      static_cast<int>(plan.size()), mix_seed(seed, kGenAugSalt), &fit);
+                      static_cast<int>(plan.size()), stream_seed(seed, SeedStream::kGenAug), &fit);
     spdlog::debug(
         "  {}: {} generated images added to the training images (never to validation or test)",
         to_string(m), added);

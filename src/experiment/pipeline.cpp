@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "experiment/seed_streams.h"
 #include "woundphase/experiment.h"
 
 namespace woundphase {
@@ -73,22 +74,10 @@ std::unique_ptr<TreeModel> make_model(const TabularSettings& s,
   }
   if (s.sampling.strategy == SamplingStrategy::kNone) return model;
   return std::make_unique<ResamplingModel>(std::move(model), features, s.sampling,
-                                           mix_seed(seed, 1));
+                                           stream_seed(seed, SeedStream::kResampling));
 }
-
-// Salts that keep the seeds of a job's steps independent of each other.
-constexpr uint64_t kModelSalt = 11;
-constexpr uint64_t kOofSalt = 12;
 
 }  // namespace
-
-void TabularSettings::validate() const {
-  forest.validate();
-  gbdt.validate();
-  sampling.validate();
-  if (inner_folds < 2 || inner_folds > 20)
-    throw InputError(fmt::format("--inner-folds must be in [2, 20], got {}", inner_folds));
-}
 
 MetadataModel fit_metadata(const Dataset& data, const std::vector<int>& rows,
                            const std::vector<int>& labels, const TabularSettings& settings,
@@ -108,15 +97,15 @@ MetadataModel fit_metadata(const Dataset& data, const std::vector<int>& rows,
   train.group2.assign(rows.size(), -1);
 
   const auto features = out.encoder.features();
-  out.model = make_model(settings, features, mix_seed(seed, kModelSalt));
+  out.model = make_model(settings, features, stream_seed(seed, SeedStream::kTreeModel));
   out.model->fit(train);
   if (oof != nullptr) {
     int fit_count = 0;
     auto factory = [&]() {
-      return make_model(settings, features, mix_seed(seed, kOofSalt + ++fit_count));
+      return make_model(settings, features, stream_seed(seed, SeedStream::kInnerFits, ++fit_count));
     };
     *oof = out_of_fold_probabilities(train, *out.model, factory, settings.inner_folds,
-                                     mix_seed(seed, kOofSalt));
+                                     stream_seed(seed, SeedStream::kInnerFits));
   }
   return out;
 }

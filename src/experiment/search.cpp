@@ -13,16 +13,13 @@
 
 #include "experiment/fold.h"
 #include "experiment/search_plan.h"
+#include "experiment/seed_streams.h"
 #include "woundphase/experiment.h"
 #include "woundphase/split.h"
 #include "woundphase/stats.h"  // for nan_mean_std
 
 namespace woundphase {
 namespace {
-
-constexpr uint64_t kPercentageSalt = 1;
-constexpr uint64_t kFoldSalt = 2;
-constexpr uint64_t kShuffleSalt = 3;
 
 // Permutes labels with a seeded Fisher-Yates of our own (std::shuffle's draws are
 // implementation-defined; ours are the same on every platform).
@@ -36,26 +33,6 @@ std::vector<int> permuted(std::vector<int> labels, unsigned long long seed) {
 }
 
 }  // namespace
-
-void SearchSettings::validate() const {
-  if (combinations.empty()) throw InputError("--modalities: no combination given");
-  if (cv_folds < 1 || cv_folds > 50)
-    throw InputError(fmt::format("--cv-folds must be in [1, 50], got {}", cv_folds));
-  if (runs < 1 || runs > 1000)
-    throw InputError(fmt::format("--runs must be in [1, 1000], got {}", runs));
-  if (!(train_fraction > 0 && train_fraction < 1))
-    throw InputError(fmt::format("--train-fraction must be in (0, 1), got {}", train_fraction));
-  if (!(data_percentage > 0 && data_percentage <= 100))
-    throw InputError(fmt::format("--data-percentage must be in (0, 100], got {}", data_percentage));
-  if (!(alpha > 0 && alpha <= 0.5))
-    throw InputError(fmt::format("--alpha must be in (0, 0.5], got {}", alpha));
-  if (threads < 1 || threads > 256)
-    throw InputError(fmt::format("--threads must be in [1, 256], got {}", threads));
-  tabular.validate();
-  if (uses_images()) images.validate();
-  if (uses_fusion()) fusion.validate();
-  ensemble.validate();
-}
 
 bool SearchSettings::uses_fusion() const {
   for (const auto& c : combinations)
@@ -74,108 +51,6 @@ bool SearchSettings::uses_images() const {
     for (Modality m : c)
       if (is_image(m)) return true;
   return false;
-}
-
-void ImageBranchSettings::validate() const {
-  vision.validate();
-  preprocess.validate();
-  augment.validate();
-  if (!(validation_fraction > 0 && validation_fraction <= 0.5))
-    throw InputError(
-        fmt::format("--validation-fraction must be in (0, 0.5], got {}", validation_fraction));
-  if (!(gen_aug_probability >= 0 && gen_aug_probability <= 1))
-    throw InputError(
-        fmt::format("--gen-aug-probability must be in [0, 1], got {}", gen_aug_probability));
-  if (vision.image_size != preprocess.image_size)
-    throw std::logic_error("vision and preprocessing image sizes differ");
-}
-
-nlohmann::json SearchSettings::to_json() const {
-  std::vector<std::string> combos;
-  for (const auto& c : combinations) combos.push_back(to_string(c));
-  const auto& f = tabular.forest;
-  const auto& g = tabular.gbdt;
-  nlohmann::json out = {{"modalities", combos},
-                        {"cv_folds", cv_folds},
-                        {"runs", runs},
-                        {"seed", seed},
-                        {"train_fraction", train_fraction},
-                        {"data_percentage", data_percentage},
-                        {"shuffle_labels", shuffle_labels},
-                        {"model", to_string(tabular.model)},
-                        {"sampling", to_string(tabular.sampling.strategy)},
-                        {"smote_neighbours", tabular.sampling.smote_neighbours},
-                        {"inner_folds", tabular.inner_folds},
-                        {"forest",
-                         {{"trees", f.n_trees},
-                          {"max_depth", f.max_depth},
-                          {"min_samples_leaf", f.min_samples_leaf},
-                          {"min_samples_split", f.min_samples_split},
-                          {"max_features", f.max_features},
-                          {"max_bins", f.max_bins},
-                          {"class_weight", to_string(f.class_weight)}}},
-                        {"gbdt",
-                         {{"rounds", g.n_rounds},
-                          {"max_depth", g.max_depth},
-                          {"learning_rate", g.learning_rate},
-                          {"subsample", g.subsample},
-                          {"colsample", g.colsample},
-                          {"min_child_weight", g.min_child_weight},
-                          {"class_weight", to_string(g.class_weight)}}}};
-  if (ensemble.kind != EnsembleKind::kNone)
-    out["ensemble"] = {{"kind", to_string(ensemble.kind)},
-                       {"l2", ensemble.l2},
-                       {"iterations", ensemble.iterations}};
-  if (uses_fusion()) {
-    const auto& u = fusion;
-    out["fusion"] = {{"kind", to_string(u.kind)},
-                     {"rf_weight", u.rf_weight},
-                     {"stage1_epochs", u.stage1_epochs},
-                     {"stage1_learning_rate", u.stage1_learning_rate},
-                     {"stage2_epochs", u.stage2_epochs},
-                     {"stage2_learning_rate", u.stage2_learning_rate},
-                     {"stage2_unfreeze", u.stage2_unfreeze},
-                     {"patience", u.patience},
-                     {"loss", to_string(u.loss)},
-                     {"focal_gamma", u.focal_gamma},
-                     {"class_weight", to_string(u.class_weight)},
-                     {"dropout", u.dropout},
-                     {"weight_decay", u.weight_decay},
-                     {"batch_size", u.batch_size}};
-  }
-  if (!uses_images()) return out;
-  // Image settings are recorded only when an image modality is searched, so metadata-only runs
-  // stay comparable (and resumable) whatever the image defaults are.
-  const auto& v = images.vision;
-  const auto& p = images.preprocess;
-  const auto& a = images.augment;
-  out["images"] = {{"backbone", v.backbone},
-                   {"image_size", v.image_size},
-                   {"epochs", v.epochs},
-                   {"batch_size", v.batch_size},
-                   {"learning_rate", v.learning_rate},
-                   {"weight_decay", v.weight_decay},
-                   {"patience", v.patience},
-                   {"loss", to_string(v.loss)},
-                   {"focal_gamma", v.focal_gamma},
-                   {"class_weight", to_string(v.class_weight)},
-                   {"dropout", v.dropout},
-                   {"normalization", to_string(v.normalization)},
-                   {"map_decode", to_string(p.map_decode)},
-                   {"on_missing_image", to_string(p.on_missing_image)},
-                   {"max_image_pixels", p.limits.max_pixels},
-                   {"max_image_bytes", p.limits.max_bytes},
-                   {"crop", p.fingerprint()},
-                   {"augment",
-                    {{"flips", a.flips},
-                     {"rotation_deg", a.rotation_deg},
-                     {"brightness", a.brightness},
-                     {"contrast", a.contrast},
-                     {"noise", a.noise}}},
-                   {"validation_fraction", images.validation_fraction},
-                   {"gen_aug_dir", images.gen_aug_dir},
-                   {"gen_aug_probability", images.gen_aug_probability}};
-  return out;
 }
 
 std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,
@@ -242,19 +117,20 @@ const std::vector<int>& SearchPlan::fold_of_patient(int run) {
   // Patients kept (data percentage), then folds over the kept patients only.
   auto counts = group_class_counts(labels_, patient_of_row_, n_patients);
   if (settings_.data_percentage < 100) {
-    const auto keep =
-        keep_group_percentage(counts, settings_.data_percentage, mix_seed(seed, kPercentageSalt));
+    const auto keep = keep_group_percentage(counts, settings_.data_percentage,
+                                            stream_seed(seed, SeedStream::kDataPercentage));
     for (int p = 0; p < n_patients; ++p)
       if (!keep[p]) counts[p].assign(kNumClasses, 0);
   }
   GroupAssignment split;
   if (settings_.cv_folds >= 2) {
-    split = stratified_group_kfold(counts, settings_.cv_folds, mix_seed(seed, kFoldSalt));
+    split =
+        stratified_group_kfold(counts, settings_.cv_folds, stream_seed(seed, SeedStream::kFolds));
   } else {
     // Part 1 is the test part.
     split =
         stratified_group_split(counts, {settings_.train_fraction, 1.0 - settings_.train_fraction},
-                               mix_seed(seed, kFoldSalt));
+                               stream_seed(seed, SeedStream::kFolds));
   }
   return fold_of_patient_[run] = std::move(split.fold_of_group);
 }
@@ -279,7 +155,8 @@ FoldPlan SearchPlan::fold_plan(int run, int fold) {
                       fmt::format("the {} training visit-wounds of run {} fold {}",
                                   train_labels.size(), run, fold));
   if (settings_.shuffle_labels)
-    train_labels = permuted(train_labels, mix_seed(mix_seed(run_seed(run), kShuffleSalt), fold));
+    train_labels = permuted(
+        train_labels, mix_seed(stream_seed(run_seed(run), SeedStream::kShuffledLabels), fold));
   return make_fold_plan(data_, settings_.images.validation_fraction, run, run_seed(run), fold,
                         std::move(train_rows), std::move(train_labels), std::move(test_rows));
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "woundphase/fusion.h"
+#include "woundphase/options.h"
 
 namespace woundphase {
 namespace {
@@ -30,11 +31,6 @@ constexpr std::array<std::pair<const char*, FusionKind>, 5> kKinds = {{
     {"gated", FusionKind::kGated},
 }};
 
-void check_range(bool ok, const char* option, const std::string& value, const char* bound) {
-  if (!ok)
-    throw InputError(fmt::format("{}: {} is out of range (must be {})", option, value, bound));
-}
-
 }  // namespace
 
 FusionKind parse_fusion(const std::string& text) {
@@ -53,33 +49,63 @@ const char* to_string(FusionKind kind) {
   return "?";
 }
 
+const OptionTable<FusionSettings>& fusion_options() {
+  static const OptionTable<FusionSettings> table = [] {
+    using S = FusionSettings;
+    OptionTable<S> t;
+    t.add_choice("--fusion", &S::kind,
+                 {FusionKind::kFixed, FusionKind::kLearnedWeights, FusionKind::kProbConcat,
+                  FusionKind::kFeatureConcat, FusionKind::kGated},
+                 "the head of a fused combination (README: Fused combinations)")
+        .json_key("kind");
+    t.add("--rf-weight", &S::rf_weight, "fixed: the metadata's weight (images share the rest)")
+        .range(0, 1);
+    t.add("--stage1-epochs", &S::stage1_epochs, "stage 1: head epochs on cached features")
+        .range(1, kMaxEpochs);
+    t.add("--stage1-learning-rate", &S::stage1_learning_rate, "stage 1: Adam, head only")
+        .range(0, 1)
+        .open_low();
+    t.add("--stage2-epochs", &S::stage2_epochs,
+          "stage 2: epochs fine-tuning head + top of the backbones (0 = no stage 2)")
+        .range(0, kMaxEpochs);
+    t.add("--stage2-learning-rate", &S::stage2_learning_rate, "stage 2: Adam, head + branches")
+        .range(kMinStage2LearningRate, 1);
+    t.add("--stage2-unfreeze", &S::stage2_unfreeze,
+          "stage 2: top fraction of each backbone's layers trained (the branch classifier trains "
+          "whenever this is > 0)")
+        .range(0, 1);
+    t.add("--fusion-patience", &S::patience,
+          "head epochs without a better validation QWK before a stage stops; 0 = never")
+        .range(0, kMaxEpochs)
+        .json_key("patience");
+    t.add_choice("--fusion-loss", &S::loss, {VisionLoss::kWeightedCrossEntropy, VisionLoss::kFocal},
+                 "the heads' loss")
+        .json_key("loss");
+    t.add("--fusion-focal-gamma", &S::focal_gamma, "the heads' focal loss focusing power")
+        .range(0, kMaxFocalGamma)
+        .json_key("focal_gamma");
+    t.add_choice("--fusion-class-weight", &S::class_weight,
+                 {VisionClassWeight::kBalanced, VisionClassWeight::kNone},
+                 "the heads' class weights")
+        .json_key("class_weight");
+    t.add("--fusion-dropout", &S::dropout, "feature_concat: dropout on the head's input")
+        .range(0, kMaxDropout)
+        .json_key("dropout");
+    t.add("--fusion-weight-decay", &S::weight_decay, "the heads' Adam L2 penalty")
+        .range(0, 1)
+        .json_key("weight_decay");
+    t.add("--fusion-batch-size", &S::batch_size, "samples per step of either stage")
+        .range(kMinBatch, kMaxBatch)
+        .json_key("batch_size");
+    t.add("--seed", &S::seed, "head initialisation, shuffling, dropout, view draws").run_context();
+    t.add("threads", &S::threads, "libtorch intra-op threads").range(1, kMaxThreads).run_context();
+    return t;
+  }();
+  return table;
+}
+
 void FusionSettings::validate() const {
-  check_range(std::isfinite(rf_weight) && rf_weight >= 0 && rf_weight <= 1, "--rf-weight",
-              fmt::format("{}", rf_weight), "in [0, 1]");
-  check_range(stage1_epochs >= 1 && stage1_epochs <= kMaxEpochs, "--stage1-epochs",
-              std::to_string(stage1_epochs), "in [1, 10000]");
-  check_range(
-      std::isfinite(stage1_learning_rate) && stage1_learning_rate > 0 && stage1_learning_rate <= 1,
-      "--stage1-learning-rate", fmt::format("{}", stage1_learning_rate), "in (0, 1]");
-  check_range(stage2_epochs >= 0 && stage2_epochs <= kMaxEpochs, "--stage2-epochs",
-              std::to_string(stage2_epochs), "in [0, 10000]");
-  check_range(std::isfinite(stage2_learning_rate) &&
-                  stage2_learning_rate >= kMinStage2LearningRate && stage2_learning_rate <= 1,
-              "--stage2-learning-rate", fmt::format("{}", stage2_learning_rate), "in [1e-5, 1]");
-  check_range(std::isfinite(stage2_unfreeze) && stage2_unfreeze >= 0 && stage2_unfreeze <= 1,
-              "--stage2-unfreeze", fmt::format("{}", stage2_unfreeze), "in [0, 1]");
-  check_range(patience >= 0 && patience <= kMaxEpochs, "--fusion-patience",
-              std::to_string(patience), "in [0, 10000]");
-  check_range(std::isfinite(focal_gamma) && focal_gamma >= 0 && focal_gamma <= kMaxFocalGamma,
-              "--fusion-focal-gamma", fmt::format("{}", focal_gamma), "in [0, 10]");
-  check_range(std::isfinite(dropout) && dropout >= 0 && dropout <= kMaxDropout, "--fusion-dropout",
-              fmt::format("{}", dropout), "in [0, 0.9]");
-  check_range(std::isfinite(weight_decay) && weight_decay >= 0 && weight_decay <= 1,
-              "--fusion-weight-decay", fmt::format("{}", weight_decay), "in [0, 1]");
-  check_range(batch_size >= kMinBatch && batch_size <= kMaxBatch, "--fusion-batch-size",
-              std::to_string(batch_size), "in [2, 4096]");
-  check_range(threads >= 1 && threads <= kMaxThreads, "threads", std::to_string(threads),
-              "in [1, 256]");
+  fusion_options().validate(*this);
   // Caught here, before any branch trains: the combination cannot change this.
   if (kind == FusionKind::kFixed && stage2_epochs > 0 && stage2_unfreeze == 0)
     throw InputError(

@@ -5,10 +5,12 @@
 
 #include <cctype>   // for isdigit, isspace
 #include <cstring>  // for memcmp
+#include <limits>   // for numeric_limits
 #include <string>
 
 #include "woundphase/core.h"  // for InputError
 #include "woundphase/images.h"
+#include "woundphase/options.h"
 
 namespace woundphase {
 namespace {
@@ -176,13 +178,23 @@ const char* to_string(ImageFormat f) {
   return "?";
 }
 
-void ImageLimits::validate() const {
-  if (!(max_pixels >= 1 && max_pixels <= kMaxImagePixelsBound))
-    throw InputError(fmt::format("--max-image-pixels must be in [1, {}], got {}",
-                                 kMaxImagePixelsBound, max_pixels));
-  if (max_bytes < 1)
-    throw InputError(fmt::format("--max-image-bytes must be at least 1, got {}", max_bytes));
+const OptionTable<ImageLimits>& image_limits_options() {
+  static const OptionTable<ImageLimits> table = [] {
+    using S = ImageLimits;
+    OptionTable<S> t;
+    t.add("--max-image-pixels", &S::max_pixels,
+          "frames declaring more pixels are skipped before decoding")
+        .range(1, static_cast<double>(kMaxImagePixelsBound))
+        .json_key("max_image_pixels");
+    t.add("--max-image-bytes", &S::max_bytes, "larger frame files are skipped before reading")
+        .range(1, std::numeric_limits<double>::infinity())
+        .json_key("max_image_bytes");
+    return t;
+  }();
+  return table;
 }
+
+void ImageLimits::validate() const { image_limits_options().validate(*this); }
 
 ImageHeader parse_image_header(const uint8_t* data, size_t size) {
   const Bytes b(data, size);

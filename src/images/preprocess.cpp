@@ -21,6 +21,7 @@
 #include "images/internal.h"
 #include "woundphase/core.h"  // for InputError
 #include "woundphase/images.h"
+#include "woundphase/options.h"
 
 namespace woundphase {
 namespace {
@@ -73,20 +74,41 @@ bool read_bytes(const std::string& path, std::string* out) {
 
 // ---- Settings ----------------------------------------------------------------------------------
 
-void PreprocessSettings::validate() const {
-  if (std::find(kImageSizes.begin(), kImageSizes.end(), image_size) == kImageSizes.end())
-    throw InputError(fmt::format("image_size must be 32, 64, 128 or 256, got {}", image_size));
-  if (!(thermal_grow_px >= 0 && thermal_grow_px <= kMaxThermalGrowPx))
-    throw InputError(fmt::format("thermal_grow_px must be in [0, {}], got {}", kMaxThermalGrowPx,
-                                 thermal_grow_px));
-  if (!(depth_map_grow >= 0 && depth_map_grow <= kMaxGrowShare))
-    throw InputError(
-        fmt::format("depth_map_grow must be in [0, {}], got {}", kMaxGrowShare, depth_map_grow));
-  if (!(depth_rgb_grow >= 0 && depth_rgb_grow <= kMaxGrowShare))
-    throw InputError(
-        fmt::format("depth_rgb_grow must be in [0, {}], got {}", kMaxGrowShare, depth_rgb_grow));
-  limits.validate();
+const OptionTable<PreprocessSettings>& preprocess_options() {
+  static const OptionTable<PreprocessSettings> table = [] {
+    using S = PreprocessSettings;
+    OptionTable<S> t;
+    // Recorded by ImageBranchSettings' --image-size, which sets this and the network's size.
+    t.add("--image-size", &S::image_size, "side of the square crops")
+        .one_of(kImageSizes)
+        .internal()
+        .recorded_elsewhere();
+    t.add_choice("--map-decode", &S::map_decode, {MapDecode::kViridis, MapDecode::kNone},
+                 "viridis: colour-coded maps -> one scalar channel; none: keep RGB");
+    t.add_choice("--on-missing-image", &S::on_missing_image,
+                 {MissingImage::kSkip, MissingImage::kError},
+                 "a named image file that is missing: skip (counted) or error");
+    // Box rules, recorded through fingerprint() ("crop" in settings.json).
+    t.add("thermal_grow_px", &S::thermal_grow_px,
+          "thermal crops grow by this margin in full-frame pixels")
+        .range(0, kMaxThermalGrowPx)
+        .internal()
+        .recorded_elsewhere();
+    t.add("depth_map_grow", &S::depth_map_grow, "depth-map crops grow by this share of the box")
+        .range(0, kMaxGrowShare)
+        .internal()
+        .recorded_elsewhere();
+    t.add("depth_rgb_grow", &S::depth_rgb_grow, "depth-RGB crops grow by this share of the box")
+        .range(0, kMaxGrowShare)
+        .internal()
+        .recorded_elsewhere();
+    t.include(image_limits_options(), &S::limits);
+    return t;
+  }();
+  return table;
 }
+
+void PreprocessSettings::validate() const { preprocess_options().validate(*this); }
 
 std::string PreprocessSettings::fingerprint() const {
   return fmt::format(

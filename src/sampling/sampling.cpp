@@ -11,6 +11,8 @@
 #include <string>
 #include <utility>  // for pair
 
+#include "woundphase/options.h"
+
 namespace woundphase {
 
 namespace {
@@ -182,11 +184,23 @@ std::string to_string(SamplingStrategy s) {
   throw std::invalid_argument("to_string: unknown sampling strategy");
 }
 
-void SamplingSettings::validate() const {
-  if (smote_neighbours < kMinNeighbours || smote_neighbours > kMaxNeighbours)
-    throw InputError("smote_neighbours must be in [" + std::to_string(kMinNeighbours) + ", " +
-                     std::to_string(kMaxNeighbours) + "], got " + std::to_string(smote_neighbours));
+const OptionTable<SamplingSettings>& sampling_options() {
+  static const OptionTable<SamplingSettings> table = [] {
+    using S = SamplingSettings;
+    OptionTable<S> t;
+    t.add_choice(
+        "--sampling", &S::strategy,
+        {SamplingStrategy::kNone, SamplingStrategy::kRandom, SamplingStrategy::kUnder,
+         SamplingStrategy::kCombined, SamplingStrategy::kSmote, SamplingStrategy::kCombinedSmote},
+        "training-fold resampling (training rows only)");
+    t.add("--smote-neighbours", &S::smote_neighbours, "smote: same-class neighbours")
+        .range(kMinNeighbours, kMaxNeighbours);
+    return t;
+  }();
+  return table;
 }
+
+void SamplingSettings::validate() const { sampling_options().validate(*this); }
 
 std::vector<SampleRef> resample(const TabularData& data, const std::vector<FeatureInfo>& features,
                                 const SamplingSettings& settings, unsigned long long seed) {

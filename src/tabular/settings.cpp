@@ -3,27 +3,15 @@
 #include <sstream>  // for ostringstream
 
 #include "woundphase/class_weights.h"
+#include "woundphase/options.h"
 #include "woundphase/tabular.h"
 
 namespace woundphase {
 
 namespace {
 
-template <typename T>
-void check_range(const char* option, T value, T low, T high) {
-  if (value >= low && value <= high) return;
-  std::ostringstream msg;
-  msg << option << " must be in [" << low << ", " << high << "], got " << value;
-  throw InputError(msg.str());
-}
-
-// For fractions: (0, 1].
-void check_fraction(const char* option, double value) {
-  if (std::isfinite(value) && value > 0.0 && value <= 1.0) return;
-  std::ostringstream msg;
-  msg << option << " must be in (0, 1], got " << value;
-  throw InputError(msg.str());
-}
+constexpr std::initializer_list<ClassWeight> kClassWeights = {
+    ClassWeight::kBalanced, ClassWeight::kFrequency, ClassWeight::kNone};
 
 }  // namespace
 
@@ -69,34 +57,65 @@ std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode) {
   return w;
 }
 
-void ForestSettings::validate() const {
-  check_range("--trees", n_trees, 1, 10000);
-  check_range("--max-depth", max_depth, 1, 64);
-  check_range("--min-samples-leaf", min_samples_leaf, 1, 1000);
-  check_range("--min-samples-split", min_samples_split, 2, 1000);
-  if (std::isnan(max_features) || max_features > 1.0) {
-    std::ostringstream msg;
-    msg << "--max-features must be in (0, 1] (or <= 0 for sqrt of the feature count), got "
-        << max_features;
-    throw InputError(msg.str());
-  }
-  check_range("--max-bins", max_bins, 8, 1024);
-  check_range("--threads", threads, 1, 256);
+const OptionTable<ForestSettings>& forest_options() {
+  static const OptionTable<ForestSettings> table = [] {
+    using S = ForestSettings;
+    OptionTable<S> t;
+    t.add("--trees", &S::n_trees, "rf: number of trees").range(1, 10000);
+    t.add("--max-depth", &S::max_depth, "rf: maximum tree depth (the root has depth 0)")
+        .range(1, 64);
+    t.add("--min-samples-leaf", &S::min_samples_leaf,
+          "rf: minimum (bootstrap-weighted) rows per leaf")
+        .range(1, 1000);
+    t.add("--min-samples-split", &S::min_samples_split, "rf: minimum rows to split a node")
+        .range(2, 1000);
+    t.add("--max-features", &S::max_features, "rf: fraction of features tried per split")
+        .range(0, 1)
+        .open_low()
+        .unless([](double v) { return v <= 0; })
+        .note("(0, 1]; <= 0: sqrt of the feature count");
+    t.add("--max-bins", &S::max_bins, "rf: histogram bins per feature (exact when fewer values)")
+        .range(8, 1024);
+    // Searches always bootstrap (by patient): out-of-bag probabilities depend on it.
+    t.add("bootstrap", &S::bootstrap, "rf: draw patients with replacement per tree").fixed();
+    t.add_choice("--class-weight", &S::class_weight, kClassWeights, "rf: class weighting of rows")
+        .internal();
+    t.add("--threads", &S::threads, "trees grown in parallel; results do not depend on it")
+        .range(1, 256)
+        .run_context();
+    t.add("--seed", &S::seed, "every tree's randomness derives from (seed, tree index)")
+        .run_context();
+    return t;
+  }();
+  return table;
 }
 
-void GbdtSettings::validate() const {
-  check_range("--gbdt-rounds", n_rounds, 1, 10000);
-  check_range("--gbdt-max-depth", max_depth, 1, 32);
-  check_fraction("--learning-rate", learning_rate);
-  check_fraction("--subsample", subsample);
-  check_fraction("--colsample", colsample);
-  if (!(min_child_weight >= 0.0 && min_child_weight <= 1e6)) {
-    std::ostringstream msg;
-    msg << "--min-child-weight must be in [0, 1e+06], got " << min_child_weight;
-    throw InputError(msg.str());
-  }
-  check_range("--threads", threads, 1, 256);
+const OptionTable<GbdtSettings>& gbdt_options() {
+  static const OptionTable<GbdtSettings> table = [] {
+    using S = GbdtSettings;
+    OptionTable<S> t;
+    t.add("--gbdt-rounds", &S::n_rounds, "gbdt: boosting rounds")
+        .range(1, 10000)
+        .json_key("rounds");
+    t.add("--gbdt-max-depth", &S::max_depth, "gbdt: tree depth").range(1, 32).json_key("max_depth");
+    t.add("--learning-rate", &S::learning_rate, "gbdt: shrinkage").range(0, 1).open_low();
+    t.add("--subsample", &S::subsample, "gbdt: row subsample per round").range(0, 1).open_low();
+    t.add("--colsample", &S::colsample, "gbdt: feature subsample per tree").range(0, 1).open_low();
+    t.add("--min-child-weight", &S::min_child_weight, "gbdt: minimum hessian per leaf")
+        .range(0, 1e6);
+    t.add_choice("--class-weight", &S::class_weight, kClassWeights,
+                 "gbdt: class weighting of rows (as sample weights)")
+        .internal();
+    t.add("--threads", &S::threads, "XGBoost nthread").range(1, 256).run_context();
+    t.add("--seed", &S::seed, "XGBoost seed").run_context();
+    return t;
+  }();
+  return table;
 }
+
+void ForestSettings::validate() const { forest_options().validate(*this); }
+
+void GbdtSettings::validate() const { gbdt_options().validate(*this); }
 
 Probabilities TreeModel::oob(std::vector<bool>* covered) const {
   (void)covered;

@@ -8,6 +8,7 @@
 #include <filesystem>  // for exists
 #include <utility>     // for pair
 
+#include "woundphase/options.h"
 #include "woundphase/vision.h"
 
 namespace woundphase {
@@ -24,7 +25,6 @@ constexpr double kMaxDropout = 0.9;
 constexpr int kMaxThreads = 256;
 constexpr int kMaxDeviceIndex = 255;
 constexpr char kCudaIndexPrefix[] = "cuda:";
-constexpr std::array<int, 4> kVisionImageSizes = {32, 64, 128, 256};
 
 constexpr std::array<std::pair<const char*, BackboneKind>, 7> kBackbones = {{
     {"simple", BackboneKind::kSimple},
@@ -77,11 +77,6 @@ constexpr std::array<std::pair<const char*, InputNormalization>, 2> kNormalizati
     {"dataset", InputNormalization::kDataset},
     {"imagenet", InputNormalization::kImageNet},
 }};
-
-void check_range(bool ok, const char* option, const std::string& value, const char* bound) {
-  if (!ok)
-    throw InputError(fmt::format("{}: {} is out of range (must be {})", option, value, bound));
-}
 
 }  // namespace
 
@@ -144,6 +139,75 @@ std::string VisionSettings::torchscript_path() const {
   return backbone.substr(sizeof(kTorchScriptPrefix) - 1);
 }
 
+const OptionTable<VisionSettings>& vision_options() {
+  static const OptionTable<VisionSettings> table = [] {
+    using S = VisionSettings;
+    OptionTable<S> t;
+    t.add("--backbone", &S::backbone,
+          "simple | resnet18 | densenet121 | efficientnet_b0 | efficientnet_b1 | efficientnet_b2 | "
+          "efficientnet_b3 | torchscript:PATH");
+    // Recorded by ImageBranchSettings' --image-size, which sets this and the crops' size.
+    t.add("--image-size", &S::image_size, "side of the square crops the network takes")
+        .one_of(kImageSizes)
+        .internal()
+        .recorded_elsewhere();
+    t.add("num_classes", &S::num_classes, "output classes (the study: 3)")
+        .range(kMinClasses, kMaxClasses)
+        .fixed();
+    t.add("--epochs", &S::epochs, "maximum training epochs").range(1, kMaxEpochs);
+    t.add("--batch-size", &S::batch_size, "images per optimiser step").range(kMinBatch, kMaxBatch);
+    t.add("--image-learning-rate", &S::learning_rate, "Adam step size")
+        .range(0, 1)
+        .open_low()
+        .json_key("learning_rate");
+    t.add("--weight-decay", &S::weight_decay, "Adam's L2 penalty (coupled, not AdamW)").range(0, 1);
+    t.add("--patience", &S::patience,
+          "epochs without a better validation QWK before stopping; 0 = never stop early")
+        .range(0, kMaxEpochs);
+    t.add_choice("--loss", &S::loss, {VisionLoss::kWeightedCrossEntropy, VisionLoss::kFocal},
+                 "the branches' training loss");
+    t.add("--focal-gamma", &S::focal_gamma, "focal loss focusing power").range(0, kMaxFocalGamma);
+    t.add_choice("--image-class-weight", &S::class_weight,
+                 {VisionClassWeight::kBalanced, VisionClassWeight::kNone},
+                 "balanced: class c weighs n / (k * n_c) over the training images' weights")
+        .json_key("class_weight");
+    t.add("--dropout", &S::dropout, "dropout before the classifier").range(0, kMaxDropout);
+    t.add_choice("--normalization", &S::normalization,
+                 {InputNormalization::kDataset, InputNormalization::kImageNet},
+                 "input scaling: the first fit's training images' mean/std, or ImageNet's (for "
+                 "TorchScript models exported with ImageNet weights)");
+    t.add("--seed", &S::seed, "weights, shuffling, dropout, augmentation").run_context();
+    t.add("--threads", &S::threads, "libtorch intra-op threads")
+        .range(1, kMaxThreads)
+        .run_context();
+    t.add_computed(
+         "--device", OptionType::kText,
+         [](const S& s) -> OptionValue {
+           if (s.device == VisionDevice::kCuda && s.device_index > 0)
+             return fmt::format("{}{}", kCudaIndexPrefix, s.device_index);
+           return std::string(to_string(s.device));
+         },
+         [](S& s, const OptionValue& v) {
+           const std::string text = option_as<std::string>(v, "--device");
+           s.device = parse_vision_device(text);
+           s.device_index = parse_device_index(text);
+         },
+         "where the networks run: one GPU, the first or the N-th (README \"GPU build\")")
+        .note("cpu | cuda | cuda:N | multi")
+        .context();
+    t.add("device_index", &S::device_index, "the N of --device cuda:N")
+        .range(0, kMaxDeviceIndex)
+        .run_context();
+    // Not recorded in settings.json, as before the registry (CPU runs are fp32 only).
+    t.add_choice("--precision", &S::precision,
+                 {Precision::kFp32, Precision::kBf16, Precision::kFp16},
+                 "arithmetic of the image branches: autocast to bf16/fp16 on CUDA")
+        .context();
+    return t;
+  }();
+  return table;
+}
+
 void VisionSettings::validate() const {
   if (backbone_kind() == BackboneKind::kTorchScript) {
     const std::string path = torchscript_path();
@@ -151,29 +215,7 @@ void VisionSettings::validate() const {
     if (!std::filesystem::is_regular_file(path, ec))
       throw InputError(fmt::format("--backbone: TorchScript file '{}' does not exist", path));
   }
-  bool size_ok = false;
-  for (int s : kVisionImageSizes) size_ok = size_ok || s == image_size;
-  check_range(size_ok, "--image-size", std::to_string(image_size), "32, 64, 128 or 256");
-  check_range(num_classes >= kMinClasses && num_classes <= kMaxClasses, "num_classes",
-              std::to_string(num_classes), "in [2, 1000]");
-  check_range(epochs >= 1 && epochs <= kMaxEpochs, "--epochs", std::to_string(epochs),
-              "in [1, 10000]");
-  check_range(batch_size >= kMinBatch && batch_size <= kMaxBatch, "--batch-size",
-              std::to_string(batch_size), "in [2, 4096]");
-  check_range(std::isfinite(learning_rate) && learning_rate > 0 && learning_rate <= 1,
-              "--image-learning-rate", fmt::format("{}", learning_rate), "in (0, 1]");
-  check_range(std::isfinite(weight_decay) && weight_decay >= 0 && weight_decay <= 1,
-              "--weight-decay", fmt::format("{}", weight_decay), "in [0, 1]");
-  check_range(patience >= 0 && patience <= kMaxEpochs, "--patience", std::to_string(patience),
-              "in [0, 10000]");
-  check_range(std::isfinite(focal_gamma) && focal_gamma >= 0 && focal_gamma <= kMaxFocalGamma,
-              "--focal-gamma", fmt::format("{}", focal_gamma), "in [0, 10]");
-  check_range(std::isfinite(dropout) && dropout >= 0 && dropout <= kMaxDropout, "--dropout",
-              fmt::format("{}", dropout), "in [0, 0.9]");
-  check_range(threads >= 1 && threads <= kMaxThreads, "--threads", std::to_string(threads),
-              "in [1, 256]");
-  check_range(device_index >= 0 && device_index <= kMaxDeviceIndex, "--device",
-              fmt::format("cuda:{}", device_index), "cuda:N with N in [0, 255]");
+  vision_options().validate(*this);
   if (precision != Precision::kFp32 && device == VisionDevice::kCpu)
     throw InputError(fmt::format(
         "--precision {}: mixed precision runs on CUDA only; use --precision fp32 with --device cpu",

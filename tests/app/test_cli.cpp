@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "test_paths.h"
@@ -88,7 +89,9 @@ TEST(Cli, TemperatureCalibrationInSearchTrainAndPredict) {
       std::string::npos);
   r = run_cli("search --data " + cohort() + " --out " + dir + "/bad --calibrate platt");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("--calibrate: unknown method 'platt'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--calibrate must be one of none, temperature; got 'platt'"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST(Cli, TrainThenPredictWithAndWithoutLabels) {
@@ -252,6 +255,90 @@ TEST(Report, SearchWritesItAndReportCommandRewritesIt) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(slurp(out + "/report.html"), html);
   EXPECT_EQ(run_cli("report --run " + out + "/nothing").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace woundphase
+
+namespace woundphase {
+namespace {
+
+// The seven knobs the headers documented but the command line and config files rejected.
+constexpr const char* kFormerlyUnreachable =
+    " --normalization imagenet --dropout 0.1 --weight-decay 0.001 --image-class-weight none"
+    " --fusion-weight-decay 0.01 --fusion-batch-size 16 --ensemble average"
+    " --ensemble-iterations 50";
+
+TEST(Registry, FormerlyUnreachableKnobsAreOptionsAndConfigKeys) {
+  const std::string dir = testing::scratch_dir();
+  auto r = run_cli("search --data " + cohort() + " --out " + dir + "/o" + kFormerlyUnreachable +
+                   " --print-config");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* line :
+       {"search.normalization=\"imagenet\"", "search.dropout=0.1", "search.weight-decay=0.001",
+        "search.image-class-weight=\"none\"", "search.fusion-weight-decay=0.01",
+        "search.fusion-batch-size=16", "search.ensemble-iterations=50"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  // The same keys in a config file.
+  std::ofstream(dir + "/c.toml") << "[train]\nnormalization = \"imagenet\"\ndropout = 0.2\n";
+  r = run_cli("--config " + dir + "/c.toml train --data " + cohort() + " --out " + dir +
+              "/b --print-config");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("train.dropout=0.2"), std::string::npos) << r.output;
+}
+
+TEST(Registry, EachFormerlyUnreachableKnobIsValidatedByName) {
+  const std::string base = "search --data " + cohort() + " --out " + testing::scratch_dir() +
+                           " --modalities metadata+depth_map ";
+  const std::pair<const char*, const char*> cases[] = {
+      {"--normalization imagenett", "--normalization must be one of dataset, imagenet"},
+      {"--dropout 0.95", "--dropout must be in [0, 0.9], got 0.95"},
+      {"--weight-decay 2", "--weight-decay must be in [0, 1], got 2"},
+      {"--image-class-weight frequency", "--image-class-weight must be one of balanced, none"},
+      {"--fusion-weight-decay -1", "--fusion-weight-decay must be in [0, 1], got -1"},
+      {"--fusion-batch-size 1", "--fusion-batch-size must be in [2, 4096], got 1"},
+      {"--ensemble-iterations 5", "--ensemble-iterations must be in [10, 100000], got 5"},
+      {"--trees 12x", "--trees: '12x' is not an integer"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const auto r = run_cli(base + args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << args << "\n" << r.output;
+  }
+}
+
+TEST(Registry, FormerlyUnreachableKnobsReachTheSettings) {
+  if (!testing::vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  const std::string out = testing::scratch_dir();
+  const auto r = run_cli("search --data " + cohort() + " --out " + out +
+                         " --modalities depth_map,metadata+depth_map --cv-folds 2 --epochs 1"
+                         " --image-size 32 --stage1-epochs 2 --trees 20 -v 0" +
+                         kFormerlyUnreachable);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto settings = nlohmann::json::parse(slurp(out + "/settings.json"));
+  const auto& s = settings.contains("settings") ? settings.at("settings") : settings;
+  EXPECT_EQ(s.at("images").at("normalization"), "imagenet") << s.dump(1);
+  EXPECT_EQ(s.at("images").at("dropout"), 0.1);
+  EXPECT_EQ(s.at("images").at("weight_decay"), 0.001);
+  EXPECT_EQ(s.at("images").at("class_weight"), "none");
+  EXPECT_EQ(s.at("fusion").at("weight_decay"), 0.01);
+  EXPECT_EQ(s.at("fusion").at("batch_size"), 16);
+  EXPECT_EQ(s.at("ensemble").at("iterations"), 50);
+}
+
+// The README's option reference is `woundphase help-options --markdown`, verbatim.
+TEST(Registry, ReadmeOptionReferenceMatchesTheRegistry) {
+  const auto r = run_cli("help-options --markdown");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string readme = slurp(testing::source_dir() + "/README.md");
+  const std::string begin = "<!-- BEGIN woundphase help-options --markdown -->\n";
+  const std::string end = "<!-- END woundphase help-options --markdown -->";
+  const size_t a = readme.find(begin);
+  const size_t b = readme.find(end);
+  ASSERT_NE(a, std::string::npos) << "README.md lacks " << begin;
+  ASSERT_NE(b, std::string::npos) << "README.md lacks " << end;
+  EXPECT_EQ(readme.substr(a + begin.size(), b - a - begin.size()), r.output)
+      << "regenerate it: build/woundphase help-options --markdown";
 }
 
 }  // namespace

@@ -1,0 +1,59 @@
+// Binds the parameter registry (woundphase/options.h) to CLI11: each knob of a table becomes one
+// command-line option (and so one TOML key of --config), its help text the knob's doc and bounds,
+// its shown default the target struct's value when bound. Values are parsed into the structs by
+// apply(), after CLI11 has read the command line and the config file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>  // for function
+#include <memory>      // for unique_ptr
+#include <string>
+#include <vector>
+
+#include "woundphase/options.h"
+
+namespace woundphase::app {
+
+class OptionBinder {
+ public:
+  // Adds every command-line knob of `table` to `cmd`, writing into `*target` on apply().
+  template <typename S>
+  void bind(CLI::App* cmd, const OptionTable<S>& table, S* target, const std::string& group = "") {
+    for (const Option<S>& o : table.options()) {
+      if (!o.on_command_line) continue;
+      auto b = std::make_unique<Binding>();
+      const Option<S>* knob = &o;
+      b->apply = [knob, target](const std::string& text) { knob->set(*target, knob->parse(text)); };
+      const std::string bound = o.bound_text();
+      const std::string help = bound.empty() ? o.doc : o.doc + "; " + bound;
+      if (o.type == OptionType::kBool) {
+        b->is_flag = true;
+        b->option = cmd->add_flag(o.flag, b->flag, help);
+      } else {
+        b->option = cmd->add_option(o.flag, b->text, help)->default_str(o.text(*target));
+      }
+      if (!group.empty()) b->option->group(group);
+      bindings_.push_back(std::move(b));
+    }
+  }
+
+  // Parses every option given (command line or config file) into its struct; InputError naming
+  // the option for a malformed value or an unknown name.
+  void apply() const;
+
+ private:
+  struct Binding {
+    CLI::Option* option = nullptr;
+    std::string text;
+    bool flag = false;
+    bool is_flag = false;
+    std::function<void(const std::string&)> apply;
+  };
+  std::vector<std::unique_ptr<Binding>> bindings_;
+};
+
+// Every subcommand's options as Markdown tables (`woundphase help-options --markdown`), grouped
+// as --help groups them: what the README's option reference holds.
+std::string options_markdown(const CLI::App& cli);
+
+}  // namespace woundphase::app
