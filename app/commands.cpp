@@ -81,8 +81,18 @@ void print_scores(const Scores& s, const Schema& schema) {
   }
 }
 
+// Progress to the reporter and to the caller's listener (if any).
+ProgressFn both(Reporter& reporter, const ProgressFn& listener) {
+  if (!listener) return reporter.callback();
+  return [&reporter, listener](const ProgressEvent& e) {
+    reporter(e);
+    listener(e);
+  };
+}
+
 int search(const Dataset& data, const SearchSettings& settings, const std::string& out_dir,
-           ResumeMode resume, int verbosity, Cluster* cluster = nullptr) {
+           ResumeMode resume, int verbosity, Cluster* cluster = nullptr,
+           const ProgressFn& listener = nullptr, bool print_table = true) {
   settings.validate();
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
@@ -94,7 +104,7 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
   spdlog::debug("search of {} ({} visit-wounds, {} patients) into {}", data.metadata_path,
                 data.rows.size(), data.patients.size(), out_dir);
   const SearchResult result =
-      run_stored_search(data, settings, out_dir, resume, reporter.callback(), cluster);
+      run_stored_search(data, settings, out_dir, resume, both(reporter, listener), cluster);
   reporter.finish();
   nlohmann::json record = {{"settings", settings.to_json()},
                            {"data",
@@ -108,7 +118,7 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
   write_report(out_dir);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << format_results_table(result, data.schema);
+  if (print_table) std::cout << format_results_table(result, data.schema);
   spdlog::info("search finished in {:.2f} s; outputs and report.html in {}", seconds, out_dir);
   return 0;
 }
@@ -168,7 +178,7 @@ int run_search_command(SearchOptions options, Cluster* cluster) {
   const Dataset data = load(options.data, true);
   options.settings.combinations = resolve_modalities(options.modalities, data);
   const int rc = search(data, options.settings, options.out_dir, parse_resume(options.resume),
-                        options.verbosity, cluster);
+                        options.verbosity, cluster, options.progress, options.print_table);
   if (!options.effective_config.empty())
     write_file_atomically((fs::path(options.out_dir) / "config.toml").string(),
                           options.effective_config);
@@ -182,8 +192,9 @@ int run_train(TrainOptions options) {
     throw InputError("--modalities: train takes exactly one combination (e.g. metadata)");
   options.settings.combination = combos.front();
   Reporter reporter(options.verbosity);
-  train_bundle(data, options.settings, options.out_dir, reporter.callback());
+  train_bundle(data, options.settings, options.out_dir, both(reporter, options.progress));
   reporter.finish();
+  if (!options.print_summary) return 0;
   std::cout << fmt::format("trained {} on {} visit-wounds of {} patients; bundle written to {}\n",
                            to_string(combos.front()), data.rows.size(), data.patients.size(),
                            options.out_dir);

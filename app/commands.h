@@ -25,6 +25,8 @@ struct SearchOptions {
   int verbosity = 1;
   std::string modalities = "metadata";
   SearchSettings settings;
+  ProgressFn progress;      // also told every event (the Python module's callback); may throw
+  bool print_table = true;  // false: the caller shows results.csv itself (the Python module)
 };
 
 struct TrainOptions {
@@ -33,6 +35,8 @@ struct TrainOptions {
   std::string modalities = "metadata";
   int verbosity = 1;
   TrainSettings settings;
+  ProgressFn progress;        // also told every event (the Python module's callback); may throw
+  bool print_summary = true;  // false: no line on stdout (the Python module)
 };
 
 struct PredictOptions {

@@ -4,7 +4,8 @@
 #
 #   bash scripts/setup.sh [GROUP...]     GROUP: build (the default), test, bench
 #
-# build: what `make build`, `make demo` and `make install` need (compilers, libraries, libtorch).
+# build: what `make build`, `make demo` and `make install` need (compilers, libraries, libtorch,
+#        pybind11 and pandas for the Python package).
 # test:  what only the tests and CI add (`make test`): chromium for the report's render test,
 #        Debian's torch for python (TorchScript export), Open MPI (mpirun tests; woundphase built
 #        with it), clang-format/clang-tidy (the format and lint gates), help2man and dpkg-dev (the
@@ -20,6 +21,7 @@ build_packages=(
   libgtest-dev libbenchmark-dev libopenblas0-pthread
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev  # not libopencv-dev (1.2 GB)
   libtorch-dev  # image networks (libwoundphase_vision.so, loaded only for image modalities)
+  python3-dev pybind11-dev python3-numpy python3-pandas  # the Python package (python/)
 )
 test_packages=(
   chromium                           # headless render test of the HTML report (tests/report)
@@ -27,6 +29,7 @@ test_packages=(
   libopenmpi-dev openmpi-bin         # mpirun -np N woundphase search (tests/app/test_mpi.cpp)
   clang-format clang-tidy            # make format-check, make lint
   help2man dpkg-dev fakeroot         # the man page; cpack -G DEB with dpkg-shlibdeps
+  python3-pytest                     # the Python package's tests (python/tests, under ctest)
 )
 # Benchmarks compare against scikit-learn and time whole processes; bench/fuzz.sh needs clang
 # with its sanitizer/libFuzzer runtimes and OpenMP.

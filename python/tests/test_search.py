@@ -1,0 +1,153 @@
+"""woundphase.search: the program's bytes, DataFrames, progress, the GIL, Ctrl-C and resume."""
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+import woundphase as wp
+from conftest import SEARCH_SETTINGS, flags, read_bytes, visit_wounds
+
+# Every CSV a metadata search writes, and settings.json (the run's record).
+OUTPUTS = ["results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv", "splits.csv",
+           "comparisons.csv", "complementarity.csv", "settings.json"]
+JOBS = SEARCH_SETTINGS["runs"] * SEARCH_SETTINGS["cv_folds"]  # one combination
+
+
+@pytest.fixture(scope="module")
+def cli_run(cli, cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_search")
+    cli("--threads", 2, "search", "--data", cohort, "--out", out, *flags(SEARCH_SETTINGS))
+    return out
+
+
+def test_search_writes_the_programs_bytes(cohort, cli_run, tmp_path):
+    result = wp.search(cohort, tmp_path / "py", threads=2, **SEARCH_SETTINGS)
+    for name in OUTPUTS:
+        assert read_bytes(result.out, name) == read_bytes(cli_run, name), name
+    assert (result.out / "report.html").is_file()
+
+
+def test_results_are_the_csv_files_as_dataframes(cohort, cli_run, tmp_path):
+    result = wp.search(cohort, tmp_path / "py", threads=1, **SEARCH_SETTINGS)
+    pd.testing.assert_frame_equal(result.results, pd.read_csv(cli_run / "results.csv"))
+    pd.testing.assert_frame_equal(result.folds, pd.read_csv(cli_run / "folds.csv"))
+    pd.testing.assert_frame_equal(result.predictions, pd.read_csv(cli_run / "predictions.csv"))
+    assert list(result.results["modalities"]) == ["metadata"]
+    assert len(result.folds) == JOBS
+    # Test-fold predictions: every visit-wound once per run.
+    assert len(result.predictions) == SEARCH_SETTINGS["runs"] * visit_wounds(cohort)
+    assert result.comparisons is not None
+
+
+def test_threads_do_not_change_the_bytes(cohort, cli_run, tmp_path):
+    result = wp.search(cohort, tmp_path / "py", threads=3, **SEARCH_SETTINGS)
+    assert read_bytes(result.out, "predictions.csv") == read_bytes(cli_run, "predictions.csv")
+
+
+def test_out_none_makes_a_folder(cohort):
+    result = wp.search(cohort, cv_folds=2, trees=10)
+    assert result.out.is_dir() and (result.out / "results.csv").is_file()
+
+
+def test_progress_callback_sees_every_job(cohort, tmp_path):
+    events = []
+    wp.search(cohort, tmp_path / "py", progress=events.append, **SEARCH_SETTINGS)
+    jobs = [e for e in events if e["total"] > 0 and not e["step"]]
+    assert [e["done"] for e in jobs] == list(range(1, JOBS + 1))
+    assert all(e["total"] == JOBS for e in jobs)
+    assert jobs[-1]["message"].startswith(f"[{JOBS}/{JOBS}] run ")
+
+
+def test_progress_bar_draws_to_stderr(cohort, tmp_path, capsys):
+    wp.search(cohort, tmp_path / "py", progress=True, **SEARCH_SETTINGS)
+    err = capsys.readouterr().err
+    assert f"{JOBS}/{JOBS} jobs" in err
+
+
+def test_the_gil_is_released_while_searching(cohort, tmp_path):
+    # A larger forest keeps the search busy long enough to count; if the search held the GIL, this
+    # thread could not run a single iteration until it returned.
+    done = threading.Event()
+    error = []
+
+    def work():
+        try:
+            wp.search(cohort, tmp_path / "py", cv_folds=3, runs=3, trees=600, threads=1)
+        except Exception as e:  # noqa: BLE001  (reported below)
+            error.append(e)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work)
+    start = time.monotonic()
+    worker.start()
+    spins = 0
+    while not done.is_set():
+        spins += 1
+    elapsed = time.monotonic() - start
+    worker.join()
+    assert not error, error
+    assert elapsed > 0.2, "the search was too short to tell"
+    # A free Python loop manages millions of iterations per second; with the GIL held it gets
+    # only the few switch intervals (5 ms) the waiting thread yields.
+    assert spins / elapsed > 100_000, (spins, elapsed)
+
+
+def stored_jobs(out):
+    with sqlite3.connect(out / "woundphase.db") as db:
+        return db.execute("SELECT COUNT(*), SUM(attempt) FROM jobs").fetchone()
+
+
+def test_ctrl_c_stops_the_search_and_a_rerun_resumes(cohort, cli_run, tmp_path):
+    out = tmp_path / "py"
+    stop_after = 2
+
+    def interrupt(event):
+        if not event["step"] and event["done"] == stop_after:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C (or a notebook's stop button) sends
+
+    with pytest.raises(KeyboardInterrupt):
+        wp.search(cohort, out, threads=1, progress=interrupt, **SEARCH_SETTINGS)
+    assert not (out / "results.csv").exists()  # written last: the search did not finish
+    jobs, attempts = stored_jobs(out)
+    assert stop_after <= jobs < JOBS
+
+    events = []
+    result = wp.search(cohort, out, threads=1, progress=events.append, **SEARCH_SETTINGS)
+    lines = [e["message"] for e in events if e["total"] > 0 and not e["step"]]
+    assert sum(line.endswith("(stored)") for line in lines) == jobs
+    assert stored_jobs(out) == (JOBS, JOBS)  # no job computed twice
+    for name in OUTPUTS:
+        assert read_bytes(result.out, name) == read_bytes(cli_run, name), name
+
+
+def test_a_raising_callback_stops_the_search(cohort, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop(event):
+        if event["done"] == 1:
+            raise Stop()
+
+    with pytest.raises(Stop):
+        wp.search(cohort, tmp_path / "py", progress=stop, **SEARCH_SETTINGS)
+    assert stored_jobs(tmp_path / "py")[0] < JOBS
+
+
+def test_an_image_search_finds_the_vision_library(tmp_path, cli):
+    # The networks live in libwoundphase_vision.so, which the package points the core at (the
+    # running program is python3 here, so the program's own lookup beside it would fail).
+    study = tmp_path / "study"
+    wp.synth(study, patients=16, seed=4, image_scale=0.05)
+    settings = {"cv_folds": 2, "trees": 20, "epochs": 1, "image_size": 32}
+    result = wp.search(study, tmp_path / "py", ["thermal_map"], threads=2, **settings)
+    cli("--threads", 2, "search", "--data", study, "--out", tmp_path / "cli", "--modalities",
+        "thermal_map", *flags(settings))
+    assert list(result.results["modalities"]) == ["thermal_map"]
+    for name in ["results.csv", "folds.csv", "predictions.csv"]:
+        assert read_bytes(result.out, name) == read_bytes(tmp_path / "cli", name), name
