@@ -3,6 +3,8 @@
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -103,7 +105,8 @@ def stored_jobs(out):
         return db.execute("SELECT COUNT(*), SUM(attempt) FROM jobs").fetchone()
 
 
-def test_ctrl_c_stops_the_search_and_a_rerun_resumes(cohort, cli_run, tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ctrl_c_stops_the_search_and_a_rerun_resumes(cohort, cli_run, tmp_path, threads):
     out = tmp_path / "py"
     stop_after = 2
 
@@ -112,18 +115,45 @@ def test_ctrl_c_stops_the_search_and_a_rerun_resumes(cohort, cli_run, tmp_path):
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C (or a notebook's stop button) sends
 
     with pytest.raises(KeyboardInterrupt):
-        wp.search(cohort, out, threads=1, progress=interrupt, **SEARCH_SETTINGS)
+        wp.search(cohort, out, threads=threads, progress=interrupt, **SEARCH_SETTINGS)
     assert not (out / "results.csv").exists()  # written last: the search did not finish
     jobs, attempts = stored_jobs(out)
     assert stop_after <= jobs < JOBS
 
     events = []
-    result = wp.search(cohort, out, threads=1, progress=events.append, **SEARCH_SETTINGS)
+    result = wp.search(cohort, out, threads=threads, progress=events.append, **SEARCH_SETTINGS)
     lines = [e["message"] for e in events if e["total"] > 0 and not e["step"]]
     assert sum(line.endswith("(stored)") for line in lines) == jobs
     assert stored_jobs(out) == (JOBS, JOBS)  # no job computed twice
     for name in OUTPUTS:
         assert read_bytes(result.out, name) == read_bytes(cli_run, name), name
+
+
+def test_ctrl_c_without_a_callback_stops_a_running_search(cohort, tmp_path):
+    # A notebook user presses Ctrl-C while a plain search(...) runs: SIGINT to a Python process
+    # in the middle of a long search, sent once its first job is stored.
+    out = tmp_path / "py"
+    settings = dict(cv_folds=5, runs=10, trees=300, threads=1)
+    script = (f"import woundphase as wp; wp.search({str(cohort)!r}, {str(out)!r}, **{settings!r})")
+    child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            if stored_jobs(out)[0] >= 1:
+                break
+        except sqlite3.Error:
+            pass  # not created yet
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode != 0 and "KeyboardInterrupt" in err, err
+    jobs, _ = stored_jobs(out)
+    total = settings["cv_folds"] * settings["runs"]
+    assert 1 <= jobs < total
+    assert not (out / "results.csv").exists()
+    # The rerun keeps the finished jobs and computes only the rest.
+    wp.search(cohort, out, **settings)
+    assert stored_jobs(out) == (total, total)
 
 
 def test_a_raising_callback_stops_the_search(cohort, tmp_path):
