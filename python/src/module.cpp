@@ -321,6 +321,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("synth", &woundphase::python::synth, py::arg("out"), py::arg("threads"),
         py::arg("settings"));
   m.def("inspect", &woundphase::python::inspect, py::arg("data"), py::arg("schema"));
+  m.def(
+      "metadata_file",
+      [](const std::string& schema) {
+        app::DataOptions options;
+        options.schema_file = schema;
+        return options.schema().metadata_file;
+      },
+      py::arg("schema"));
   m.def("vision_available", [] {
     std::string why;
     const bool ok = vision_available(&why);

@@ -48,3 +48,31 @@ def test_a_loaded_bundle_predicts_unlabelled_data(cohort, tmp_path):
     assert "label" not in frame.columns and "scores" not in frame.attrs
     labelled = bundle.predict(cohort)
     pd.testing.assert_frame_equal(frame, labelled.drop(columns=["label"]))
+
+
+def metadata_frame(cohort):
+    return pd.read_csv(cohort / "DataMaster_Processed_V12_WithMissing.csv", encoding="utf-8-sig")
+
+
+def test_dataframes_in_give_what_the_folder_gives(cohort, tmp_path):
+    bundle = wp.train(cohort, tmp_path / "bundle", **TRAIN)
+    table = metadata_frame(cohort)
+    pd.testing.assert_frame_equal(bundle.predict(table), bundle.predict(cohort))
+    from_frame = wp.train(table, tmp_path / "bundle_df", **TRAIN)
+    pd.testing.assert_frame_equal(from_frame.train_predictions, bundle.train_predictions)
+    unlabelled = bundle.predict(table.drop(columns=["Healing Phase Abs"]))
+    assert "label" not in unlabelled.columns
+    assert wp.inspect(table)["visit_wounds"] == len(unlabelled)
+
+
+def test_a_bad_value_in_a_dataframe_names_its_line(cohort, tmp_path):
+    bundle = wp.train(cohort, tmp_path / "bundle", **TRAIN)
+    table = metadata_frame(cohort)
+    table["Age"] = table["Age"].astype(object)
+    table.loc[3, "Age"] = "forty"
+    try:
+        bundle.predict(table)
+    except wp.InputError as e:
+        assert (e.line, e.column_name) == (3 + 2, "Age")  # the header is line 1
+    else:
+        raise AssertionError("no InputError")

@@ -181,3 +181,10 @@ def test_an_image_search_finds_the_vision_library(tmp_path, cli):
     assert list(result.results["modalities"]) == ["thermal_map"]
     for name in ["results.csv", "folds.csv", "predictions.csv"]:
         assert read_bytes(result.out, name) == read_bytes(tmp_path / "cli", name), name
+
+
+def test_a_dataframe_searches_as_its_folder(cohort, cli_run, tmp_path):
+    table = pd.read_csv(cohort / "DataMaster_Processed_V12_WithMissing.csv", encoding="utf-8-sig")
+    result = wp.search(table, tmp_path / "py", threads=2, **SEARCH_SETTINGS)
+    for name in ["results.csv", "folds.csv", "predictions.csv", "comparisons.csv"]:
+        assert read_bytes(result.out, name) == read_bytes(cli_run, name), name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect as _inspect
 import json
@@ -32,6 +33,23 @@ _SEARCH_TABLES = {
 
 def _path(value: Optional[PathLike]) -> str:
     return "" if value is None else os.fspath(value)
+
+
+Data = Union[PathLike, pd.DataFrame]
+
+
+@contextlib.contextmanager
+def _study(data: Data, metadata_file: str):
+    """A study folder for `data`: the folder itself, or, for a DataFrame (the metadata table, one
+    row per visit-wound, columns as in the study's CSV), a temporary folder holding it as
+    `metadata_file` (NaN -> blank, i.e. missing). Error messages then name that file, and line n
+    is the frame's row n - 2 (line 1 is the header)."""
+    if not isinstance(data, pd.DataFrame):
+        yield _path(data)
+        return
+    with tempfile.TemporaryDirectory(prefix="woundphase-data-") as folder:
+        data.to_csv(os.path.join(folder, metadata_file), index=False)
+        yield folder
 
 
 def _modalities(value: Union[str, Iterable[Union[str, Iterable[str]]]]) -> str:
@@ -125,7 +143,7 @@ class SearchResult:
 
 
 def search(
-    data: PathLike,
+    data: Data,
     out: Optional[PathLike] = None,
     modalities: Union[str, Iterable] = ("metadata",),
     *,
@@ -138,7 +156,8 @@ def search(
 ) -> SearchResult:
     """Patient-grouped cross-validation of modality combinations (``woundphase search``).
 
-    data: the study folder (the metadata CSV, image folders, box CSVs).
+    data: the study folder (the metadata CSV, image folders, box CSVs), or the metadata table as a
+        DataFrame (columns as in the CSV; metadata only). train, predict and inspect take either too.
     out: the output folder (a new temporary folder when None). A folder holding an earlier search
         with the same settings and data is resumed (``resume="auto"``): finished jobs are kept.
     modalities: "metadata", "all", a list of combinations ("metadata+thermal_map" or
@@ -156,17 +175,18 @@ def search(
     """
     _SEARCH_KEYWORDS.check_names("search", settings)
     out_dir = _path(out) or tempfile.mkdtemp(prefix="woundphase-search-")
-    _core.search(
-        data=_path(data),
-        out=out_dir,
-        modalities=_modalities(modalities),
-        schema=_path(schema),
-        resume=resume,
-        threads=_threads(threads),
-        verbosity=verbosity,
-        settings=settings,
-        progress=progress_function(progress),
-    )
+    with _study(data, _core.metadata_file(_path(schema))) as folder:
+        _core.search(
+            data=folder,
+            out=out_dir,
+            modalities=_modalities(modalities),
+            schema=_path(schema),
+            resume=resume,
+            threads=_threads(threads),
+            verbosity=verbosity,
+            settings=settings,
+            progress=progress_function(progress),
+        )
     return SearchResult(out_dir)
 
 
@@ -197,23 +217,26 @@ class Bundle:
         return pd.read_csv(self.path / "train_predictions.csv")
 
     def predict(
-        self, data: PathLike, out: Optional[PathLike] = None, *, threads: Optional[int] = None
+        self, data: Data, out: Optional[PathLike] = None, *, threads: Optional[int] = None
     ) -> pd.DataFrame:
-        """Applies the bundle to a study folder (labels optional), as ``woundphase predict``.
+        """Applies the bundle to a study folder, or to a metadata DataFrame for a metadata-only
+        bundle (labels optional), as ``woundphase predict``.
 
         Returns patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred per visit-wound (blank
         probabilities where an image modality the bundle needs is missing). With labels,
         ``frame.attrs["scores"]`` holds QWK, kappa, accuracy, macro-F1, per-class F1, the
         confusion matrix and n. With ``out``, the CSV is also written there.
         """
-        if out is not None:
-            scores = self._core.predict(data=_path(data), out=_path(out), threads=_threads(threads))
-            frame = pd.read_csv(out)
-        else:
-            with tempfile.TemporaryDirectory(prefix="woundphase-predict-") as scratch:
-                csv = os.path.join(scratch, "predictions.csv")
-                scores = self._core.predict(data=_path(data), out=csv, threads=_threads(threads))
-                frame = pd.read_csv(csv)
+        metadata_file = self.manifest["schema"]["metadata_file"]
+        with _study(data, metadata_file) as folder:
+            if out is not None:
+                scores = self._core.predict(data=folder, out=_path(out), threads=_threads(threads))
+                frame = pd.read_csv(out)
+            else:
+                with tempfile.TemporaryDirectory(prefix="woundphase-predict-") as scratch:
+                    csv = os.path.join(scratch, "predictions.csv")
+                    scores = self._core.predict(data=folder, out=csv, threads=_threads(threads))
+                    frame = pd.read_csv(csv)
         if scores is not None:
             frame.attrs["scores"] = scores
         return frame
@@ -223,7 +246,7 @@ class Bundle:
 
 
 def train(
-    data: PathLike,
+    data: Data,
     out: PathLike,
     modalities: Union[str, Iterable] = "metadata",
     *,
@@ -239,16 +262,17 @@ def train(
     _TRAIN_KEYWORDS.check_names("train", settings)
     if not isinstance(modalities, str):
         modalities = "+".join(modalities)
-    _core.train(
-        data=_path(data),
-        out=_path(out),
-        modalities=modalities,
-        schema=_path(schema),
-        threads=_threads(threads),
-        verbosity=verbosity,
-        settings=settings,
-        progress=progress_function(progress),
-    )
+    with _study(data, _core.metadata_file(_path(schema))) as folder:
+        _core.train(
+            data=folder,
+            out=_path(out),
+            modalities=modalities,
+            schema=_path(schema),
+            threads=_threads(threads),
+            verbosity=verbosity,
+            settings=settings,
+            progress=progress_function(progress),
+        )
     return Bundle.load(out)
 
 
@@ -262,11 +286,12 @@ def synth(out: PathLike, *, threads: Optional[int] = None, **settings: Any) -> d
     return summary
 
 
-def inspect(data: PathLike, *, schema: Optional[PathLike] = None) -> dict:
+def inspect(data: Data, *, schema: Optional[PathLike] = None) -> dict:
     """What a study folder holds (``woundphase inspect``): metadata_file, visit_wounds, patients,
     has_labels, class_counts, features (name, kind, missing), warnings, and ``text``, the
     program's full report (columns, images, bounding boxes, problems)."""
-    return _core.inspect(data=_path(data), schema=_path(schema))
+    with _study(data, _core.metadata_file(_path(schema))) as folder:
+        return _core.inspect(data=folder, schema=_path(schema))
 
 
 _document(search, _SEARCH_KEYWORDS)
