@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pandas as pd
 import pytest
@@ -188,3 +189,30 @@ def test_a_dataframe_searches_as_its_folder(cohort, cli_run, tmp_path):
     result = wp.search(table, tmp_path / "py", threads=2, **SEARCH_SETTINGS)
     for name in ["results.csv", "folds.csv", "predictions.csv", "comparisons.csv"]:
         assert read_bytes(result.out, name) == read_bytes(cli_run, name), name
+
+
+def test_progress_true_uses_tqdm_when_installed(cohort, tmp_path, monkeypatch):
+    # A stand-in for tqdm.auto.tqdm that records what the bar was told.
+    bars = []
+
+    class FakeTqdm:
+        def __init__(self, total, unit, initial):
+            self.total, self.n, self.closed, self.postfix = total, initial, False, []
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix_str(self, text):
+            self.postfix.append(text)
+
+        def close(self):
+            self.closed = True
+
+    module = types.ModuleType("tqdm.auto")
+    module.tqdm = FakeTqdm
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    wp.search(cohort, tmp_path / "py", progress=True, **SEARCH_SETTINGS)
+    assert len(bars) == 1
+    assert (bars[0].total, bars[0].n, bars[0].closed) == (JOBS, JOBS, True)
