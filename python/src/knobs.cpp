@@ -212,7 +212,7 @@ py::list describe(const Knobs<Root>& knobs) {
     d["default"] = to_python(k.get(*defaults));
     d["bounds"] = k.bounds;
     d["choices"] = k.choices;
-    d["doc"] = k.doc;
+    d["doc"] = python_message(k.doc, true);  // "by --train-fraction" -> "by `train_fraction`"
     out.append(d);
   }
   return out;
@@ -230,7 +230,7 @@ void apply(const Knobs<Root>& knobs, const py::dict& settings, Root* root) {
   }
 }
 
-std::string python_message(const std::string& message) {
+std::string python_message(const std::string& message, bool quote) {
   std::string out;
   size_t i = 0;
   while (i < message.size()) {
@@ -243,7 +243,7 @@ std::string python_message(const std::string& message) {
       bool replaced = false;
       for (const auto& [f, name] : flag_names()) {
         if (f != flag) continue;
-        out += name;
+        out += quote ? "`" + name + "`" : name;
         replaced = true;
         break;
       }

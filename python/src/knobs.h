@@ -56,8 +56,9 @@ py::list describe(const Knobs<Root>& knobs);
 template <typename Root>
 void apply(const Knobs<Root>& knobs, const py::dict& settings, Root* root);
 
-// An error message with every command-line flag it names replaced by its Python keyword
-// ("--trees must be in [1, 10000]" -> "trees must be in [1, 10000]").
-std::string python_message(const std::string& message);
+// An error message (or a knob's doc) with every command-line flag it names replaced by its Python
+// keyword ("--trees must be in [1, 10000]" -> "trees must be in [1, 10000]"), in backquotes when
+// `quote` ("split by `train_fraction`").
+std::string python_message(const std::string& message, bool quote = false);
 
 }  // namespace woundphase::python

@@ -113,7 +113,8 @@ def _document(function: Callable, keywords: _Keywords) -> None:
     signature = _inspect.signature(function)
     fixed = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
     function.__signature__ = signature.replace(parameters=fixed + keywords.parameters())
-    function.__doc__ = (function.__doc__ or "") + "\nSettings (keywords):\n" + keywords.doc() + "\n"
+    settings = textwrap.indent("Settings (keywords):\n" + keywords.doc(), " " * 4)
+    function.__doc__ = (function.__doc__ or "").rstrip() + "\n\n" + settings + "\n"
 
 
 class SearchResult:
