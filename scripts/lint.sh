@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make lint: clang-tidy with the repository's .clang-tidy over every translation unit of the build
-# folder's compile_commands.json (the program, the vision library, tests and benches), $JOBS at a
-# time. Fails on any finding (WarningsAsErrors in .clang-tidy).
+# folder's compile_commands.json (the program, the vision library, the Python module, tests and
+# benches), $JOBS at a time. Fails on any finding (WarningsAsErrors in .clang-tidy).
 #   bash scripts/lint.sh [BUILD_DIR] [FILE_REGEX]
 set -euo pipefail
 build=${1:-build}
-files=${2:-/(src|app|tests|bench)/}
+files=${2:-/(src|app|tests|bench|python)/}
 if [ ! -f "$build/compile_commands.json" ]; then
   echo "lint: $build/compile_commands.json missing: configure first (make build)" >&2
   exit 2
