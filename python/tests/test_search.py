@@ -216,3 +216,10 @@ def test_progress_true_uses_tqdm_when_installed(cohort, tmp_path, monkeypatch):
     wp.search(cohort, tmp_path / "py", progress=True, **SEARCH_SETTINGS)
     assert len(bars) == 1
     assert (bars[0].total, bars[0].n, bars[0].closed) == (JOBS, JOBS, True)
+
+
+def test_a_programs_search_folder_reads_as_a_search_result(cli_run):
+    result = wp.SearchResult(cli_run)
+    pd.testing.assert_frame_equal(result.results, pd.read_csv(cli_run / "results.csv"))
+    assert result.report == cli_run / "report.html" and result.report.is_file()
+    assert "metadata" in repr(result) and "<table" in result._repr_html_()
