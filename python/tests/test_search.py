@@ -183,6 +183,23 @@ def test_an_image_search_finds_the_vision_library(tmp_path, cli):
     for name in ["results.csv", "folds.csv", "predictions.csv"]:
         assert read_bytes(result.out, name) == read_bytes(tmp_path / "cli", name), name
 
+    # Ctrl-C in the middle of a network's training (an epoch event from inside the vision
+    # library) stops the search; the rerun resumes and writes the same bytes.
+    out = tmp_path / "interrupted"
+    steps = []
+
+    def interrupt(event):
+        if event["step"] and "epoch" in event["message"]:
+            steps.append(event)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        wp.search(study, out, ["thermal_map"], threads=1, progress=interrupt, **settings)
+    assert len(steps) == 1 and not (out / "results.csv").exists()
+    result = wp.search(study, out, ["thermal_map"], threads=1, **settings)
+    for name in ["results.csv", "folds.csv", "predictions.csv"]:
+        assert read_bytes(result.out, name) == read_bytes(tmp_path / "cli", name), name
+
 
 def test_a_dataframe_searches_as_its_folder(cohort, cli_run, tmp_path):
     table = pd.read_csv(cohort / "DataMaster_Processed_V12_WithMissing.csv", encoding="utf-8-sig")
