@@ -12,6 +12,7 @@
 
 #include "woundphase/core.h"
 #include "woundphase/dataset.h"
+#include "woundphase/decision.h"
 #include "woundphase/ensemble.h"
 #include "woundphase/files.h"
 #include "woundphase/fusion.h"
@@ -40,7 +41,8 @@ std::vector<Combination> parse_combinations(const std::string& text,
 
 // How the metadata (tree) branch is fitted. Shared by search and train so both fit the same way.
 struct TabularSettings {
-  TreeModelKind model = TreeModelKind::kForest;  // rf | gbdt
+  TreeModelKind model = TreeModelKind::kForest;  // rf | gbdt | stack
+  bool ordinal = false;  // Frank & Hall cumulative binary models (every tree model of --model)
   ForestSettings forest;
   GbdtSettings gbdt;
   SamplingSettings sampling;
@@ -82,6 +84,9 @@ struct SearchSettings {
   double alpha = 0.05;
   // Reported before and after in results.csv; predictions.csv keeps the uncalibrated ones.
   CalibrationMethod calibrate = CalibrationMethod::kNone;
+  // How every combination's and the ensemble's probabilities become phases (decision.h);
+  // thresholds are fitted per (run, fold, combination) on its training patients' predictions.
+  DecisionRule decision = DecisionRule::kArgmax;
   int threads = 2;
   TabularSettings tabular;
   ImageBranchSettings images;
@@ -118,6 +123,10 @@ struct FoldResult {
   int n_train = 0;
   int n_test = 0;
   Scores scores;
+  // The rule that made the predictions scored here, with the thresholds fitted on this fold's
+  // training patients (out-of-fold or validation predictions) for --decision thresholds. The
+  // stages' scores stay argmax.
+  Decision decision;
   std::vector<StageResult> stages;  // fused combinations only
   // The stage's test QWK, NaN when the combination has no such stage.
   double stage_qwk(const std::string& stage) const;
@@ -266,6 +275,9 @@ struct TrainSettings {
   // temperature: fitted on the training process's validation (or out-of-fold) predictions, stored
   // in the bundle and applied by predict.
   CalibrationMethod calibrate = CalibrationMethod::kNone;
+  // thresholds: fitted on the same training-process predictions (after the temperature), stored
+  // in the bundle and applied by predict.
+  DecisionRule decision = DecisionRule::kArgmax;
   void validate() const;
 };
 // The knobs' declarations (options.h): flags, bounds, meanings; each includes its parts' tables
@@ -288,6 +300,7 @@ struct Bundle {
   std::unique_ptr<FusionModel> head;                  // fused combinations
   PreprocessSettings preprocess;                      // how its images are cropped and decoded
   double temperature = 1.0;  // probabilities are scaled by it (1: not calibrated)
+  Decision decision;         // how the scaled probabilities become phases
   nlohmann::json manifest;   // everything else recorded at training time
 };
 Bundle load_bundle(const std::string& bundle_dir);

@@ -58,8 +58,8 @@ class OptionTable;  // options.h
 const OptionTable<ForestSettings>& forest_options();
 const OptionTable<GbdtSettings>& gbdt_options();
 
-enum class TreeModelKind { kForest, kGbdt };
-TreeModelKind parse_tree_model(const std::string& text);  // "rf" | "gbdt"; throws InputError
+enum class TreeModelKind { kForest, kGbdt, kStack };
+TreeModelKind parse_tree_model(const std::string& text);  // "rf" | "gbdt" | "stack"; InputError
 std::string to_string(TreeModelKind k);
 
 // A fitted tree model. predict() returns row-major probabilities that sum to 1 per row.
@@ -80,6 +80,30 @@ class TreeModel {
 std::unique_ptr<TreeModel> make_forest(const ForestSettings& s);
 std::unique_ptr<TreeModel> make_gbdt(const GbdtSettings& s);
 std::unique_ptr<TreeModel> tree_model_from_json(const nlohmann::json& j);
+
+// Frank & Hall (2001), "A simple approach to ordinal classification": one binary model per cut
+// point of the ordered classes, for P(y > I) and P(y > P), each fitted on the same rows with
+// labels y > k (0/1; the binary model's class-1 probability is the estimate). Then P(I) =
+// 1 - P(y > I), P(P) = P(y > I) - P(y > P) (clipped at 0, the row renormalised), P(R) =
+// P(y > P). `binary(k)` makes the untrained model of cut k. Out-of-bag estimates where both
+// binary models have them.
+using BinaryFactory = std::function<std::unique_ptr<TreeModel>(int cut)>;
+std::unique_ptr<TreeModel> make_ordinal(BinaryFactory binary);
+
+// Stacking (Wolpert 1992; scikit-learn's StackingClassifier with stack_method="predict_proba"):
+// each member is fitted on all rows, its out-of-fold probabilities for those rows
+// (out_of_fold_probabilities: out-of-bag or inner patient folds) become the inputs of a
+// multinomial logistic regression (L2, C = 1, rows weighted by `meta_class_weight`) that predicts
+// the class. `members[k](i)` makes member k's untrained model for fit i (0: the final fit, 1..:
+// inner folds), so each fit draws its own seed.
+using MemberFactory = std::function<std::unique_ptr<TreeModel>(int fit)>;
+struct StackSettings {
+  std::vector<MemberFactory> members;
+  int inner_folds = 5;
+  unsigned long long seed = 42;
+  ClassWeight meta_class_weight = ClassWeight::kBalanced;
+};
+std::unique_ptr<TreeModel> make_stack(StackSettings s);
 
 // Out-of-fold probabilities for every row of `data`: the model's own out-of-bag estimate where it
 // has one, and for the remaining rows (or models without OOB) inner patient-grouped folds, each

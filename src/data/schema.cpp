@@ -11,10 +11,28 @@ namespace woundphase {
 
 Schema Schema::dfu() {
   Schema s;
-  // Restating the label (Healing Phase, Phase Confidence), identifiers (ID, Patient#), the visit
-  // date offset (Appt Days) and free text (Location) must never be features.
-  s.excluded_columns = {"Healing Phase", "Phase Confidence (%)", "ID", "Patient#", "Appt Days",
-                        "Location"};
+  // Restating the label (Healing Phase, Phase Confidence), identifiers (ID, Patient#, DFU#), the
+  // visit date offset (Appt Days) and free text (Location) must never be features.
+  s.excluded_columns = {
+      "Healing Phase", "Phase Confidence (%)", "ID", "Patient#", "Appt Days", "Location", "DFU#"};
+  // Treatments are chosen after the wound is seen, so they leak the clinician's judgement of its
+  // phase (the predecessor dropped them too); the raw pain types are free-form spellings of the
+  // grouped ones. Excluding them cost nothing on the DFU data (README, "Default columns"); a
+  // --schema file with its own excluded_columns puts them back (they stay categorical below).
+  const std::vector<std::string> treatments_and_raw_pain = {
+      "Dressing",
+      "No Offloading",
+      "Offloading: Therapeutic Footwear",
+      "Offloading: Scotcast Boot or RCW",
+      "Offloading: Half Shoes or Sandals",
+      "Offloading: Total Contact Cast",
+      "Offloading: Crutches, Walkers or Wheelchairs",
+      "Offloading Score",
+      "Type of Pain",
+      "Type of Pain2",
+      "Type of Pain_Grouped2"};
+  s.excluded_columns.insert(s.excluded_columns.end(), treatments_and_raw_pain.begin(),
+                            treatments_and_raw_pain.end());
   s.categorical_columns = {"Sex (F:0, M:1)",
                            "Side (Left:0, Right:1)",
                            "Foot Aspect",

@@ -98,7 +98,7 @@ Probabilities predict_rows(const Combination& combo, const MetadataModel* metada
 // The predictions file of predict (and train_predictions.csv); returns the scores of the rows
 // that have predictions.
 Scores write_predictions(const Schema& schema, const Dataset& data, const Probabilities& probs,
-                         const std::string& out_csv) {
+                         const Decision& decision, const std::string& out_csv) {
   const auto& labels = schema.class_labels;
   std::string out = "patient,appt,dfu";
   if (data.has_labels) out += ",label";
@@ -114,7 +114,7 @@ Scores write_predictions(const Schema& schema, const Dataset& data, const Probab
       out += ",,,,\n";  // the row lacks an image modality the bundle needs
       continue;
     }
-    const int best = static_cast<int>(std::max_element(p, p + kNumClasses) - p);
+    const int best = decision.apply_row(p);
     out += fmt::format(",{:.6f},{:.6f},{:.6f},{}\n", p[0], p[1], p[2], labels[best]);
     if (data.has_labels) {
       truth.push_back(vw.label);
@@ -188,6 +188,7 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
   recorded.tabular = settings.tabular;
   recorded.images = settings.images;
   recorded.fusion = settings.fusion;
+  recorded.decision = settings.decision;
   std::unique_ptr<ImageInputs> images;
   if (recorded.uses_images()) images = prepare_images(data, recorded, progress);
 
@@ -206,6 +207,15 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
   const double temperature = settings.calibrate == CalibrationMethod::kTemperature
                                  ? fit_job_temperature(data, job.oof)
                                  : 1.0;
+  // The decision is fitted on the same predictions, scaled as predict will scale them.
+  Probabilities fit_probs;
+  std::vector<int> fit_truth;
+  for (const PredictionRow& p : job.oof) {
+    fit_probs.insert(fit_probs.end(), p.prob.begin(), p.prob.end());
+    fit_truth.push_back(data.rows[p.row].label);
+  }
+  const Decision decision =
+      fit_decision(settings.decision, stats::apply_temperature(fit_probs, temperature), fit_truth);
 
   // Written into a sibling temporary folder and renamed, so an existing bundle is replaced only
   // by a complete one.
@@ -258,6 +268,10 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
     manifest["calibration"] = {{"method", to_string(settings.calibrate)},
                                {"temperature", temperature},
                                {"fitted_on_rows", job.oof.size()}};
+  manifest["decision"] = {{"rule", to_string(decision.rule)},
+                          {"threshold_low", decision.thresholds.low},
+                          {"threshold_high", decision.thresholds.high},
+                          {"fitted_on_rows", job.oof.size()}};
   write_file_atomically((tmp / kBundleFile).string(), manifest.dump(1));
   // The training process's own predictions for its cohort (predict reproduces them).
   const Probabilities probs = stats::apply_temperature(
@@ -265,7 +279,7 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
                    models.head.get(), data, images ? &images->index : nullptr,
                    images ? images->cache.get() : nullptr),
       temperature);
-  write_predictions(data.schema, data, probs, (tmp / kTrainPredictionsFile).string());
+  write_predictions(data.schema, data, probs, decision, (tmp / kTrainPredictionsFile).string());
 
   fs::remove_all(target, ec);
   fs::rename(tmp, target, ec);
@@ -292,6 +306,13 @@ Bundle load_bundle(const std::string& bundle_dir) {
       b.combination.push_back(parse_modality(name));
     if (b.manifest.contains("calibration"))
       b.temperature = b.manifest.at("calibration").at("temperature").get<double>();
+    // Bundles written before --decision existed decide by argmax.
+    if (b.manifest.contains("decision")) {
+      const auto& d = b.manifest.at("decision");
+      b.decision.rule = parse_decision(d.at("rule").get<std::string>());
+      b.decision.thresholds = {d.at("threshold_low").get<double>(),
+                               d.at("threshold_high").get<double>()};
+    }
     if (!(b.temperature > 0))
       throw InputError(fmt::format("{}: damaged bundle (temperature {} is not positive)",
                                    file.string(), b.temperature));
@@ -375,7 +396,7 @@ Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const st
                    bundle.head.get(), data, images ? &images->index : nullptr,
                    images ? images->cache.get() : nullptr),
       bundle.temperature);
-  const Scores s = write_predictions(bundle.schema, data, probs, out_csv);
+  const Scores s = write_predictions(bundle.schema, data, probs, bundle.decision, out_csv);
   if (scores != nullptr && data.has_labels) *scores = s;
   return probs;
 }

@@ -506,6 +506,7 @@ class Coordinator {
       for (int fold = 0; fold < plan_.folds(); ++fold)
         for (int slot = 0; slot < slots(); ++slot)
           append_job(records_.at({run, fold, slot}), &result);
+    apply_decisions(data_, settings_, &result);
     summarise_result(settings_, &result);
     const auto end = Clock::now();
     busy_ += seconds_between(assemble, end);

@@ -638,6 +638,11 @@ JobRecord FoldWork::ensemble(const std::vector<const JobRecord*>& members) {
   job.result.n_test = static_cast<int>(test.size());
   job.result.scores = score_rows(data_, test, probs);
   job.test = prediction_rows(plan_, kEnsembleName, test, probs);
+  // The validation patients' ensemble predictions: what a --decision is fitted on (the member
+  // weights were fitted on the same patients, so these are in-sample for the weights alone).
+  std::vector<int> val;
+  for (size_t i : val_at) val.push_back(plan_.val_rows[i]);
+  job.oof = prediction_rows(plan_, kEnsembleName, val, model.predict(select(val_all, val_at)));
   const std::vector<double> weights = model.member_weights();
   std::string text;
   for (size_t i = 0; i < members.size(); ++i)

@@ -13,6 +13,11 @@ namespace woundphase {
 namespace {
 
 constexpr int kMaxThreads = 256;
+constexpr std::initializer_list<DecisionRule> kDecisionRules = {
+    DecisionRule::kArgmax, DecisionRule::kExpected, DecisionRule::kThresholds};
+constexpr char kDecisionDoc[] =
+    "phase from probabilities: argmax; expected grade (0 p_I + p_P + 2 p_R) rounded; or cut at "
+    "two thresholds fitted for QWK on training patients' out-of-fold predictions";
 
 }  // namespace
 
@@ -20,8 +25,12 @@ const OptionTable<TabularSettings>& tabular_options() {
   static const OptionTable<TabularSettings> table = [] {
     using S = TabularSettings;
     OptionTable<S> t;
-    t.add_choice("--model", &S::model, {TreeModelKind::kForest, TreeModelKind::kGbdt},
-                 "tree model: rf (our random forest), gbdt (XGBoost boosting)");
+    t.add_choice("--model", &S::model,
+                 {TreeModelKind::kForest, TreeModelKind::kGbdt, TreeModelKind::kStack},
+                 "tree model: rf (our random forest), gbdt (XGBoost boosting), stack (logistic "
+                 "regression on both's out-of-fold probabilities)");
+    t.add("--ordinal", &S::ordinal,
+          "Frank & Hall: two cumulative binary models, P(y > I) and P(y > P), per tree model");
     // One class weighting for whichever tree model runs: recorded in the forest and gbdt sections.
     t.add_computed(
          "--class-weight", OptionType::kChoice,
@@ -115,6 +124,7 @@ const OptionTable<SearchSettings>& search_options() {
                  {CalibrationMethod::kNone, CalibrationMethod::kTemperature},
                  "temperature: one per fold, fitted on training patients' predictions")
         .context();
+    t.add_choice("--decision", &S::decision, kDecisionRules, kDecisionDoc);
     t.add("--threads", &S::threads, "worker threads").range(1, kMaxThreads).run_context();
     return t;
   }();
@@ -129,6 +139,7 @@ const OptionTable<TrainSettings>& train_options() {
     t.add_choice("--calibrate", &S::calibrate,
                  {CalibrationMethod::kNone, CalibrationMethod::kTemperature},
                  "temperature: fitted on the validation patients, stored in the bundle");
+    t.add_choice("--decision", &S::decision, kDecisionRules, kDecisionDoc);
     t.add("--threads", &S::threads, "worker threads").range(1, kMaxThreads).run_context();
     return t;
   }();

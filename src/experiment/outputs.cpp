@@ -109,8 +109,12 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
   // Fused combinations add the seed's per-stage columns (blank where a stage does not apply).
   bool staged = false;
   for (const auto& f : result.folds) staged = staged || !f.stages.empty();
+  // An ordinal --decision adds its rule and each fold's thresholds (fitted on training patients).
+  bool decided = false;
+  for (const auto& f : result.folds) decided = decided || f.decision.rule != DecisionRule::kArgmax;
   std::string folds = "run,seed,fold,modalities,n_train,n_test,qwk,kappa,accuracy,macro_f1";
   if (staged) folds += ",qwk_pretrain,qwk_stage1,qwk_stage2,final_stage";
+  if (decided) folds += ",decision,threshold_low,threshold_high";
   folds += "\n";
   for (const auto& f : result.folds) {
     folds += fmt::format("{},{},{},{},{},{},{},{},{},{}", f.run, f.seed, f.fold,
@@ -125,6 +129,11 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
       for (const auto& st : f.stages)
         if (st.kept) final_stage = st.stage;
       folds += "," + final_stage;
+    }
+    if (decided) {
+      const Thresholds t =
+          f.decision.rule == DecisionRule::kExpected ? Thresholds{} : f.decision.thresholds;
+      folds += fmt::format(",{},{},{}", to_string(f.decision.rule), num(t.low), num(t.high));
     }
     folds += "\n";
   }

@@ -59,18 +59,46 @@ class ResamplingModel : public TreeModel {
   size_t n_original_ = 0;
 };
 
+// Salts of the stack members' seeds (each member's fits then mix in their fit index).
+constexpr uint64_t kStackForestSalt = 1;
+constexpr uint64_t kStackGbdtSalt = 2;
+
+// A forest or boosting model, made ordinal (two cumulative binary models) with --ordinal.
+std::unique_ptr<TreeModel> make_base(const TabularSettings& s, TreeModelKind kind,
+                                     unsigned long long seed) {
+  auto plain = [s, kind](unsigned long long model_seed) -> std::unique_ptr<TreeModel> {
+    if (kind == TreeModelKind::kForest) {
+      ForestSettings f = s.forest;
+      f.seed = model_seed;
+      return make_forest(f);
+    }
+    GbdtSettings g = s.gbdt;
+    g.seed = model_seed;
+    return make_gbdt(g);
+  };
+  if (!s.ordinal) return plain(seed);
+  return make_ordinal([plain, seed](int cut) { return plain(mix_seed(seed, cut)); });
+}
+
 std::unique_ptr<TreeModel> make_model(const TabularSettings& s,
                                       const std::vector<FeatureInfo>& features,
                                       unsigned long long seed) {
   std::unique_ptr<TreeModel> model;
-  if (s.model == TreeModelKind::kForest) {
-    ForestSettings f = s.forest;
-    f.seed = seed;
-    model = make_forest(f);
+  if (s.model == TreeModelKind::kStack) {
+    StackSettings st;
+    for (const auto& [kind, salt] : {std::make_pair(TreeModelKind::kForest, kStackForestSalt),
+                                     std::make_pair(TreeModelKind::kGbdt, kStackGbdtSalt)}) {
+      const unsigned long long member_seed = mix_seed(seed, salt);
+      st.members.push_back([s, kind = kind, member_seed](int fit) {
+        return make_base(s, kind, mix_seed(member_seed, fit));
+      });
+    }
+    st.inner_folds = s.inner_folds;
+    st.seed = seed;
+    st.meta_class_weight = s.forest.class_weight;
+    model = make_stack(std::move(st));
   } else {
-    GbdtSettings g = s.gbdt;
-    g.seed = seed;
-    model = make_gbdt(g);
+    model = make_base(s, s.model, seed);
   }
   if (s.sampling.strategy == SamplingStrategy::kNone) return model;
   return std::make_unique<ResamplingModel>(std::move(model), features, s.sampling,

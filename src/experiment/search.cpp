@@ -5,11 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <exception>  // for exception_ptr
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>  // for mt19937_64
 #include <set>
 #include <thread>
+#include <tuple>
+#include <unordered_map>
 
 #include "experiment/fold.h"
 #include "experiment/search_plan.h"
@@ -189,6 +192,44 @@ std::string job_line(int done, int total, const JobRecord& job, bool stored,
                      stored ? " (stored)" : fmt::format(" ({:.2f} s{})", job.seconds, where));
 }
 
+void apply_decisions(const Dataset& data, const SearchSettings& settings, SearchResult* result) {
+  if (settings.decision == DecisionRule::kArgmax) return;
+  using Key = std::tuple<int, int, std::string>;
+  std::map<Key, std::vector<PredictionRow*>> test, oof;
+  for (PredictionRow& p : result->predictions) test[{p.run, p.fold, p.modalities}].push_back(&p);
+  for (PredictionRow& p : result->oof_predictions) oof[{p.run, p.fold, p.modalities}].push_back(&p);
+  // The training labels of each (run, fold) as the jobs saw them.
+  SearchPlan plan(data, settings);
+  std::map<std::pair<int, int>, std::unordered_map<int, int>> train_label;
+  auto label_of = [&](int run, int fold) -> const std::unordered_map<int, int>& {
+    auto it = train_label.find({run, fold});
+    if (it != train_label.end()) return it->second;
+    const FoldPlan fp = plan.fold_plan(run, fold);
+    std::unordered_map<int, int> labels;
+    for (size_t i = 0; i < fp.train_rows.size(); ++i) labels[fp.train_rows[i]] = fp.train_labels[i];
+    return train_label.emplace(std::make_pair(run, fold), std::move(labels)).first->second;
+  };
+  for (FoldResult& f : result->folds) {
+    const Key key{f.run, f.fold, f.modalities};
+    const std::unordered_map<int, int>& labels = label_of(f.run, f.fold);
+    Probabilities fit_probs;
+    std::vector<int> fit_truth;
+    for (const PredictionRow* p : oof[key]) {
+      fit_probs.insert(fit_probs.end(), p->prob.begin(), p->prob.end());
+      fit_truth.push_back(labels.at(p->row));
+    }
+    f.decision = fit_decision(settings.decision, fit_probs, fit_truth);
+    std::vector<int> truth, pred;
+    for (PredictionRow* p : test[key]) {
+      p->pred = f.decision.apply_row(p->prob.data());
+      truth.push_back(data.rows[p->row].label);
+      pred.push_back(p->pred);
+    }
+    for (PredictionRow* p : oof[key]) p->pred = f.decision.apply_row(p->prob.data());
+    f.scores = score(truth, pred);
+  }
+}
+
 void summarise_result(const SearchSettings& settings, SearchResult* result) {
   result->summary = summarise(settings.combinations, result->folds, result->predictions);
   if (settings.ensemble.kind == EnsembleKind::kNone) return;
@@ -338,6 +379,7 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
 
   for (const auto& jobs : fold_jobs)
     for (const JobRecord& job : jobs) append_job(job, &result);
+  apply_decisions(data, settings, &result);
   summarise_result(settings, &result);
   return result;
 }

@@ -47,6 +47,11 @@ void append_job(const JobRecord& job, SearchResult* result);
 // The progress line of a finished job ("[3/12] run 0 fold 1 thermal_map: QWK ...").
 std::string job_line(int done, int total, const JobRecord& job, bool stored,
                      const std::string& where = "");
+// Applies the search's --decision to every (run, fold, combination) of `result`, the ensemble's
+// included: the rule is fitted on that job's predictions for training patients (oof_predictions,
+// against the fold's training labels, permuted ones under --shuffle-labels), then decides its
+// test and out-of-fold predictions and rescores the fold. Argmax leaves `result` as it is.
+void apply_decisions(const Dataset& data, const SearchSettings& settings, SearchResult* result);
 // The per-combination summary rows (and the ensemble's), once every job is in `result`.
 void summarise_result(const SearchSettings& settings, SearchResult* result);
 

@@ -14,5 +14,7 @@ inline constexpr int kJsonFormatVersion = 1;
 
 std::unique_ptr<TreeModel> forest_from_json(const nlohmann::json& j);
 std::unique_ptr<TreeModel> gbdt_from_json(const nlohmann::json& j);
+std::unique_ptr<TreeModel> ordinal_from_json(const nlohmann::json& j);
+std::unique_ptr<TreeModel> stack_from_json(const nlohmann::json& j);
 
 }  // namespace woundphase::tabular_detail

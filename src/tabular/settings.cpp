@@ -37,10 +37,21 @@ std::string to_string(ClassWeight w) {
 TreeModelKind parse_tree_model(const std::string& text) {
   if (text == "rf") return TreeModelKind::kForest;
   if (text == "gbdt") return TreeModelKind::kGbdt;
-  throw InputError("--model must be one of rf, gbdt; got '" + text + "'");
+  if (text == "stack") return TreeModelKind::kStack;
+  throw InputError("--model must be one of rf, gbdt, stack; got '" + text + "'");
 }
 
-std::string to_string(TreeModelKind k) { return k == TreeModelKind::kForest ? "rf" : "gbdt"; }
+std::string to_string(TreeModelKind k) {
+  switch (k) {
+    case TreeModelKind::kForest:
+      return "rf";
+    case TreeModelKind::kGbdt:
+      return "gbdt";
+    case TreeModelKind::kStack:
+      return "stack";
+  }
+  return "rf";
+}
 
 std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode) {
   // Balanced is the project's one definition (class_weights.h), which also checks the labels.

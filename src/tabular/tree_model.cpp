@@ -10,7 +10,10 @@ std::unique_ptr<TreeModel> tree_model_from_json(const nlohmann::json& j) {
   const std::string kind = j["kind"].get<std::string>();
   if (kind == "rf") return tabular_detail::forest_from_json(j);
   if (kind == "gbdt") return tabular_detail::gbdt_from_json(j);
-  throw InputError("tree model JSON has unknown kind '" + kind + "' (expected rf or gbdt)");
+  if (kind == "ordinal") return tabular_detail::ordinal_from_json(j);
+  if (kind == "stack") return tabular_detail::stack_from_json(j);
+  throw InputError("tree model JSON has unknown kind '" + kind +
+                   "' (expected rf, gbdt, ordinal or stack)");
 }
 
 }  // namespace woundphase

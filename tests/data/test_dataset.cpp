@@ -243,14 +243,36 @@ TEST(RealData, DfuMetadataLoads) {
   EXPECT_EQ(counts[0], 209);
   EXPECT_EQ(counts[1], 389);
   EXPECT_EQ(counts[2], 96);
-  // 72 columns less Patient#, the label and the five other excluded columns.
-  EXPECT_EQ(d.feature_names.size(), 72U - 7U);
-  EXPECT_EQ(std::count(d.feature_names.begin(), d.feature_names.end(), "Location"), 0);
+  // 72 columns less Patient#, the label, the five other never-features, DFU# and the eleven
+  // treatment and raw pain columns.
+  EXPECT_EQ(d.feature_names.size(), 72U - 7U - 1U - 11U);
+  for (const char* gone : {"Location", "DFU#", "Dressing", "No Offloading", "Offloading Score",
+                           "Offloading: Crutches, Walkers or Wheelchairs", "Type of Pain",
+                           "Type of Pain2", "Type of Pain_Grouped2"})
+    EXPECT_EQ(std::count(d.feature_names.begin(), d.feature_names.end(), gone), 0) << gone;
+  // Their grouped neighbours stay features.
+  for (const char* kept : {"Dressing Grouped", "Type of Pain Grouped", "Appt#"})
+    EXPECT_EQ(std::count(d.feature_names.begin(), d.feature_names.end(), kept), 1) << kept;
   // "NA" in Location Grouped is a missing token, not a category.
   const auto it = std::find(d.feature_names.begin(), d.feature_names.end(),
                             "Location Grouped (Hallux:1,Toes,Middle,Heel,Ankle:5)");
   ASSERT_NE(it, d.feature_names.end());
   for (const auto& v : d.text[it - d.feature_names.begin()]) EXPECT_NE(v, "NA");
+}
+
+// The README's recipe: a --schema file whose excluded_columns lists only the never-features puts
+// the treatment columns back, as categorical columns where they are text.
+TEST(RealData, SchemaFileRestoresTreatmentColumns) {
+  const std::string dir = testing::real_data_dir();
+  if (dir.empty()) GTEST_SKIP() << "../shared/data/dfu not present";
+  const std::string toml = (fs::path(testing::scratch_dir()) / "restore.toml").string();
+  std::ofstream(toml) << "excluded_columns = [\"Healing Phase\", \"Phase Confidence (%)\", "
+                         "\"ID\", \"Patient#\", \"Appt Days\", \"Location\"]\n";
+  const Dataset d = load_dataset(dir, Schema::from_toml_file(toml), true);
+  EXPECT_EQ(d.feature_names.size(), 72U - 7U);
+  const auto it = std::find(d.feature_names.begin(), d.feature_names.end(), "Dressing");
+  ASSERT_NE(it, d.feature_names.end());
+  EXPECT_EQ(d.feature_kinds[it - d.feature_names.begin()], FeatureKind::kCategorical);
 }
 
 }  // namespace
