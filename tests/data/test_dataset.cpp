@@ -41,13 +41,13 @@ TEST(Csv, BomCrlfQuotedHeaderAndBlankMissing) {
   const Dataset d = load_dataset(dir, Schema::dfu(), true);
   ASSERT_EQ(d.rows.size(), 3U);
   EXPECT_EQ(d.patients.size(), 2U);
-  // Patient#, ID, Healing Phase and the label are not features; Appt#, DFU#, Age, Sex are.
-  EXPECT_EQ(d.feature_names, (std::vector<std::string>{"Appt#", "DFU#", "Age", "Sex (F:0, M:1)"}));
-  EXPECT_EQ(d.feature_kinds[3], FeatureKind::kCategorical);
-  EXPECT_FLOAT_EQ(d.numeric.at(0, 2), 60.0F);
-  EXPECT_TRUE(is_missing(d.numeric.at(1, 2)));
-  EXPECT_FLOAT_EQ(d.numeric.at(2, 2), 55.5F);
-  EXPECT_EQ(d.text[3][1], "M");
+  // Patient#, ID, DFU#, Healing Phase and the label are not features; Appt#, Age, Sex are.
+  EXPECT_EQ(d.feature_names, (std::vector<std::string>{"Appt#", "Age", "Sex (F:0, M:1)"}));
+  EXPECT_EQ(d.feature_kinds[2], FeatureKind::kCategorical);
+  EXPECT_FLOAT_EQ(d.numeric.at(0, 1), 60.0F);
+  EXPECT_TRUE(is_missing(d.numeric.at(1, 1)));
+  EXPECT_FLOAT_EQ(d.numeric.at(2, 1), 55.5F);
+  EXPECT_EQ(d.text[2][1], "M");
   EXPECT_EQ(d.labels(), (std::vector<int>{0, 1, 2}));
   EXPECT_EQ(d.rows[2].line, 4);
 }
@@ -197,17 +197,17 @@ TEST(Encoder, CategoriesFromTrainingRowsOnlyUnseenBecomeMissing) {
   const Dataset d = load_dataset(dir, Schema::dfu(), true);
   FeatureEncoder enc;
   enc.fit(d, {0, 1});
-  ASSERT_EQ(enc.features()[3].categories, (std::vector<std::string>{"F", "M"}));
+  ASSERT_EQ(enc.features()[2].categories, (std::vector<std::string>{"F", "M"}));
   const Matrix x = enc.transform(d, {0, 1, 2, 3});
-  EXPECT_FLOAT_EQ(x.at(0, 3), 0.0F);
-  EXPECT_FLOAT_EQ(x.at(1, 3), 1.0F);
-  EXPECT_TRUE(is_missing(x.at(2, 3)));  // unseen 'X'
-  EXPECT_TRUE(is_missing(x.at(3, 3)));  // blank
-  EXPECT_FLOAT_EQ(x.at(2, 2), 62.0F);
+  EXPECT_FLOAT_EQ(x.at(0, 2), 0.0F);
+  EXPECT_FLOAT_EQ(x.at(1, 2), 1.0F);
+  EXPECT_TRUE(is_missing(x.at(2, 2)));  // unseen 'X'
+  EXPECT_TRUE(is_missing(x.at(3, 2)));  // blank
+  EXPECT_FLOAT_EQ(x.at(2, 1), 62.0F);
   const FeatureEncoder back = FeatureEncoder::from_json(enc.to_json());
   const Matrix y = back.transform(d, {0, 1, 2, 3});
   EXPECT_EQ(x.row_major().size(), y.row_major().size());
-  EXPECT_FLOAT_EQ(y.at(1, 3), 1.0F);
+  EXPECT_FLOAT_EQ(y.at(1, 2), 1.0F);
 }
 
 TEST(Schema, TomlOverrideAndUnknownKey) {
