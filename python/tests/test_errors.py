@@ -67,7 +67,7 @@ def test_settings_are_checked_as_on_the_command_line(cohort, tmp_path):
     out = tmp_path / "out"
     cases = {
         "trees must be in [1, 10000], got 0": {"trees": 0},
-        "model must be one of rf, gbdt; got 'forest'": {"model": "forest"},
+        "model must be one of rf, gbdt, stack; got 'forest'": {"model": "forest"},
         "cv_folds: 2.5 is not an integer": {"cv_folds": 2.5},
         "cv_folds: '3x' is not an integer": {"cv_folds": "3x"},
         "shuffle_labels: expects bool, got an int 1": {"shuffle_labels": 1},
