@@ -7,7 +7,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>  // for isnan
 #include <condition_variable>
@@ -51,24 +50,33 @@ py::dict event_dict(const ProgressEvent& e) {
 
 // Runs `work` on its own thread, the GIL released; meanwhile this thread hands each progress
 // event to `callback` (on the caller's thread, so a notebook's widgets and tqdm work) and runs
-// Python's signal handlers. If the callback raises or Ctrl-C arrives, the work is told to stop at
-// its next progress event, and once it has stopped that Python exception is raised here.
+// Python's signal handlers. With a callback, the work waits at each event until the callback has
+// returned, so a callback that raises stops it right there (the job it reported is stored, the
+// next one not begun). Ctrl-C stops the work at its next event. Either way, once the work has
+// stopped, that Python exception is raised here.
 void run_interruptibly(const std::function<void(const ProgressFn&)>& work,
                        const py::object& callback) {
   struct Shared {
     std::mutex mutex;
-    std::condition_variable wake;
+    std::condition_variable wake;  // both ways: events to relay, events relayed, work done
     std::deque<ProgressEvent> events;
+    long posted = 0;   // events the work has posted
+    long relayed = 0;  // events this thread has handed to the callback (or dropped)
     bool done = false;
+    bool stop = false;
     std::exception_ptr error;
-    std::atomic<bool> stop{false};
   };
   auto shared = std::make_shared<Shared>();
-  const ProgressFn progress = [shared](const ProgressEvent& e) {
+  const bool wait = !callback.is_none();
+  const ProgressFn progress = [shared, wait](const ProgressEvent& e) {
+    std::unique_lock<std::mutex> lock(shared->mutex);
     if (shared->stop) throw Interrupted{};
-    std::lock_guard<std::mutex> lock(shared->mutex);
+    const long ticket = ++shared->posted;
     shared->events.push_back(e);
     shared->wake.notify_all();
+    if (!wait) return;
+    shared->wake.wait(lock, [&] { return shared->relayed >= ticket || shared->stop; });
+    if (shared->stop) throw Interrupted{};
   };
   std::thread worker([shared, work, progress] {
     std::exception_ptr error;
@@ -92,15 +100,21 @@ void run_interruptibly(const std::function<void(const ProgressFn&)>& work,
       batch.swap(shared->events);
       done = shared->done;
     }
-    if (raised) continue;  // already stopping: wait for the work to end
-    try {
-      if (!callback.is_none())
-        for (const ProgressEvent& e : batch) callback(event_dict(e));
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    } catch (py::error_already_set&) {
-      raised = std::current_exception();
-      shared->stop = true;
+    if (!raised) {
+      try {
+        if (!callback.is_none())
+          for (const ProgressEvent& e : batch) callback(event_dict(e));
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      } catch (py::error_already_set&) {
+        raised = std::current_exception();
+      }
     }
+    {
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      shared->relayed += static_cast<long>(batch.size());
+      if (raised) shared->stop = true;
+    }
+    shared->wake.notify_all();
   }
   {
     py::gil_scoped_release release;
