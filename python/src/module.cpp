@@ -3,6 +3,7 @@
 // writes the same bytes as `woundphase search`; the package's Python layer turns the outputs into
 // DataFrames. Work runs on a thread of its own with the GIL released while the calling thread
 // relays progress to a Python callback and watches for Ctrl-C (run_interruptibly).
+#include <fmt/format.h>
 #include <malloc.h>  // for mallopt
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -141,6 +142,14 @@ void set_location(py::object& error, const std::string& message) {
   }
 }
 
+// The logger for a call's `verbosity`, checked as the CLI checks --verbosity.
+void configure_logging(int verbosity) {
+  if (verbosity < 0 || verbosity > app::kMaxVerbosity)
+    throw InputError(
+        fmt::format("verbosity must be in [0, {}], got {}", app::kMaxVerbosity, verbosity));
+  app::configure_logging(verbosity);
+}
+
 // Threads as the CLI's --threads default: every core.
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -165,7 +174,7 @@ void search(const std::string& data, const std::string& out, const std::string& 
   // As app/main.cpp hands --threads to a search.
   options.settings.images.vision.threads = threads;
   options.settings.threads = threads;
-  app::configure_logging(verbosity);
+  configure_logging(verbosity);
   run_interruptibly(
       [options](const ProgressFn& progress) mutable {
         options.progress = progress;
@@ -190,7 +199,7 @@ void train(const std::string& data, const std::string& out, const std::string& m
   options.settings.tabular.gbdt.threads = kTrainGbdtThreads;
   options.settings.threads = threads;
   options.settings.images.vision.threads = threads;
-  app::configure_logging(verbosity);
+  configure_logging(verbosity);
   run_interruptibly(
       [options](const ProgressFn& progress) mutable {
         options.progress = progress;

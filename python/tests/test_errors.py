@@ -75,6 +75,10 @@ def test_settings_are_checked_as_on_the_command_line(cohort, tmp_path):
     for message, settings in cases.items():
         with pytest.raises(wp.InputError, match=message.replace("[", r"\[").replace("(", r"\(")):
             wp.search(cohort, out, **settings)
+    with pytest.raises(wp.InputError, match=r"verbosity must be in \[0, 3\], got 4"):
+        wp.search(cohort, out, verbosity=4)
+    with pytest.raises(wp.InputError, match=r"threads must be"):
+        wp.search(cohort, out, threads=0)
     # Text values read as the program reads them.
     wp.search(cohort, out, cv_folds="2", trees="10", shuffle_labels="true", resume="fresh")
 
