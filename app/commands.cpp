@@ -12,7 +12,8 @@
 
 #include "progress.h"
 #include "woundphase/cluster.h"
-#include "woundphase/images.h"  // for write_synthetic_study
+#include "woundphase/explain.h"  // for metadata_importance
+#include "woundphase/images.h"   // for write_synthetic_study
 #include "woundphase/inspect.h"
 #include "woundphase/report.h"
 
@@ -106,6 +107,9 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
   const SearchResult result =
       run_stored_search(data, settings, out_dir, resume, both(reporter, listener), cluster);
   reporter.finish();
+  // The clinical features' importance on the test folds (refits each fold's metadata model).
+  write_importance_csv(metadata_importance(data, settings),
+                       (fs::path(out_dir) / kImportanceFile).string());
   nlohmann::json record = {{"settings", settings.to_json()},
                            {"data",
                             {{"metadata_file", data.metadata_path},
@@ -208,17 +212,41 @@ int run_predict(const PredictOptions& options) {
   Dataset data = load_dataset(options.data_dir, bundle.schema, false);
   for (const auto& w : data.warnings) spdlog::warn("{}", w);
   Scores scores;
+  std::vector<std::string> used;
   const Probabilities probs =
-      predict_bundle(bundle, data, options.out_csv, &scores, options.threads);
+      predict_bundle(bundle, data, options.out_csv, &scores, options.settings, &used);
+  const std::string full = to_string(bundle.combination);
   long missing = 0;
-  for (size_t i = 0; i < data.rows.size(); ++i) missing += std::isnan(probs[i * kNumClasses]);
+  long partial = 0;
+  for (size_t i = 0; i < data.rows.size(); ++i) {
+    missing += used[i].empty() ? 1 : 0;
+    partial += !used[i].empty() && used[i] != full ? 1 : 0;
+  }
   std::cout << fmt::format("predicted {} visit-wounds of {} patients with {}; written to {}\n",
-                           data.rows.size() - missing, data.patients.size(),
-                           to_string(bundle.combination), options.out_csv);
+                           data.rows.size() - missing, data.patients.size(), full, options.out_csv);
+  if (partial > 0)
+    std::cout << fmt::format(
+        "{} visit-wounds lack some of its images: predicted from the modalities they have (column "
+        "modalities_used; --require-all leaves them blank)\n",
+        partial);
   if (missing > 0)
     std::cout << fmt::format(
-        "{} visit-wounds lack an image modality the bundle needs: their row has no prediction\n",
-        missing);
+        "{} visit-wounds have {} of the modalities the bundle needs: their row has no prediction\n",
+        missing, options.settings.require_all ? "not all" : "none");
+  if (options.settings.explain) {
+    const fs::path folder = fs::absolute(options.out_csv).parent_path();
+    std::cout << fmt::format("explanations of the metadata branch written to {}\n",
+                             (folder / "explanations.csv").string());
+    if (bundle.combination.size() > 1)
+      std::cout << "  (they explain the metadata branch's probabilities, one input of the fused "
+                   "head, not the fused probabilities)\n";
+    else if (bundle.temperature != 1.0)
+      std::cout << "  (they explain the probabilities before the bundle's temperature scaling)\n";
+  }
+  if (options.settings.report)
+    std::cout << fmt::format(
+        "case page written to {}\n",
+        (fs::absolute(options.out_csv).parent_path() / "predictions.html").string());
   if (data.has_labels && scores.n > 0) print_scores(scores, bundle.schema);
   return 0;
 }

@@ -43,7 +43,7 @@ struct PredictOptions {
   std::string bundle_dir;
   std::string data_dir;
   std::string out_csv;
-  int threads = 2;
+  PredictSettings settings;  // --explain, threads
 };
 
 struct DemoOptions {

@@ -152,6 +152,7 @@ int main(int argc, char** argv) {
       ->required();
   predict_cmd->add_option("--data", predict.data_dir, "study folder (labels optional)")->required();
   predict_cmd->add_option("--out", predict.out_csv, "predictions CSV")->required();
+  binder.bind(predict_cmd, predict_options(), &predict.settings);
 
   app::DataOptions inspect;
   auto* inspect_cmd = cli.add_subcommand(
@@ -239,7 +240,7 @@ int main(int argc, char** argv) {
         return app::run_train(train);
       }
       if (*predict_cmd) {
-        predict.threads = threads;
+        predict.settings.threads = threads;
         return app::run_predict(predict);
       }
       if (*inspect_cmd) return app::run_inspect(inspect);

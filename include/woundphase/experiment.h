@@ -38,6 +38,9 @@ std::string to_string(const Combination& c);
 // `available`). Duplicates are removed; order of first appearance is kept.
 std::vector<Combination> parse_combinations(const std::string& text,
                                             const std::vector<Modality>& available);
+// Every non-empty proper subset of `c` (in the fixed order within each), by subset bits: for a
+// visit-wound that lacks some of the combination's modalities.
+std::vector<Combination> sub_combinations(const Combination& c);
 
 // How the metadata (tree) branch is fitted. Shared by search and train so both fit the same way.
 struct TabularSettings {
@@ -239,6 +242,12 @@ std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& 
 void write_search_outputs(const Dataset& data, const SearchResult& result,
                           const std::string& out_dir, double alpha = 0.05,
                           CalibrationMethod calibrate = CalibrationMethod::kNone);
+// degraded.csv (written by write_search_outputs): for each fused combination and each
+// sub-combination of it the search also evaluated, per run and fold, `run, fold, modalities, used,
+// n, qwk_used, qwk_all`: the QWK on the fused combination's test visit-wounds when predicted from
+// the sub-combination only (what a bundle falls back to when the other images are missing) and
+// with every modality.
+void write_degraded_csv(const Dataset& data, const SearchResult& result, const std::string& path);
 // The results table as printed at the end of a search.
 std::string format_results_table(const SearchResult& result, const Schema& schema);
 
@@ -298,17 +307,47 @@ struct Bundle {
   std::optional<MetadataModel> metadata;              // when the combination has metadata
   std::vector<std::unique_ptr<ImageModel>> branches;  // its image modalities, in its order
   std::unique_ptr<FusionModel> head;                  // fused combinations
-  PreprocessSettings preprocess;                      // how its images are cropped and decoded
-  double temperature = 1.0;  // probabilities are scaled by it (1: not calibrated)
-  Decision decision;         // how the scaled probabilities become phases
-  nlohmann::json manifest;   // everything else recorded at training time
+  // Heads of the fused sub-combinations (bundles of 3 or more modalities): a visit-wound that
+  // lacks some images is predicted from the modalities it has.
+  struct SubHead {
+    Combination combination;
+    std::unique_ptr<FusionModel> head;
+  };
+  std::vector<SubHead> sub_heads;
+  PreprocessSettings preprocess;  // how its images are cropped and decoded
+  double temperature = 1.0;       // probabilities are scaled by it (1: not calibrated)
+  Decision decision;              // how the scaled probabilities become phases
+  nlohmann::json manifest;        // everything else recorded at training time
+  std::string dir;                // the folder it was loaded from
 };
 Bundle load_bundle(const std::string& bundle_dir);
-// Writes patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred for every row of `data`; a row
-// without an image modality the bundle needs has blank probabilities and prediction (and is not
-// scored). Returns the probabilities (NaN for such rows); `scores` is filled when the data has
-// labels.
+// Writes patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred, modalities_used for every row
+// of `data`. A row that lacks some of the combination's modalities is predicted from those it has
+// (the tree model, an image branch or a sub-combination head), named in modalities_used; a row with
+// none of them has blank probabilities and prediction (and is not scored). Returns the
+// probabilities (NaN for such rows); `scores` is filled when the data has labels.
 Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
                              Scores* scores, int threads = 2);
+
+// What predict writes besides predictions.csv; every output goes into the folder of --out.
+struct PredictSettings {
+  // explanations.csv: the metadata branch's TreeSHAP contributions per visit-wound and class
+  // (explain.h). Flags and meanings: predict_options() (src/experiment/options.cpp).
+  bool explain = false;
+  // predictions.html: a self-contained case page, a card per visit-wound (report.h).
+  bool report = false;
+  // Only visit-wounds with every modality of the combination get a prediction (as before
+  // sub-combination fallbacks existed).
+  bool require_all = false;
+  int threads = 2;
+  void validate() const;
+};
+const OptionTable<PredictSettings>& predict_options();
+
+// predict_bundle, then the outputs `settings` asks for; `modalities_used` (optional) receives each
+// row's modalities_used.
+Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
+                             Scores* scores, const PredictSettings& settings,
+                             std::vector<std::string>* modalities_used = nullptr);
 
 }  // namespace woundphase

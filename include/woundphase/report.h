@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace woundphase {
 
@@ -23,5 +24,34 @@ std::string render_report(const std::string& run_dir);
 // Writes render_report(run_dir) to `run_dir`/report.html via a temporary file and a rename, so
 // an existing report is replaced only by a complete one. Throws InputError as render_report does.
 void write_report(const std::string& run_dir);
+
+// predict --report: one self-contained page (predictions.html) with a card per visit-wound.
+struct CaseFeature {
+  std::string name;
+  std::string value;  // as the reader knows it: number, category, "" when missing
+  double contribution = 0;
+};
+struct CaseEntry {
+  std::string patient;
+  long appt = 0;
+  long dfu = 0;
+  std::string label;         // the known phase, "" when the data has none
+  std::vector<double> prob;  // one per class; empty when the visit-wound got no prediction
+  int decision = -1;         // class index
+  std::string modalities_used;
+  std::vector<CaseFeature>
+      top;  // the largest |contribution| to the decision's class, largest first
+};
+struct CasePage {
+  std::string bundle;       // the bundle folder as given
+  std::string combination;  // the bundle's combination
+  std::vector<std::string> class_labels;
+  // What the contributions explain ("probability" or "margin"; "" without explanations) and
+  // whether they explain the metadata branch only (fused bundles).
+  std::string contribution_scale;
+  bool branch_only = false;
+  std::vector<CaseEntry> entries;
+};
+std::string render_case_page(const CasePage& page);
 
 }  // namespace woundphase

@@ -62,6 +62,25 @@ enum class TreeModelKind { kForest, kGbdt, kStack };
 TreeModelKind parse_tree_model(const std::string& text);  // "rf" | "gbdt" | "stack"; InputError
 std::string to_string(TreeModelKind k);
 
+// Additive per-feature explanations of a model's outputs (SHAP values): for row i and class c,
+// base(i, c) + sum_f at(i, c, f) is the model's output for the row and class. The output is the
+// class probability for the forest (TreeSHAP, exact) and the class margin (log-odds before the
+// softmax) for gbdt (XGBoost's own TreeSHAP): `scale` says which.
+enum class ContributionScale { kProbability, kMargin };
+std::string to_string(ContributionScale s);
+
+struct Contributions {
+  size_t rows = 0;
+  size_t features = 0;
+  ContributionScale scale = ContributionScale::kProbability;
+  // [row][class][feature], feature index `features` holding the base (expected value).
+  std::vector<double> values;
+  double at(size_t row, int c, size_t f) const {
+    return values[(row * kNumClasses + c) * (features + 1) + f];
+  }
+  double base(size_t row, int c) const { return at(row, c, features); }
+};
+
 // A fitted tree model. predict() returns row-major probabilities that sum to 1 per row.
 class TreeModel {
  public:
@@ -75,6 +94,9 @@ class TreeModel {
   virtual bool has_oob() const { return false; }
   virtual Probabilities oob(std::vector<bool>* covered) const;
   virtual nlohmann::json to_json() const = 0;
+  // SHAP values of the rows of `x` (path-dependent TreeSHAP). The default throws InputError
+  // (a model restored from a bundle written before explanations existed cannot explain).
+  virtual Contributions contributions(const Matrix& x) const;
 };
 
 std::unique_ptr<TreeModel> make_forest(const ForestSettings& s);

@@ -3,10 +3,11 @@
 #include <unistd.h>         // for getpid
 #include <xgboost/c_api.h>  // for XGBoostVersion
 
-#include <algorithm>  // for max_element
-#include <cmath>      // for NAN, isnan
+#include <algorithm>  // for max_element, find
+#include <cmath>      // for NAN, isnan, abs
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>  // for iota
 #include <sstream>
@@ -15,7 +16,9 @@
 #include "experiment/search_stats.h"  // for fit_job_temperature
 #include "woundphase/dataset.h"       // for csv_field
 #include "woundphase/experiment.h"
+#include "woundphase/explain.h"
 #include "woundphase/options_json.h"
+#include "woundphase/report.h"  // for render_case_page
 
 namespace fs = std::filesystem;
 
@@ -28,6 +31,10 @@ constexpr int kOldestBundleFormat = 1;
 constexpr const char* kBundleFile = "bundle.json";
 constexpr const char* kFusionFile = "fusion.pt";
 constexpr const char* kTrainPredictionsFile = "train_predictions.csv";
+constexpr const char* kExplanationsFile = "explanations.csv";
+constexpr const char* kCasePageFile = "predictions.html";
+// Clinical features listed per visit-wound on the case page.
+constexpr size_t kCaseTopFeatures = 5;
 
 std::string xgboost_version() {
   int major = 0;
@@ -43,66 +50,139 @@ namespace {
 
 std::string branch_file(Modality m) { return fmt::format("branch_{}.pt", to_string(m)); }
 
-// Probabilities for every row of `data` from fitted models (the training process's own or a
-// loaded bundle's: the same code, so both give the same numbers). Rows missing an image
-// modality the combination needs get NaN.
-Probabilities predict_rows(const Combination& combo, const MetadataModel* metadata,
-                           const std::vector<ImageModel*>& branches, FusionModel* head,
-                           const Dataset& data, const ImageIndex* index, ImageCache* cache) {
+// The combination's modalities whose bits are set in `mask` (bit i: combo[i]), in its order.
+Combination modalities_in(const Combination& combo, unsigned mask) {
+  Combination out;
+  for (size_t i = 0; i < combo.size(); ++i)
+    if ((mask >> i) & 1U) out.push_back(combo[i]);
+  return out;
+}
+
+// What predict_rows gives: probabilities (NaN for rows without a prediction) and the
+// sub-combination each row was predicted from ("" without a prediction).
+struct RowPredictions {
+  Probabilities probs;
+  std::vector<std::string> used;
+};
+
+// The fitted models of a bundle (the training process's own or a loaded bundle's: the same code,
+// so both give the same numbers).
+struct BundleModels {
+  const Combination* combo = nullptr;
+  const MetadataModel* metadata = nullptr;
+  std::vector<ImageModel*> branches;  // the combination's image modalities, in its order
+  FusionModel* head = nullptr;
+  std::vector<std::pair<Combination, FusionModel*>> sub_heads;
+};
+
+// Probabilities of `rows` (every one has each modality of `sub`) from the models for `sub`: the
+// tree model or the image branch alone for one modality, else the combination's head or the
+// sub-combination's. Empty when the bundle has no head for `sub` (written before sub-heads).
+Probabilities predict_group(const BundleModels& m, const Combination& sub,
+                            const std::vector<int>& rows, const Probabilities& meta,
+                            const ImageIndex* index, ImageCache* cache) {
+  const Combination& combo = *m.combo;
+  auto branch_of = [&](Modality modality) {
+    size_t k = 0;
+    for (Modality c : combo) {
+      if (c == modality) return m.branches[k];
+      k += is_image(c) ? 1 : 0;
+    }
+    throw std::logic_error("predict_group: no branch for " + to_string(modality));
+  };
+  Probabilities out;
+  if (sub.size() == 1 && !is_image(sub.front())) {
+    for (int r : rows)
+      out.insert(out.end(), meta.begin() + r * kNumClasses, meta.begin() + (r + 1) * kNumClasses);
+    return out;
+  }
+  if (sub.size() == 1) {
+    const BranchFeatures f =
+        branch_features(*index, *cache, sub.front(), *branch_of(sub.front()), rows);
+    for (int r : rows) {
+      const size_t slot = f.slot.at(r);
+      out.insert(out.end(), f.probs.begin() + slot * kNumClasses,
+                 f.probs.begin() + (slot + 1) * kNumClasses);
+    }
+    return out;
+  }
+  FusionModel* head = sub == combo ? m.head : nullptr;
+  for (const auto& [c, h] : m.sub_heads)
+    if (c == sub) head = h;
+  if (head == nullptr) return out;
+  FusionImages samples;
+  samples.fixed.count = static_cast<int>(rows.size());
+  std::vector<SampleRef> refs;
+  for (size_t i = 0; i < rows.size(); ++i)
+    refs.push_back(SampleRef{static_cast<int>(i), -1, 0.0F, 0});
+  for (Modality modality : sub) {
+    if (!is_image(modality)) {
+      Probabilities p;
+      for (int r : rows)
+        p.insert(p.end(), meta.begin() + r * kNumClasses, meta.begin() + (r + 1) * kNumClasses);
+      samples.fixed.probs.push_back(std::move(p));
+      samples.fixed.embeddings.emplace_back();
+      samples.images.emplace_back();
+      continue;
+    }
+    samples.fixed.probs.emplace_back();
+    samples.fixed.embeddings.emplace_back();
+    samples.images.push_back(gather_samples(refs, rows, *index, *cache, image_modality(modality),
+                                            branch_of(modality)->channels()));
+  }
+  return head->predict_images(samples);
+}
+
+// Probabilities for every row of `data`. A row is predicted from the modalities of the
+// combination it has: all of them through the combination's model, fewer through the models of
+// that sub-combination (the metadata's tree model, an image branch, a sub-combination head).
+// With `require_all`, only rows with every modality get a prediction.
+RowPredictions predict_rows(const BundleModels& m, bool require_all, const Dataset& data,
+                            const ImageIndex* index, ImageCache* cache) {
+  const Combination& combo = *m.combo;
   std::vector<int> rows(data.rows.size());
   std::iota(rows.begin(), rows.end(), 0);
   Probabilities meta;
-  if (metadata != nullptr) meta = predict_metadata(*metadata, data, rows);
-  if (combo.size() == 1 && metadata != nullptr) return meta;
-
-  std::vector<Modality> image_mods;
-  for (Modality m : combo)
-    if (is_image(m)) image_mods.push_back(m);
-  Probabilities out(rows.size() * kNumClasses, NAN);
-  if (combo.size() == 1) {
-    const BranchFeatures f = branch_features(*index, *cache, image_mods[0], *branches[0], rows);
-    for (const auto& [row, slot] : f.slot)
+  if (m.metadata != nullptr) meta = predict_metadata(*m.metadata, data, rows);
+  // Which of the combination's modalities each row has (bit i: combo[i]).
+  std::vector<unsigned> mask(rows.size(), 0);
+  for (size_t i = 0; i < combo.size(); ++i) {
+    if (!is_image(combo[i])) {
+      for (unsigned& bits : mask) bits |= 1U << i;
+      continue;
+    }
+    for (int r : rows_with_images(*index, *cache, combo[i], rows)) mask[r] |= 1U << i;
+  }
+  const unsigned full = (1U << combo.size()) - 1;
+  std::map<unsigned, std::vector<int>> groups;
+  for (int r : rows)
+    if (mask[r] != 0 && (!require_all || mask[r] == full)) groups[mask[r]].push_back(r);
+  RowPredictions out;
+  out.probs.assign(rows.size() * kNumClasses, NAN);
+  out.used.assign(rows.size(), "");
+  for (const auto& [bits, group] : groups) {
+    const Combination sub = modalities_in(combo, bits);
+    const Probabilities p = predict_group(m, sub, group, meta, index, cache);
+    if (p.empty()) continue;
+    for (size_t i = 0; i < group.size(); ++i) {
       for (int c = 0; c < kNumClasses; ++c)
-        out[row * kNumClasses + c] = f.probs[slot * kNumClasses + c];
-    return out;
+        out.probs[group[i] * kNumClasses + c] = p[i * kNumClasses + c];
+      out.used[group[i]] = to_string(sub);
+    }
   }
-  std::vector<int> complete = rows;
-  for (Modality m : image_mods) complete = rows_with_images(*index, *cache, m, complete);
-  if (complete.empty()) return out;
-  FusionImages samples;
-  samples.fixed.count = static_cast<int>(complete.size());
-  std::vector<SampleRef> refs;
-  for (size_t i = 0; i < complete.size(); ++i)
-    refs.push_back(SampleRef{static_cast<int>(i), -1, 0.0F, 0});
-  if (metadata != nullptr) {
-    Probabilities p;
-    for (int r : complete)
-      p.insert(p.end(), meta.begin() + r * kNumClasses, meta.begin() + (r + 1) * kNumClasses);
-    samples.fixed.probs.push_back(std::move(p));
-    samples.fixed.embeddings.emplace_back();
-    samples.images.emplace_back();
-  }
-  for (size_t i = 0; i < image_mods.size(); ++i) {
-    samples.fixed.probs.emplace_back();
-    samples.fixed.embeddings.emplace_back();
-    samples.images.push_back(gather_samples(
-        refs, complete, *index, *cache, image_modality(image_mods[i]), branches[i]->channels()));
-  }
-  const Probabilities p = head->predict_images(samples);
-  for (size_t i = 0; i < complete.size(); ++i)
-    for (int c = 0; c < kNumClasses; ++c)
-      out[complete[i] * kNumClasses + c] = p[i * kNumClasses + c];
   return out;
 }
 
 // The predictions file of predict (and train_predictions.csv); returns the scores of the rows
 // that have predictions.
 Scores write_predictions(const Schema& schema, const Dataset& data, const Probabilities& probs,
-                         const Decision& decision, const std::string& out_csv) {
+                         const Decision& decision, const std::vector<std::string>& used,
+                         const std::string& out_csv) {
   const auto& labels = schema.class_labels;
   std::string out = "patient,appt,dfu";
   if (data.has_labels) out += ",label";
-  out += fmt::format(",prob_{},prob_{},prob_{},pred\n", labels[0], labels[1], labels[2]);
+  out += fmt::format(",prob_{},prob_{},prob_{},pred,modalities_used\n", labels[0], labels[1],
+                     labels[2]);
   std::vector<int> truth;
   std::vector<int> pred;
   for (size_t i = 0; i < data.rows.size(); ++i) {
@@ -111,11 +191,11 @@ Scores write_predictions(const Schema& schema, const Dataset& data, const Probab
     if (data.has_labels) out += "," + labels[vw.label];
     const double* p = probs.data() + i * kNumClasses;
     if (std::isnan(p[0])) {
-      out += ",,,,\n";  // the row lacks an image modality the bundle needs
+      out += ",,,,,\n";  // the row has none of the modalities (or not all, --require-all)
       continue;
     }
     const int best = decision.apply_row(p);
-    out += fmt::format(",{:.6f},{:.6f},{:.6f},{}\n", p[0], p[1], p[2], labels[best]);
+    out += fmt::format(",{:.6f},{:.6f},{:.6f},{},{}\n", p[0], p[1], p[2], labels[best], used[i]);
     if (data.has_labels) {
       truth.push_back(vw.label);
       pred.push_back(best);
@@ -201,7 +281,21 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
                 progress, nullptr);
   work.keep_models();
   const JobRecord job = work.compute(combo);
+  std::string final_stage;
+  std::unique_ptr<FusionModel> head;
+  if (combo.size() > 1) head = work.take_head(&final_stage);
+  // A head per fused sub-combination, on the same branches and metadata model: predict falls
+  // back to one for a visit-wound lacking some of the combination's images.
+  std::vector<std::pair<Combination, std::unique_ptr<FusionModel>>> sub_heads;
+  for (const Combination& sub : sub_combinations(combo)) {
+    if (sub.size() < 2) continue;  // the tree model or a branch alone: already in the bundle
+    std::string unused;
+    work.compute(sub);
+    sub_heads.emplace_back(sub, work.take_head(&unused));
+  }
   FoldWork::Models models = work.take_models(combo);
+  models.head = std::move(head);
+  models.final_stage = final_stage;
   // The temperature is fitted on the training process's predictions for patients it did not fit
   // on: the validation patients' (image and fused combinations) or out-of-fold ones (metadata).
   const double temperature = settings.calibrate == CalibrationMethod::kTemperature
@@ -264,6 +358,15 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
                           {"dropout", f.dropout},
                           {"final_stage", models.final_stage}};
   }
+  if (!sub_heads.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [sub, sub_head] : sub_heads) {
+      const std::string file = fmt::format("fusion_{}.pt", to_string(sub));
+      sub_head->save((tmp / file).string());
+      list.push_back({{"modalities", to_string(sub)}, {"file", file}});
+    }
+    manifest["sub_heads"] = list;
+  }
   if (settings.calibrate == CalibrationMethod::kTemperature)
     manifest["calibration"] = {{"method", to_string(settings.calibrate)},
                                {"temperature", temperature},
@@ -274,12 +377,18 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
                           {"fitted_on_rows", job.oof.size()}};
   write_file_atomically((tmp / kBundleFile).string(), manifest.dump(1));
   // The training process's own predictions for its cohort (predict reproduces them).
-  const Probabilities probs = stats::apply_temperature(
-      predict_rows(combo, models.metadata ? &*models.metadata : nullptr, branches,
-                   models.head.get(), data, images ? &images->index : nullptr,
-                   images ? images->cache.get() : nullptr),
-      temperature);
-  write_predictions(data.schema, data, probs, decision, (tmp / kTrainPredictionsFile).string());
+  BundleModels fitted;
+  fitted.combo = &combo;
+  fitted.metadata = models.metadata ? &*models.metadata : nullptr;
+  fitted.branches = branches;
+  fitted.head = models.head.get();
+  for (const auto& [sub, sub_head] : sub_heads) fitted.sub_heads.emplace_back(sub, sub_head.get());
+  const RowPredictions predicted =
+      predict_rows(fitted, /*require_all=*/false, data, images ? &images->index : nullptr,
+                   images ? images->cache.get() : nullptr);
+  const Probabilities probs = stats::apply_temperature(predicted.probs, temperature);
+  write_predictions(data.schema, data, probs, decision, predicted.used,
+                    (tmp / kTrainPredictionsFile).string());
 
   fs::remove_all(target, ec);
   fs::rename(tmp, target, ec);
@@ -293,6 +402,7 @@ Bundle load_bundle(const std::string& bundle_dir) {
   std::ifstream in(file);
   if (!in) throw InputError(fmt::format("{}: not a model bundle (no {})", bundle_dir, kBundleFile));
   Bundle b;
+  b.dir = bundle_dir;
   try {
     b.manifest = nlohmann::json::parse(in);
     const int format = b.manifest.at("format").get<int>();
@@ -343,20 +453,41 @@ Bundle load_bundle(const std::string& bundle_dir) {
       fs.kind = parse_fusion(f.at("kind").get<std::string>());
       fs.rf_weight = f.at("rf_weight").get<double>();
       fs.dropout = f.at("dropout").get<double>();
-      std::vector<FusionSource> sources;
-      std::vector<const ImageModel*> models;
-      size_t next = 0;
-      for (Modality m : b.combination) {
-        if (!is_image(m)) {
-          sources.push_back({to_string(m), 0});
-          models.push_back(nullptr);
-          continue;
+      // The head of `combo` (the bundle's combination or a sub-combination of it).
+      auto make_head = [&](const Combination& combo, const std::string& file) {
+        std::vector<FusionSource> sources;
+        std::vector<const ImageModel*> models;
+        for (Modality m : combo) {
+          if (!is_image(m)) {
+            sources.push_back({to_string(m), 0});
+            models.push_back(nullptr);
+            continue;
+          }
+          size_t k = 0;
+          for (Modality c : b.combination) {
+            if (c == m) break;
+            k += is_image(c) ? 1 : 0;
+          }
+          sources.push_back({to_string(m), b.branches.at(k)->embedding_dim()});
+          models.push_back(b.branches.at(k).get());
         }
-        sources.push_back({to_string(m), b.branches.at(next)->embedding_dim()});
-        models.push_back(b.branches.at(next++).get());
+        std::unique_ptr<FusionModel> head = create_fusion_model(fs, sources, models);
+        head->load((fs::path(bundle_dir) / file).string());
+        return head;
+      };
+      b.head = make_head(b.combination, f.at("file").get<std::string>());
+      if (b.manifest.contains("sub_heads")) {
+        for (const auto& sub : b.manifest.at("sub_heads")) {
+          Combination c;
+          std::stringstream names(sub.at("modalities").get<std::string>());
+          for (std::string name; std::getline(names, name, '+');) c.push_back(parse_modality(name));
+          for (Modality m : c)
+            if (std::find(b.combination.begin(), b.combination.end(), m) == b.combination.end())
+              throw InputError(fmt::format("{}: damaged bundle (sub-head '{}' is not part of '{}')",
+                                           file.string(), to_string(c), to_string(b.combination)));
+          b.sub_heads.push_back({c, make_head(c, sub.at("file").get<std::string>())});
+        }
       }
-      b.head = create_fusion_model(fs, sources, models);
-      b.head->load((fs::path(bundle_dir) / f.at("file").get<std::string>()).string());
     }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: damaged bundle ({})", file.string(), e.what()));
@@ -374,8 +505,37 @@ Bundle load_bundle(const std::string& bundle_dir) {
   return b;
 }
 
+namespace {
+
+// The features with the largest |contribution| to class `c` of explained row `i`, largest first.
+std::vector<CaseFeature> top_features(const TabularExplanation& e, int i, int c) {
+  const Contributions& k = e.contributions;
+  std::vector<size_t> order(k.features);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::abs(k.at(i, c, a)) > std::abs(k.at(i, c, b));
+  });
+  std::vector<CaseFeature> out;
+  for (size_t j = 0; j < order.size() && j < kCaseTopFeatures; ++j) {
+    if (k.at(i, c, order[j]) == 0) break;
+    out.push_back({e.features[order[j]].name, e.value_text(i, order[j]), k.at(i, c, order[j])});
+  }
+  return out;
+}
+
+}  // namespace
+
 Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
                              Scores* scores, int threads) {
+  PredictSettings settings;
+  settings.threads = threads;
+  return predict_bundle(bundle, data, out_csv, scores, settings);
+}
+
+Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
+                             Scores* scores, const PredictSettings& settings,
+                             std::vector<std::string>* modalities_used) {
+  settings.validate();
   std::unique_ptr<ImageInputs> images;
   if (!bundle.branches.empty()) {
     for (Modality m : bundle.combination) {
@@ -387,17 +547,64 @@ Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const st
             fmt::format("{}: missing; the bundle's combination '{}' needs its {} images",
                         folder.string(), to_string(bundle.combination), to_string(m)));
     }
-    images = bundle_images(data, bundle.combination, bundle.preprocess, threads);
+    images = bundle_images(data, bundle.combination, bundle.preprocess, settings.threads);
   }
-  std::vector<ImageModel*> branches;
-  for (const auto& m : bundle.branches) branches.push_back(m.get());
-  const Probabilities probs = stats::apply_temperature(
-      predict_rows(bundle.combination, bundle.metadata ? &*bundle.metadata : nullptr, branches,
-                   bundle.head.get(), data, images ? &images->index : nullptr,
-                   images ? images->cache.get() : nullptr),
-      bundle.temperature);
-  const Scores s = write_predictions(bundle.schema, data, probs, bundle.decision, out_csv);
+  BundleModels models;
+  models.combo = &bundle.combination;
+  models.metadata = bundle.metadata ? &*bundle.metadata : nullptr;
+  for (const auto& m : bundle.branches) models.branches.push_back(m.get());
+  models.head = bundle.head.get();
+  for (const auto& sub : bundle.sub_heads)
+    models.sub_heads.emplace_back(sub.combination, sub.head.get());
+  const RowPredictions predicted =
+      predict_rows(models, settings.require_all, data, images ? &images->index : nullptr,
+                   images ? images->cache.get() : nullptr);
+  const Probabilities probs = stats::apply_temperature(predicted.probs, bundle.temperature);
+  const Scores s =
+      write_predictions(bundle.schema, data, probs, bundle.decision, predicted.used, out_csv);
   if (scores != nullptr && data.has_labels) *scores = s;
+  if (modalities_used != nullptr) *modalities_used = predicted.used;
+  const fs::path folder = fs::absolute(out_csv).parent_path();
+  if (settings.explain && !bundle.metadata)
+    throw InputError(
+        fmt::format("--explain: the bundle's combination '{}' has no metadata branch to explain",
+                    to_string(bundle.combination)));
+  std::vector<int> rows;
+  for (size_t i = 0; i < data.rows.size(); ++i)
+    if (!std::isnan(probs[i * kNumClasses])) rows.push_back(static_cast<int>(i));
+  std::optional<TabularExplanation> explanation;
+  if (bundle.metadata && (settings.explain || settings.report))
+    explanation = explain_metadata(*bundle.metadata, data, rows);
+  if (settings.explain)
+    write_explanations_csv(bundle.schema, data, *explanation,
+                           (folder / kExplanationsFile).string());
+  if (settings.report) {
+    CasePage page;
+    page.bundle = bundle.dir;
+    page.combination = to_string(bundle.combination);
+    page.class_labels = bundle.schema.class_labels;
+    page.branch_only = bundle.combination.size() > 1;
+    if (explanation) page.contribution_scale = to_string(explanation->contributions.scale);
+    std::vector<int> slot(data.rows.size(), -1);
+    for (size_t i = 0; i < rows.size(); ++i) slot[rows[i]] = static_cast<int>(i);
+    for (size_t r = 0; r < data.rows.size(); ++r) {
+      const VisitWound& vw = data.rows[r];
+      CaseEntry e;
+      e.patient = data.patients[vw.patient];
+      e.appt = vw.appt;
+      e.dfu = vw.dfu;
+      if (data.has_labels) e.label = bundle.schema.class_labels[vw.label];
+      e.modalities_used = predicted.used[r];
+      if (slot[r] >= 0) {
+        const double* p = probs.data() + r * kNumClasses;
+        e.prob.assign(p, p + kNumClasses);
+        e.decision = bundle.decision.apply_row(p);
+        if (explanation) e.top = top_features(*explanation, slot[r], e.decision);
+      }
+      page.entries.push_back(std::move(e));
+    }
+    write_file_atomically((folder / kCasePageFile).string(), render_case_page(page));
+  }
   return probs;
 }
 

@@ -288,6 +288,12 @@ FoldWork::Models FoldWork::take_models(const Combination& combo) {
   return out;
 }
 
+std::unique_ptr<FusionModel> FoldWork::take_head(std::string* final_stage) {
+  if (!head_) throw std::logic_error("take_head: no fused combination was computed");
+  *final_stage = final_stage_;
+  return std::move(head_);
+}
+
 JobRecord FoldWork::new_record(const Combination& combo, int n_train) const {
   JobRecord job;
   job.result.run = plan_.run;

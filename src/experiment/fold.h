@@ -80,6 +80,9 @@ class FoldWork {
   };
   void keep_models() { keep_models_ = true; }
   Models take_models(const Combination& combo);
+  // The head of the last compute() of a fused combination (after keep_models()), taken out so
+  // that further combinations of the fold can be computed; `final_stage` receives its stage.
+  std::unique_ptr<FusionModel> take_head(std::string* final_stage);
   // The late-fusion ensemble over the fold's finished combinations (`members`, one per
   // combination of the search), fitted on their predictions for the validation patients.
   JobRecord ensemble(const std::vector<const JobRecord*>& members);

@@ -84,4 +84,16 @@ std::vector<Combination> parse_combinations(const std::string& text,
   return out;
 }
 
+std::vector<Combination> sub_combinations(const Combination& c) {
+  std::vector<Combination> out;
+  const unsigned n = static_cast<unsigned>(c.size());
+  for (unsigned mask = 1; mask + 1 < (1U << n); ++mask) {
+    Combination sub;
+    for (unsigned i = 0; i < n; ++i)
+      if ((mask >> i) & 1U) sub.push_back(c[i]);
+    out.push_back(std::move(sub));
+  }
+  return out;
+}
+
 }  // namespace woundphase

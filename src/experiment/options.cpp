@@ -165,6 +165,29 @@ void SearchSettings::validate() const {
   ensemble.validate();
 }
 
+const OptionTable<PredictSettings>& predict_options() {
+  static const OptionTable<PredictSettings> table = [] {
+    using S = PredictSettings;
+    OptionTable<S> t;
+    t.add("--explain", &S::explain,
+          "write explanations.csv beside --out: each clinical feature's TreeSHAP contribution per "
+          "visit-wound and class")
+        .context();
+    t.add("--report", &S::report,
+          "write predictions.html beside --out: per visit-wound the probabilities, the decision, "
+          "the modalities used and the top contributing clinical features")
+        .context();
+    t.add("--require-all", &S::require_all,
+          "predict only visit-wounds that have every modality of the bundle's combination (by "
+          "default one lacking images is predicted from the modalities it has)");
+    t.add("--threads", &S::threads, "threads").range(1, kMaxThreads).run_context();
+    return t;
+  }();
+  return table;
+}
+
+void PredictSettings::validate() const { predict_options().validate(*this); }
+
 void TrainSettings::validate() const {
   train_options().validate(*this);
   tabular.validate();

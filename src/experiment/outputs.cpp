@@ -189,6 +189,7 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
   }
   write_file_atomically((dir / "comparisons.csv").string(), comparisons_csv(statistics));
   write_file_atomically((dir / "complementarity.csv").string(), complementarity_csv(statistics));
+  write_degraded_csv(data, result, (dir / "degraded.csv").string());
   write_file_atomically((dir / "results.csv").string(), results);
 }
 

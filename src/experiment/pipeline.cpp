@@ -49,6 +49,7 @@ class ResamplingModel : public TreeModel {
     return out;
   }
   nlohmann::json to_json() const override { return inner_->to_json(); }
+  Contributions contributions(const Matrix& x) const override { return inner_->contributions(x); }
 
  private:
   std::unique_ptr<TreeModel> inner_;

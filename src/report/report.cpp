@@ -495,6 +495,7 @@ std::string render_report(const std::string& run_dir) {
       "href=\"#comparisons\">Comparisons</a><a href=\"#folds\">Folds</a><a "
       "href=\"#confusion\">Confusion</a><a href=\"#f1\">F1</a><a "
       "href=\"#calibration\">Calibration</a><a href=\"#complementarity\">Complementarity</a><a "
+      "href=\"#importance\">Importance</a><a href=\"#degraded\">Missing images</a><a "
       "href=\"#stages\">Stages</a><a href=\"#curves\">Curves</a><a "
       "href=\"#distribution\">Classes</a><a href=\"#settings\">Settings</a></nav>\n";
   html += summary_section(ctx);
@@ -507,6 +508,8 @@ std::string render_report(const std::string& run_dir) {
   for (const auto& rc : ctx.ranked) order.push_back(rc.result->modalities);
   html += calibration_section(data, order);
   html += complementarity_section(data);
+  html += importance_section(data);
+  html += degraded_section(data);
   html += stages_section(ctx);
   html += curves_section(ctx);
   html += distribution_section(ctx);

@@ -281,6 +281,56 @@ std::vector<ComparisonRow> read_comparisons(const std::string& path) {
   return out;
 }
 
+std::vector<ImportanceRow> read_importance(const std::string& path) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_run = r.column("run");
+  const int c_fold = r.column("fold");
+  const int c_feature = r.column("feature");
+  const int c_abs = r.column("mean_abs_contribution");
+  const int c_scale = r.column("scale");
+  const int c_drop = r.column("permutation_qwk_drop");
+  const int c_permutations = r.column("permutations");
+  std::vector<ImportanceRow> out;
+  for (size_t i = 0; i < r.rows(); ++i) {
+    ImportanceRow row;
+    row.run = static_cast<int>(r.integer(i, c_run));
+    row.fold = static_cast<int>(r.integer(i, c_fold));
+    row.feature = r.text(i, c_feature);
+    row.mean_abs_contribution = r.number(i, c_abs, false);
+    row.scale = r.text(i, c_scale);
+    row.permutation_qwk_drop = r.number(i, c_drop, true);
+    row.permutations = static_cast<int>(r.integer(i, c_permutations));
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<DegradedRow> read_degraded(const std::string& path) {
+  const CsvTable table = read_csv(path);
+  const Reader r(table);
+  const int c_run = r.column("run");
+  const int c_fold = r.column("fold");
+  const int c_modalities = r.column("modalities");
+  const int c_used = r.column("used");
+  const int c_n = r.column("n");
+  const int c_used_qwk = r.column("qwk_used");
+  const int c_all_qwk = r.column("qwk_all");
+  std::vector<DegradedRow> out;
+  for (size_t i = 0; i < r.rows(); ++i) {
+    DegradedRow row;
+    row.run = static_cast<int>(r.integer(i, c_run));
+    row.fold = static_cast<int>(r.integer(i, c_fold));
+    row.modalities = r.text(i, c_modalities);
+    row.used = r.text(i, c_used);
+    row.n = static_cast<int>(r.integer(i, c_n));
+    row.qwk_used = r.number(i, c_used_qwk, true);
+    row.qwk_all = r.number(i, c_all_qwk, true);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 std::vector<ComplementarityRow> read_complementarity(const std::string& path) {
   const CsvTable table = read_csv(path);
   const Reader r(table);
@@ -423,6 +473,14 @@ RunData load_run(const std::string& run_dir) {
   if (const std::string p = optional("complementarity.csv"); !p.empty()) {
     data.complementarity = read_complementarity(p);
     data.has_complementarity = true;
+  }
+  if (const std::string p = optional("degraded.csv"); !p.empty()) {
+    data.degraded = read_degraded(p);
+    data.has_degraded = true;
+  }
+  if (const std::string p = optional("importance.csv"); !p.empty()) {
+    data.importance = read_importance(p);
+    data.has_importance = true;
   }
   return data;
 }

@@ -120,6 +120,29 @@ struct CurvePoint {
   double val_qwk = NAN;  // NaN when blank
 };
 
+// One row of importance.csv: a clinical feature's importance on one test fold.
+struct ImportanceRow {
+  int run = 0;
+  int fold = 0;
+  std::string feature;
+  double mean_abs_contribution = NAN;
+  std::string scale;  // probability | margin
+  double permutation_qwk_drop = NAN;
+  int permutations = 0;  // the permutations averaged in the drop
+};
+
+// One row of degraded.csv: a fused combination on its test rows of one fold, predicted with every
+// modality and from one sub-combination.
+struct DegradedRow {
+  int run = 0;
+  int fold = 0;
+  std::string modalities;
+  std::string used;
+  int n = 0;
+  double qwk_used = NAN;
+  double qwk_all = NAN;
+};
+
 struct RunData {
   std::vector<std::string> class_labels;  // from settings.json's schema, else I, P, R
   bool has_settings = false;
@@ -139,6 +162,10 @@ struct RunData {
   std::vector<ComparisonRow> comparisons;
   bool has_complementarity = false;
   std::vector<ComplementarityRow> complementarity;
+  bool has_importance = false;  // importance.csv (searches with metadata)
+  std::vector<ImportanceRow> importance;
+  bool has_degraded = false;  // degraded.csv
+  std::vector<DegradedRow> degraded;
   std::vector<std::string> files_read;  // names of the input files used, in reading order
 };
 

@@ -10,6 +10,7 @@
 #include <sstream>    // for ostringstream
 
 #include "tabular/models.h"
+#include "tabular/treeshap.h"
 
 namespace woundphase {
 
@@ -57,6 +58,9 @@ struct Node {
 struct Tree {
   std::vector<Node> nodes;
   std::vector<double> value;  // kNumClasses per node: class probabilities at leaves, 0 elsewhere
+  // Weighted training rows (class weight x bootstrap count) that reached each node: TreeSHAP's
+  // node cover. Empty for a tree restored from a bundle written before explanations existed.
+  std::vector<double> cover;
   // For prediction: the nodes with every leaf looping to itself (feature 0), so all rows can
   // take `depth` steps in lock-step without branching on leaves.
   std::vector<Node> walk;
@@ -342,6 +346,7 @@ class TreeGrower {
     std::vector<Pending> stack;
     Stats root;
     for (int32_t i : ws_.index) root.add(ws_.rows[i]);
+    tree.cover.push_back(root.total());
     stack.push_back({0, 0, static_cast<int32_t>(ws_.index.size()), 0,
                      static_cast<int32_t>(ws_.oob.size()), 0, root});
     const ForestSettings& s = *pb_.settings;
@@ -379,6 +384,8 @@ class TreeGrower {
       tree.nodes.emplace_back();
       tree.nodes.emplace_back();
       tree.value.resize(tree.nodes.size() * kNumClasses, 0.0);
+      tree.cover.push_back(left_stats.total());
+      tree.cover.push_back(right_stats.total());
       stack.push_back(right);
       stack.push_back(left);
     }
@@ -618,6 +625,7 @@ class Forest final : public TreeModel {
   bool has_oob() const override { return has_oob_; }
   Probabilities oob(std::vector<bool>* covered) const override;
   nlohmann::json to_json() const override;
+  Contributions contributions(const Matrix& x) const override;
   static std::unique_ptr<TreeModel> from_json(const nlohmann::json& j);
 
  private:
@@ -781,6 +789,32 @@ Probabilities Forest::oob(std::vector<bool>* covered) const {
   return oob_;
 }
 
+Contributions Forest::contributions(const Matrix& x) const {
+  if (trees_.empty()) throw std::logic_error("forest contributions() called before fit()");
+  if (x.cols() != n_features_) {
+    throw InputError("forest was fitted on " + std::to_string(n_features_) +
+                     " features but is asked to explain " + std::to_string(x.cols()));
+  }
+  std::vector<tabular_detail::ShapTree> trees(trees_.size());
+  for (size_t t = 0; t < trees_.size(); ++t) {
+    const Tree& tree = trees_[t];
+    if (tree.cover.size() != tree.nodes.size())
+      throw InputError(
+          "this forest was saved before explanations existed (no node cover): train the bundle "
+          "again to explain it");
+    tabular_detail::ShapTree& out = trees[t];
+    out.n_outputs = kNumClasses;
+    out.value = tree.value;
+    out.nodes.resize(tree.nodes.size());
+    for (size_t k = 0; k < tree.nodes.size(); ++k) {
+      const Node& nd = tree.nodes[k];
+      out.nodes[k] = {nd.feature, nd.left, nd.right, nd.missing_left, nd.threshold, tree.cover[k]};
+    }
+    out.finish();
+  }
+  return tabular_detail::explain_mean_of_trees(trees, x, settings_.threads);
+}
+
 nlohmann::json settings_json(const ForestSettings& s) {
   return {{"n_trees", s.n_trees},
           {"max_depth", s.max_depth},
@@ -812,7 +846,8 @@ nlohmann::json Forest::to_json() const {
                      {"missing_left", missing_left},
                      {"left", left},
                      {"right", right},
-                     {"value", t.value}});
+                     {"value", t.value},
+                     {"cover", t.cover}});
   }
   return {{"kind", "rf"},
           {"format_version", tabular_detail::kJsonFormatVersion},
@@ -845,9 +880,11 @@ std::unique_ptr<TreeModel> Forest::from_json(const nlohmann::json& j) {
       const auto right = jt.at("right").get<std::vector<int32_t>>();
       Tree t;
       t.value = jt.at("value").get<std::vector<double>>();
+      if (jt.contains("cover")) t.cover = jt.at("cover").get<std::vector<double>>();
       const size_t m = feature.size();
       if (m == 0 || threshold.size() != m || missing_left.size() != m || left.size() != m ||
-          right.size() != m || t.value.size() != m * kNumClasses) {
+          right.size() != m || t.value.size() != m * kNumClasses ||
+          (!t.cover.empty() && t.cover.size() != m)) {
         throw InputError("forest JSON has a tree with inconsistent array lengths");
       }
       t.nodes.resize(m);

@@ -10,6 +10,9 @@ namespace woundphase {
 
 namespace {
 
+// XGBoosterPredict's option_mask bit for SHAP contributions (c_api.h).
+constexpr int kPredContribs = 4;
+
 void check_xgb(int rc, const char* call) {
   if (rc != 0) throw std::runtime_error(std::string("XGBoost ") + call + ": " + XGBGetLastError());
 }
@@ -109,6 +112,32 @@ class Gbdt final : public TreeModel {
       for (int c = 0; c < kNumClasses; ++c) probs[i * kNumClasses + c] /= sum;
     }
     return probs;
+  }
+
+  // XGBoost's own TreeSHAP (pred_contribs): per row and class the features' contributions to the
+  // class margin and the bias last, which is exactly our layout; they sum to the margin whose
+  // softmax predict() returns.
+  Contributions contributions(const Matrix& x) const override {
+    if (!booster_) throw std::logic_error("gbdt contributions() called before fit()");
+    if (x.cols() != n_features_) {
+      throw InputError("gbdt was fitted on " + std::to_string(n_features_) +
+                       " features but is asked to explain " + std::to_string(x.cols()));
+    }
+    Contributions c;
+    c.rows = x.rows();
+    c.features = x.cols();
+    c.scale = ContributionScale::kMargin;
+    if (x.rows() == 0) return c;
+    DMatrixPtr dm = make_dmatrix(x);
+    bst_ulong len = 0;
+    const float* out = nullptr;
+    WP_XGB_CHECK(XGBoosterPredict(booster_.get(), dm.get(), kPredContribs, 0, 0, &len, &out));
+    if (len != x.rows() * kNumClasses * (x.cols() + 1)) {
+      throw std::runtime_error("XGBoost returned " + std::to_string(len) + " contributions for " +
+                               std::to_string(x.rows()) + " rows");
+    }
+    c.values.assign(out, out + len);
+    return c;
   }
 
   nlohmann::json to_json() const override {

@@ -103,7 +103,7 @@ TEST(Cli, TrainThenPredictWithAndWithoutLabels) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("QWK"), std::string::npos) << r.output;
   const auto with_labels = lines(slurp(dir + "/preds.csv"));
-  EXPECT_EQ(with_labels[0], "patient,appt,dfu,label,prob_I,prob_P,prob_R,pred");
+  EXPECT_EQ(with_labels[0], "patient,appt,dfu,label,prob_I,prob_P,prob_R,pred,modalities_used");
 
   // The same cohort without its label column (and with an unseen category) still predicts.
   const std::string unlabelled = dir + "/unlabelled";
@@ -121,7 +121,7 @@ TEST(Cli, TrainThenPredictWithAndWithoutLabels) {
               "/preds2.csv");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto without = lines(slurp(dir + "/preds2.csv"));
-  EXPECT_EQ(without[0], "patient,appt,dfu,prob_I,prob_P,prob_R,pred");
+  EXPECT_EQ(without[0], "patient,appt,dfu,prob_I,prob_P,prob_R,pred,modalities_used");
   ASSERT_EQ(without.size(), with_labels.size());
   // Same probabilities as with labels: drop the label field and compare.
   for (size_t i = 1; i < without.size(); ++i) {

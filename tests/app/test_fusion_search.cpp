@@ -111,6 +111,19 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
   for (const auto& row : rows_of["metadata+thermal_map"])
     EXPECT_TRUE(rows_of["thermal_map"].count(row)) << row;
   EXPECT_EQ(rows_of["ensemble"].size(), rows_of["metadata"].size());
+  // degraded.csv: each fused combination's test rows predicted from each sub-combination (all are
+  // searched): 2 folds x (6 pairs x 2 + 4 triples x 6 + 1 x 14) sub-combinations; with every
+  // modality the QWK is the fold's own.
+  const auto degraded = read_table(base + "/a/degraded.csv");
+  EXPECT_EQ(degraded.size(), 100U);
+  std::map<std::string, std::string> fold_qwk;
+  for (const auto& f : folds)
+    fold_qwk[f.at("run") + "/" + f.at("fold") + "/" + f.at("modalities")] = f.at("qwk");
+  for (const auto& d : degraded) {
+    EXPECT_EQ(d.at("qwk_all"),
+              fold_qwk.at(d.at("run") + "/" + d.at("fold") + "/" + d.at("modalities")));
+    EXPECT_EQ(std::stoi(d.at("n")) > 0, true);
+  }
 
   // Same seed, same bytes; and a resumed run keeps every job.
   r = run_cli(args + base + "/b");

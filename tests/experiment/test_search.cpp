@@ -197,7 +197,8 @@ TEST(Bundle, TrainPredictRoundTripMatchesInProcess) {
   // same bytes.
   const std::string csv = slurp(dir + "/preds.csv");
   EXPECT_EQ(csv, slurp(dir + "/bundle/train_predictions.csv"));
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "patient,appt,dfu,label,prob_I,prob_P,prob_R,pred");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "patient,appt,dfu,label,prob_I,prob_P,prob_R,pred,modalities_used");
   // A bundle is the metadata branch fitted on every patient: it fits its cohort far better than
   // chance but is not a lookup table of labels (bootstrap, leaves of several rows).
   EXPECT_GT(scores.qwk, 0.5);

@@ -1,0 +1,114 @@
+// Global importance of the clinical features on a search's test folds: mean |TreeSHAP
+// contribution| and permutation importance (QWK drop), for the metadata model each fold fits.
+#include <fmt/format.h>
+
+#include <algorithm>  // for max_element, swap
+#include <cmath>      // for abs, NAN
+#include <optional>
+
+#include "experiment/search_plan.h"
+#include "experiment/seed_streams.h"
+#include "woundphase/experiment.h"
+#include "woundphase/explain.h"
+#include "woundphase/files.h"
+#include "woundphase/metrics.h"
+
+namespace woundphase {
+namespace {
+
+std::vector<int> predicted_classes(const Probabilities& p) {
+  std::vector<int> out(p.size() / kNumClasses);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double* row = p.data() + i * kNumClasses;
+    out[i] = static_cast<int>(std::max_element(row, row + kNumClasses) - row);
+  }
+  return out;
+}
+
+// Fisher-Yates over the rows of one column, seeded (std::shuffle's draws differ by library).
+void permute_column(Matrix* x, size_t f, uint64_t seed) {
+  float* col = x->column(f);
+  uint64_t state = seed;
+  for (size_t i = x->rows(); i > 1; --i) {
+    state = mix_seed(state, i);
+    std::swap(col[i - 1], col[state % i]);
+  }
+}
+
+bool has_metadata(const SearchSettings& settings) {
+  for (const Combination& c : settings.combinations)
+    if (c.front() == Modality::kMetadata) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<FeatureImportance> metadata_importance(const Dataset& data,
+                                                   const SearchSettings& settings) {
+  std::vector<FeatureImportance> out;
+  if (!has_metadata(settings)) return out;
+  // The tree model exactly as FoldWork::metadata() fits it.
+  TabularSettings tabular = settings.tabular;
+  tabular.forest.threads = settings.threads;
+  tabular.gbdt.threads = 1;
+  SearchPlan plan(data, settings);
+  const std::vector<int> labels = data.labels();
+  for (int run = 0; run < plan.runs(); ++run) {
+    for (int fold = 0; fold < plan.folds(); ++fold) {
+      const FoldPlan fp = plan.fold_plan(run, fold);
+      const MetadataModel model =
+          fit_metadata(data, fp.train_rows, fp.train_labels, tabular, fp.seed);
+      const Matrix x = model.encoder.transform(data, fp.test_rows);
+      const std::vector<FeatureInfo> features = model.encoder.features();
+      // Ordinal and stacked models have no additive explanation: permutation importance only.
+      std::optional<Contributions> c;
+      try {
+        c = model.model->contributions(x);
+      } catch (const InputError&) {
+        c.reset();
+      }
+      std::vector<int> truth;
+      for (int r : fp.test_rows) truth.push_back(labels[r]);
+      const double qwk = score(truth, predicted_classes(model.model->predict(x))).qwk;
+      for (size_t f = 0; f < x.cols(); ++f) {
+        FeatureImportance fi;
+        fi.run = run;
+        fi.fold = fold;
+        fi.feature = features[f].name;
+        fi.mean_abs_contribution = NAN;
+        if (c) {
+          fi.scale = c->scale;
+          fi.mean_abs_contribution = 0;
+          for (size_t i = 0; i < c->rows; ++i)
+            for (int cl = 0; cl < kNumClasses; ++cl)
+              fi.mean_abs_contribution += std::abs(c->at(i, cl, f));
+          fi.mean_abs_contribution /= static_cast<double>(c->rows * kNumClasses);
+        }
+        double permuted = 0;
+        for (int k = 0; k < kPermutationRepeats; ++k) {
+          Matrix permuted_x = x;
+          permute_column(&permuted_x, f,
+                         mix_seed(stream_seed(fp.seed, SeedStream::kPermutation, f), k));
+          permuted += score(truth, predicted_classes(model.model->predict(permuted_x))).qwk;
+        }
+        fi.permutation_qwk_drop = qwk - permuted / kPermutationRepeats;
+        fi.test_qwk = qwk;
+        out.push_back(fi);
+      }
+    }
+  }
+  return out;
+}
+
+void write_importance_csv(const std::vector<FeatureImportance>& rows, const std::string& path) {
+  std::string out =
+      "run,fold,feature,mean_abs_contribution,scale,permutation_qwk_drop,permutations\n";
+  for (const FeatureImportance& r : rows)
+    out += fmt::format("{},{},{},{:.9g},{},{:.9g},{}\n", r.run, r.fold, csv_field(r.feature),
+                       r.mean_abs_contribution,
+                       std::isnan(r.mean_abs_contribution) ? "" : to_string(r.scale),
+                       r.permutation_qwk_drop, kPermutationRepeats);
+  write_file_atomically(path, out);
+}
+
+}  // namespace woundphase
