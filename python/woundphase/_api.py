@@ -223,8 +223,9 @@ class Bundle:
         """Applies the bundle to a study folder, or to a metadata DataFrame for a metadata-only
         bundle (labels optional), as ``woundphase predict``.
 
-        Returns patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred per visit-wound (blank
-        probabilities where an image modality the bundle needs is missing). With labels,
+        Returns patient, appt, dfu, [label,] prob_I, prob_P, prob_R, pred, modalities_used per
+        visit-wound (one lacking some of the combination's images is predicted from the modalities
+        it has, named in modalities_used; blank where it has none). With labels,
         ``frame.attrs["scores"]`` holds QWK, kappa, accuracy, macro-F1, per-class F1, the
         confusion matrix and n. With ``out``, the CSV is also written there.
         """
