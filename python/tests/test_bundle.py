@@ -15,7 +15,8 @@ def test_train_then_predict_reproduces_the_training_probabilities(cohort, tmp_pa
 
     frame = bundle.predict(cohort)
     assert list(frame.columns) == ["patient", "appt", "dfu", "label", "prob_I", "prob_P",
-                                   "prob_R", "pred"]
+                                   "prob_R", "pred", "modalities_used"]
+    assert (frame["modalities_used"] == "metadata").all()
     assert len(frame) == visit_wounds(cohort)
     # predict on the training cohort gives back train_predictions.csv, byte for byte.
     bundle.predict(cohort, tmp_path / "preds.csv")
