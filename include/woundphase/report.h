@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>  // for pair
 #include <vector>
 
 namespace woundphase {
@@ -41,6 +42,14 @@ struct CaseEntry {
   std::string modalities_used;
   std::vector<CaseFeature>
       top;  // the largest |contribution| to the decision's class, largest first
+  // Fused bundles: per modality, the decided class's probability with every modality minus
+  // without that one.
+  std::vector<std::pair<std::string, double>> shares;
+  struct Image {
+    std::string caption;
+    std::string png_path;  // embedded in the page (a data: URI)
+  };
+  std::vector<Image> images;  // Grad-CAM overlays
 };
 struct CasePage {
   std::string bundle;       // the bundle folder as given

@@ -217,6 +217,12 @@ class ImageModel {
   // as the two calls).
   virtual void embed_and_predict(const ImageBatch& images, std::vector<float>* embeddings,
                                  Probabilities* probs) = 0;
+  // Grad-CAM (Selvaraju et al. 2017) of class classes[i] for image i on the backbone's last
+  // convolutional stage: the ReLU of the activations weighted by their gradient's spatial mean,
+  // upsampled (bilinear) to the image size and divided by its maximum, so each map is in [0, 1]
+  // (all 0 when no location raises the class). Row-major: [(i * size + y) * size + x].
+  virtual std::vector<float> grad_cam(const ImageBatch& images,
+                                      const std::vector<int>& classes) = 0;
   virtual int embedding_dim() const = 0;
   virtual int channels() const = 0;
   virtual int num_classes() const = 0;
@@ -244,7 +250,7 @@ class ImageModel {
 
 // Bumped whenever ImageModel, VisionSettings, FusionModel, FusionSettings (fusion.h) or the
 // factories change; the loader refuses a library built with another version.
-inline constexpr int kVisionAbiVersion = 4;
+inline constexpr int kVisionAbiVersion = 5;
 inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
 inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
 

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "experiment/fold.h"
+#include "experiment/grad_cam.h"
 #include "experiment/search_stats.h"  // for fit_job_temperature
 #include "woundphase/dataset.h"       // for csv_field
 #include "woundphase/experiment.h"
@@ -33,6 +34,7 @@ constexpr const char* kFusionFile = "fusion.pt";
 constexpr const char* kTrainPredictionsFile = "train_predictions.csv";
 constexpr const char* kExplanationsFile = "explanations.csv";
 constexpr const char* kCasePageFile = "predictions.html";
+constexpr const char* kModalitySharesFile = "modality_shares.csv";
 // Clinical features listed per visit-wound on the case page.
 constexpr size_t kCaseTopFeatures = 5;
 
@@ -565,10 +567,7 @@ Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const st
   if (scores != nullptr && data.has_labels) *scores = s;
   if (modalities_used != nullptr) *modalities_used = predicted.used;
   const fs::path folder = fs::absolute(out_csv).parent_path();
-  if (settings.explain && !bundle.metadata)
-    throw InputError(
-        fmt::format("--explain: the bundle's combination '{}' has no metadata branch to explain",
-                    to_string(bundle.combination)));
+
   std::vector<int> rows;
   for (size_t i = 0; i < data.rows.size(); ++i)
     if (!std::isnan(probs[i * kNumClasses])) rows.push_back(static_cast<int>(i));
@@ -578,6 +577,61 @@ Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const st
   if (settings.explain)
     write_explanations_csv(bundle.schema, data, *explanation,
                            (folder / kExplanationsFile).string());
+  // Image explanations: Grad-CAM overlays of every image a prediction used; for a fused
+  // combination, each modality's share (the decided class's probability with every modality minus
+  // without that one, from the sub-combination's model on the same visit-wounds).
+  std::vector<GradCamImage> cams;
+  std::vector<std::vector<std::pair<std::string, double>>> shares(data.rows.size());
+  std::vector<int> decisions;
+  for (int r : rows) {
+    const double* p = probs.data() + r * kNumClasses;
+    decisions.push_back(bundle.decision.apply_row(p));
+  }
+  if (settings.explain && images) {
+    GradCamRequest request{rows, decisions, predicted.used};
+    cams = write_grad_cam(bundle.combination, models.branches, data, images->index, *images->cache,
+                          request, folder.string());
+    write_grad_cam_csv(data, bundle.schema.class_labels, cams,
+                       (folder / kGradCamFolder / kGradCamIndex).string());
+  }
+  if (settings.explain && bundle.combination.size() > 1) {
+    const std::string full = to_string(bundle.combination);
+    std::vector<int> complete;
+    std::vector<int> decided;
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (predicted.used[rows[i]] == full) {
+        complete.push_back(rows[i]);
+        decided.push_back(decisions[i]);
+      }
+    std::vector<int> all(data.rows.size());
+    std::iota(all.begin(), all.end(), 0);
+    const Probabilities meta =
+        bundle.metadata ? predict_metadata(*bundle.metadata, data, all) : Probabilities{};
+    std::string csv = fmt::format("patient,appt,dfu,modality,class,prob,prob_without,share\n");
+    for (size_t k = 0; k < bundle.combination.size() && !complete.empty(); ++k) {
+      Combination without;
+      for (size_t j = 0; j < bundle.combination.size(); ++j)
+        if (j != k) without.push_back(bundle.combination[j]);
+      const Probabilities p = stats::apply_temperature(
+          predict_group(models, without, complete, meta, images ? &images->index : nullptr,
+                        images ? images->cache.get() : nullptr),
+          bundle.temperature);
+      if (p.empty()) continue;  // a bundle written before sub-combination heads
+      for (size_t i = 0; i < complete.size(); ++i) {
+        const int r = complete[i];
+        const int c = decided[i];
+        const double with = probs[r * kNumClasses + c];
+        const double share = with - p[i * kNumClasses + c];
+        shares[r].emplace_back(to_string(bundle.combination[k]), share);
+        const VisitWound& vw = data.rows[r];
+        csv += fmt::format("{},{},{},{},{},{:.6f},{:.6f},{:.6f}\n",
+                           csv_field(data.patients[vw.patient]), vw.appt, vw.dfu,
+                           to_string(bundle.combination[k]), bundle.schema.class_labels[c], with,
+                           p[i * kNumClasses + c], share);
+      }
+    }
+    write_file_atomically((folder / kModalitySharesFile).string(), csv);
+  }
   if (settings.report) {
     CasePage page;
     page.bundle = bundle.dir;
@@ -600,9 +654,13 @@ Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const st
         e.prob.assign(p, p + kNumClasses);
         e.decision = bundle.decision.apply_row(p);
         if (explanation) e.top = top_features(*explanation, slot[r], e.decision);
+        e.shares = shares[r];
       }
       page.entries.push_back(std::move(e));
     }
+    for (const GradCamImage& g : cams)
+      page.entries[g.row].images.push_back({fmt::format("{} {}", to_string(g.modality), g.view),
+                                            (folder / kGradCamFolder / g.file).string()});
     write_file_atomically((folder / kCasePageFile).string(), render_case_page(page));
   }
   return probs;

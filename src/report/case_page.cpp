@@ -5,9 +5,12 @@
 
 #include <algorithm>  // for max
 #include <cmath>      // for abs
+#include <fstream>
+#include <sstream>
 
 #include "report/html.h"
 #include "report/svg.h"
+#include "woundphase/core.h"  // for InputError
 #include "woundphase/report.h"
 
 namespace woundphase {
@@ -32,6 +35,8 @@ th{background:#f1f3f5;font-weight:600}
 .l{text-align:left}
 .na{color:#777;font-style:italic}
 footer{margin-top:36px;color:#777;font-size:12px}
+figure.cam{margin:4px 8px 4px 0;display:inline-block}
+figure.cam figcaption{color:#555;font-size:11px;max-width:160px;overflow-wrap:anywhere}
 )css";
 
 // Bars of the class probabilities, the decision's in a darker colour.
@@ -39,6 +44,8 @@ constexpr double kBarWidth = 180;
 constexpr double kBarHeight = 14;
 constexpr double kLabelWidth = 28;
 constexpr double kValueWidth = 52;
+// Shown width of the Grad-CAM overlays, in CSS pixels.
+constexpr int kCamWidth = 160;
 // Bars of the contributions: the largest |contribution| on the page spans this width.
 constexpr double kContributionWidth = 120;
 
@@ -59,6 +66,31 @@ std::string probability_bars(const CaseEntry& e, const std::vector<std::string>&
         fixed(e.prob[c], 3));
   }
   return svg + "</svg>";
+}
+
+std::string base64(const std::string& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot read the heatmap", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 std::string contribution_bar(double v, double largest) {
@@ -132,6 +164,19 @@ std::string render_case_page(const CasePage& page) {
             fmt::format("{:+.4f}", f.contribution), contribution_bar(f.contribution, largest));
       html += "</table>\n";
     }
+    if (!e.shares.empty()) {
+      html += "<p>Share of each modality in the decision (probability with all minus without it): ";
+      for (size_t k = 0; k < e.shares.size(); ++k)
+        html += fmt::format("{}{} {:+.3f}", k == 0 ? "" : ", ", escape(e.shares[k].first),
+                            e.shares[k].second);
+      html += "</p>\n";
+    }
+    for (const CaseEntry::Image& image : e.images)
+      html += fmt::format(
+          "<figure class=\"cam\"><img alt=\"Grad-CAM {}\" width=\"{}\" "
+          "src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>\n",
+          escape(image.caption), kCamWidth, base64(read_bytes(image.png_path)),
+          escape(image.caption));
     html += "</section>\n";
   }
   html +=

@@ -7,7 +7,7 @@
 
 #include <algorithm>  // for max
 #include <cmath>      // for ceil
-#include <iterator>   // for size
+#include <iterator>   // for size, prev
 
 namespace woundphase::vision {
 namespace {
@@ -100,11 +100,15 @@ struct ResNet18Impl : nn::Module {
     }
     init_convolutions(*this);
   }
-  torch::Tensor forward(const torch::Tensor& x) {
+  torch::Tensor forward(const torch::Tensor& x) { return pool(feature_map(x)); }
+  torch::Tensor feature_map(const torch::Tensor& x) {
     torch::Tensor y = torch::relu(bn1(conv1(x)));
     y = torch::max_pool2d(y, 3, 2, 1);
     for (auto& layer : layers) y = layer->forward(y);
-    return torch::adaptive_avg_pool2d(y, {1, 1}).flatten(1);
+    return y;
+  }
+  torch::Tensor pool(const torch::Tensor& a) {
+    return torch::adaptive_avg_pool2d(a, {1, 1}).flatten(1);
   }
   static constexpr int64_t kDim = kResnetStem << (kResnetStages - 1);  // 512
   nn::Conv2d conv1;
@@ -185,8 +189,10 @@ struct DenseNet121Impl : nn::Module {
     init_convolutions(*this);
   }
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    return torch::adaptive_avg_pool2d(torch::relu(features->forward(x)), {1, 1}).flatten(1);
+  torch::Tensor forward(const torch::Tensor& x) { return pool(feature_map(x)); }
+  torch::Tensor feature_map(const torch::Tensor& x) { return torch::relu(features->forward(x)); }
+  torch::Tensor pool(const torch::Tensor& a) {
+    return torch::adaptive_avg_pool2d(a, {1, 1}).flatten(1);
   }
 
   nn::Sequential features;
@@ -297,8 +303,10 @@ struct EfficientNetImpl : nn::Module {
     register_module("features", features);
     init_convolutions(*this);
   }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return torch::adaptive_avg_pool2d(features->forward(x), {1, 1}).flatten(1);
+  torch::Tensor forward(const torch::Tensor& x) { return pool(feature_map(x)); }
+  torch::Tensor feature_map(const torch::Tensor& x) { return features->forward(x); }
+  torch::Tensor pool(const torch::Tensor& a) {
+    return torch::adaptive_avg_pool2d(a, {1, 1}).flatten(1);
   }
   nn::Sequential features;
   int64_t dim = 0;
@@ -319,6 +327,8 @@ class ModuleBackbone final : public Backbone {
  public:
   ModuleBackbone(Holder module, int64_t dim) : module_(std::move(module)), dim_(dim) {}
   torch::Tensor forward(const torch::Tensor& x) override { return module_->forward(x); }
+  torch::Tensor feature_map(const torch::Tensor& x) override { return module_->feature_map(x); }
+  torch::Tensor pool(const torch::Tensor& a) override { return module_->pool(a); }
   int64_t dim() const override { return dim_; }
   std::vector<NamedTensor> named_parameters() const override {
     return to_named(module_->named_parameters());
@@ -394,6 +404,22 @@ class TorchScriptBackbone final : public Backbone {
           path_, t.dim()));
     return t;
   }
+  // A `features` method returning [N, K, h, w] is the feature map; pooled as forward() pools it.
+  torch::Tensor feature_map(const torch::Tensor& x) override {
+    torch::Tensor t;
+    if (has_features_) {
+      c10::IValue out = module_.get_method("features")({x});
+      if (out.isTensor()) t = out.toTensor();
+    }
+    if (!t.defined() || t.dim() != 4)
+      throw InputError(fmt::format(
+          "Grad-CAM: TorchScript model '{}' has no features() method returning [N, K, h, w]",
+          path_));
+    return t;
+  }
+  torch::Tensor pool(const torch::Tensor& a) override {
+    return torch::adaptive_avg_pool2d(a, {1, 1}).flatten(1);
+  }
   int64_t dim() const override { return dim_; }
   std::vector<NamedTensor> named_parameters() const override {
     std::vector<NamedTensor> out;
@@ -460,8 +486,17 @@ SimpleCnnImpl::SimpleCnnImpl(int channels) {
   init_convolutions(*this);
 }
 
-torch::Tensor SimpleCnnImpl::forward(const torch::Tensor& x) {
-  return torch::adaptive_avg_pool2d(features->forward(x), {1, 1}).flatten(1);
+torch::Tensor SimpleCnnImpl::forward(const torch::Tensor& x) { return pool(feature_map(x)); }
+
+torch::Tensor SimpleCnnImpl::feature_map(const torch::Tensor& x) {
+  torch::Tensor y = x;
+  const auto last = std::prev(features->end());
+  for (auto it = features->begin(); it != last; ++it) y = it->forward(y);
+  return y;
+}
+
+torch::Tensor SimpleCnnImpl::pool(const torch::Tensor& a) {
+  return torch::adaptive_avg_pool2d(std::prev(features->end())->forward(a), {1, 1}).flatten(1);
 }
 
 std::unique_ptr<Backbone> make_backbone(const VisionSettings& settings, int channels) {

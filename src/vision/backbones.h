@@ -20,6 +20,11 @@ class Backbone {
  public:
   virtual ~Backbone() = default;
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;  // [N, C, H, W] -> [N, D]
+  // Grad-CAM's layer: the last convolutional stage's activations [N, K, h, w], and the rest of
+  // the backbone from them, so that forward(x) == pool(feature_map(x)). InputError for a backbone
+  // without one (a TorchScript model whose output is already pooled).
+  virtual torch::Tensor feature_map(const torch::Tensor& x) = 0;
+  virtual torch::Tensor pool(const torch::Tensor& a) = 0;
   virtual int64_t dim() const = 0;
   // In network order (input first), names relative to the backbone ("layer1.0.conv1.weight").
   virtual std::vector<NamedTensor> named_parameters() const = 0;
@@ -45,6 +50,9 @@ std::unique_ptr<Backbone> make_backbone(const VisionSettings& settings, int chan
 struct SimpleCnnImpl : torch::nn::Module {
   explicit SimpleCnnImpl(int channels);
   torch::Tensor forward(const torch::Tensor& x);
+  // The last block's ReLU output (before its max-pool), and the pooling after it.
+  torch::Tensor feature_map(const torch::Tensor& x);
+  torch::Tensor pool(const torch::Tensor& a);
   torch::nn::Sequential features;
 };
 TORCH_MODULE(SimpleCnn);

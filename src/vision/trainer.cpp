@@ -37,6 +37,8 @@ constexpr double kMinPixelStd = 1.0;
 constexpr double kPixelMax = 255.0;
 // Inference runs on batches this many times the training batch (no activations are kept).
 constexpr int kEvalBatchFactor = 2;
+// Grad-CAM maps are divided by their peak; peaks below this are treated as 0 (no division by ~0).
+constexpr double kCamFloor = 1e-12;
 // Seeds of the model's random streams, derived from settings.seed.
 constexpr uint64_t kInitSalt = 1;     // weight initialisation
 constexpr uint64_t kFitSalt = 2;      // dropout, stochastic depth (the model's own generator)
@@ -167,6 +169,9 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   }
   std::vector<float> embed(const ImageBatch& images) override {
     return without_backtrace([&] { return embed_impl(images); });
+  }
+  std::vector<float> grad_cam(const ImageBatch& images, const std::vector<int>& classes) override {
+    return without_backtrace([&] { return grad_cam_impl(images, classes); });
   }
   void embed_and_predict(const ImageBatch& images, std::vector<float>* embeddings,
                          Probabilities* probs) override {
@@ -442,6 +447,50 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
                                   .to(torch::kCPU, torch::kFloat)
                                   .contiguous();
       out.insert(out.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+    });
+    return out;
+  }
+
+  std::vector<float> grad_cam_impl(const ImageBatch& images, const std::vector<int>& classes) {
+    check_images(images, channels_, settings_.image_size, "explained");
+    if (classes.size() != static_cast<size_t>(images.count))
+      throw InputError(
+          fmt::format("Grad-CAM: {} classes for {} images", classes.size(), images.count));
+    for (int c : classes)
+      if (c < 0 || c >= settings_.num_classes)
+        throw InputError(fmt::format("Grad-CAM: class {} out of range", c));
+    torch::set_num_threads(settings_.threads);
+    set_mode(false);
+    const int64_t size = settings_.image_size;
+    std::vector<float> out;
+    out.reserve(static_cast<size_t>(images.count) * size * size);
+    for_chunks(images.count, [&](int begin, int n) {
+      torch::Tensor a;
+      {
+        torch::NoGradGuard no_grad;
+        a = backbone_->feature_map(input(images.image(begin), n)).to(torch::kFloat);
+      }
+      // Gradients with respect to the activations alone (the weights may be frozen).
+      a = a.detach().requires_grad_(true);
+      torch::AutoGradMode grad(true);
+      const torch::Tensor logits = head_->forward(backbone_->pool(a));
+      const torch::Tensor chosen =
+          torch::tensor(std::vector<int64_t>(classes.begin() + begin, classes.begin() + begin + n),
+                        torch::kLong)
+              .to(logits.device())
+              .view({n, 1});
+      const torch::Tensor score = logits.gather(1, chosen).sum();
+      const torch::Tensor g = torch::autograd::grad({score}, {a})[0];
+      torch::Tensor cam = torch::relu((g.mean({2, 3}, /*keepdim=*/true) * a).sum(1, true));
+      cam = torch::nn::functional::interpolate(cam.detach(),
+                                               torch::nn::functional::InterpolateFuncOptions()
+                                                   .size(std::vector<int64_t>{size, size})
+                                                   .mode(torch::kBilinear)
+                                                   .align_corners(false));
+      const torch::Tensor peak = std::get<0>(cam.flatten(1).max(1)).view({n, 1, 1, 1});
+      cam = torch::where(peak > 0, cam / peak.clamp_min(kCamFloor), torch::zeros_like(cam));
+      const torch::Tensor cpu = cam.to(torch::kCPU, torch::kFloat).contiguous();
+      out.insert(out.end(), cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
     });
     return out;
   }

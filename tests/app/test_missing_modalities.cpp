@@ -40,6 +40,12 @@ std::map<std::string, std::map<std::string, std::string>> read_predictions(
   return out;
 }
 
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // Removes the `folder` images of the odd-numbered patients (file names N_P<patient:3>...).
 void remove_images_of_odd_patients(const std::string& dir, const std::string& folder) {
   for (const auto& entry : fs::directory_iterator(dir + "/" + folder)) {
@@ -117,6 +123,44 @@ TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
   }
   EXPECT_GT(fallback, 0);
   EXPECT_GT(fused, 0);
+  // --explain on the fused bundle: a Grad-CAM overlay per thermal image a prediction used, each
+  // modality's share for the visit-wounds predicted with both, and the case page shows them.
+  r = run_cli("predict --model " + base + "/fused --data " + base + "/half --out " + base +
+              "/x/preds.csv --explain --report");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto index = lines(slurp(base + "/x/explain/grad_cam.csv"));
+  ASSERT_GT(index.size(), 1U);
+  EXPECT_EQ(index[0], "patient,appt,dfu,modality,view,class,file,centre_share");
+  for (size_t i = 1; i < index.size(); ++i) {
+    std::vector<std::string> f;
+    std::stringstream in(index[i]);
+    for (std::string field; std::getline(in, field, ',');) f.push_back(field);
+    ASSERT_EQ(f.size(), 8U) << index[i];
+    EXPECT_EQ(f[3], "thermal_map");
+    EXPECT_EQ(std::stoi(f[0]) % 2, 0) << "odd patients have no thermal map left: " << index[i];
+    EXPECT_TRUE(fs::exists(base + "/x/" + f[6])) << f[6];
+    EXPECT_EQ(f[6], "explain/" + f[0] + "_" + f[1] + "_" + f[2] + "_thermal_map_" + f[4] + ".png");
+    EXPECT_EQ(f[5], half.at(f[0] + "/" + f[1] + "/" + f[2]).at("pred"));
+  }
+  const auto shares = lines(slurp(base + "/x/modality_shares.csv"));
+  EXPECT_EQ(shares[0], "patient,appt,dfu,modality,class,prob,prob_without,share");
+  EXPECT_EQ(shares.size(), 1U + 2U * fused);  // metadata and thermal_map per fused visit-wound
+  for (size_t i = 1; i < shares.size(); ++i) {
+    std::vector<std::string> f;
+    std::stringstream in(shares[i]);
+    for (std::string field; std::getline(in, field, ',');) f.push_back(field);
+    const auto& row = half.at(f[0] + "/" + f[1] + "/" + f[2]);
+    EXPECT_EQ(f[4], row.at("pred"));
+    EXPECT_EQ(f[5], row.at("prob_" + f[4]));
+    // Without thermal_map the metadata model alone decides: the metadata bundle's probability.
+    if (f[3] == "thermal_map")
+      EXPECT_EQ(f[6], meta.at(f[0] + "/" + f[1] + "/" + f[2]).at("prob_" + f[4]));
+    EXPECT_NEAR(std::stod(f[7]), std::stod(f[5]) - std::stod(f[6]), 2e-6);
+  }
+  const std::string page = slurp(base + "/x/predictions.html");
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_EQ(count_of(page, "src=\"data:image/png;base64,"), index.size() - 1);
+  EXPECT_NE(page.find("Share of each modality"), std::string::npos);
 }
 
 TEST(MissingModalities, ThreeModalityBundleCarriesSubCombinationHeads) {
