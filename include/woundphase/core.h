@@ -68,6 +68,8 @@ struct TabularData {
   std::vector<int> y;       // class index 0..kNumClasses-1
   std::vector<int> group;   // patient index of the (first) parent
   std::vector<int> group2;  // patient index of the second parent, -1 for real rows
+  // Per-row weights multiplying the class weights (label cleaning's down-weighting); empty: 1.
+  std::vector<double> weight;
   size_t rows() const { return y.size(); }
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>              // for NAN
 #include <functional>         // for function
 #include <memory>             // for unique_ptr
 #include <nlohmann/json.hpp>  // for json (bundle manifest)
@@ -46,11 +47,16 @@ std::vector<Combination> sub_combinations(const Combination& c);
 struct TabularSettings {
   TreeModelKind model = TreeModelKind::kForest;  // rf | gbdt | stack
   bool ordinal = false;  // Frank & Hall cumulative binary models (every tree model of --model)
+  // Honest label cleaning of every fit of the branch (tabular.h, make_cleaning): flags come from
+  // that fit's own training rows' inner out-of-fold probabilities.
+  CleanSettings clean;
   ForestSettings forest;
   GbdtSettings gbdt;
   SamplingSettings sampling;
   int inner_folds =
-      5;  // flags, bounds and meanings: tabular_options() (src/experiment/options.cpp)
+      5;         // flags, bounds and meanings: tabular_options() (src/experiment/options.cpp)
+  int tune = 0;  // --tune N: nested random search of N configurations (tune_metadata)
+  double tune_budget = 0;  // seconds per tuning (per fold); 0: no limit
   void validate() const;
 };
 
@@ -75,6 +81,15 @@ enum class CalibrationMethod { kNone, kTemperature };
 std::string to_string(CalibrationMethod m);
 CalibrationMethod parse_calibration(const std::string& text);  // InputError naming --calibrate
 
+// Where label-cleaning flags come from. kHonest: inside each training fold
+// (TabularSettings::clean), test folds untouched. kOptimistic: the predecessor's protocol, kept
+// only to measure its optimism — a first search (no cleaning) counts each visit-wound's errors over
+// the outer CV's own test folds, the flagged visit-wounds are removed from the study (training and
+// test rows alike), and the search is run again on the same folds. Its outputs say "optimistic"
+// wherever they appear.
+enum class CleanProtocol { kHonest, kOptimistic };
+std::string to_string(CleanProtocol p);
+
 struct SearchSettings {
   std::vector<Combination> combinations = {{Modality::kMetadata}};
   // Flags, bounds and meanings: search_options() (src/experiment/options.cpp).
@@ -90,6 +105,9 @@ struct SearchSettings {
   // How every combination's and the ensemble's probabilities become phases (decision.h);
   // thresholds are fitted per (run, fold, combination) on its training patients' predictions.
   DecisionRule decision = DecisionRule::kArgmax;
+  CleanProtocol clean_protocol = CleanProtocol::kHonest;
+  // Visit-wounds left out of every fold (the optimistic protocol's second search); not an option.
+  std::vector<int> excluded_rows;
   int threads = 2;
   TabularSettings tabular;
   ImageBranchSettings images;
@@ -130,9 +148,21 @@ struct FoldResult {
   // training patients (out-of-fold or validation predictions) for --decision thresholds. The
   // stages' scores stay argmax.
   Decision decision;
+  // --tune, the metadata combination: the configuration chosen on this fold's training patients
+  // (TunedConfig::to_json, as text); its decision rule replaces --decision for this row.
+  std::string tuned;
   std::vector<StageResult> stages;  // fused combinations only
   // The stage's test QWK, NaN when the combination has no such stage.
   double stage_qwk(const std::string& stage) const;
+};
+
+// Label cleaning's verdict on one visit-wound: honest, in the fit of (run, fold)'s metadata branch
+// (run and fold -1: the optimistic protocol's flags, from the outer CV of all runs).
+struct CleaningRow {
+  int run = 0;
+  int fold = 0;
+  int row = 0;  // dataset row
+  LabelIssue issue;
 };
 
 // One predicted visit-wound (test rows, or out-of-fold rows of the training patients).
@@ -167,6 +197,9 @@ struct SearchResult {
   std::vector<FoldResult> folds;
   std::vector<PredictionRow> predictions;      // test-fold predictions
   std::vector<PredictionRow> oof_predictions;  // out-of-fold probabilities of training rows
+  // --clean: every training row's verdict per (run, fold) (honest) or once (optimistic).
+  std::vector<CleaningRow> cleaning;
+  std::string cleaning_label;  // "" or e.g. "confident, drop, honest" (results.csv, the table)
   std::vector<std::pair<FoldResult, CurvePoint>> curves;  // training curves (run/fold/modalities)
   std::vector<CombinationSummary> summary;
   // The frames the search could not use (missing, oversized, corrupt), when it read images; under
@@ -192,6 +225,7 @@ struct JobRecord {
   std::vector<PredictionRow> test;
   std::vector<PredictionRow> oof;
   std::vector<CurvePoint> curve;
+  std::vector<CleaningRow> cleaning;  // jobs that fitted the metadata branch with --clean
   std::string weights;  // saved network of an image job ("" for tree models: they refit in ms)
   double seconds = 0;
   int attempt = 1;  // how many times this job was computed (resume must not redo finished jobs)
@@ -256,6 +290,26 @@ struct MetadataModel {
   FeatureEncoder encoder;
   std::unique_ptr<TreeModel> model;
 };
+
+// --tune: the configuration chosen for the metadata branch on some training rows.
+struct TunedConfig {
+  TabularSettings settings;  // what the branch is then fitted with (tune 0)
+  DecisionRule decision = DecisionRule::kArgmax;
+  double inner_qwk = NAN;  // its QWK on the inner out-of-fold predictions
+  int trials = 0;          // configurations scored (fewer than --tune when the budget ran out)
+  double seconds = 0;
+  nlohmann::json to_json() const;  // the settings that were drawn, the rule, the score
+};
+// A seeded random search over the forest's and boosting's parameters, the model (rf, gbdt, with
+// or without --ordinal), resampling, class weights and the decision rule. Trial 0 is `base` with
+// `base_decision` itself; each trial is scored by the QWK of its out-of-fold probabilities on
+// `rows` (fit_metadata's: out-of-bag or inner patient folds, so scored on patients each model did
+// not see), decided by its rule (thresholds cross-fitted over two halves of the patients, each
+// half's cuts fitted on the other). Highest QWK wins, ties the earlier trial. Stops drawing when
+// `base.tune_budget` seconds are spent (at least one trial).
+TunedConfig tune_metadata(const Dataset& data, const std::vector<int>& rows,
+                          const std::vector<int>& labels, const TabularSettings& base,
+                          DecisionRule base_decision, unsigned long long seed);
 
 // Fits the metadata branch on `rows` of `data` with `labels` (one per entry of `rows`; the
 // shuffled-label control passes permuted labels). Resampling happens here, on these rows only.

@@ -2,6 +2,7 @@
 // values) and XGBoost boosting through its C API, behind one interface.
 #pragma once
 
+#include <array>
 #include <functional>             // for function
 #include <memory>                 // for unique_ptr
 #include <nlohmann/json_fwd.hpp>  // for json (bundle serialisation)
@@ -20,6 +21,8 @@ std::string to_string(ClassWeight w);
 // kBalanced: balanced_class_weights() (class_weights.h), n / (k * n_c) with k the classes present,
 // as scikit-learn; kFrequency: n_c / n (favours common classes); kNone: 1.
 std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode);
+// The class weights of data.y times data.weight (when set): what the tree models fit with.
+std::vector<double> row_weights(const TabularData& data, ClassWeight mode);
 
 // Random forest knobs. Defaults are the predecessor's setting (300 trees, depth 10, min leaf 5,
 // min split 10, inverse-frequency class weights).
@@ -57,6 +60,8 @@ class OptionTable;  // options.h
 // The knobs' declarations (flags, bounds, docs); validate() and the command line use them.
 const OptionTable<ForestSettings>& forest_options();
 const OptionTable<GbdtSettings>& gbdt_options();
+struct CleanSettings;
+const OptionTable<CleanSettings>& clean_options();
 
 enum class TreeModelKind { kForest, kGbdt, kStack };
 TreeModelKind parse_tree_model(const std::string& text);  // "rf" | "gbdt" | "stack"; InputError
@@ -81,6 +86,8 @@ struct Contributions {
   double base(size_t row, int c) const { return at(row, c, features); }
 };
 
+struct LabelIssue;  // label cleaning's verdict on a row (below)
+
 // A fitted tree model. predict() returns row-major probabilities that sum to 1 per row.
 class TreeModel {
  public:
@@ -97,6 +104,8 @@ class TreeModel {
   // SHAP values of the rows of `x` (path-dependent TreeSHAP). The default throws InputError
   // (a model restored from a bundle written before explanations existed cannot explain).
   virtual Contributions contributions(const Matrix& x) const;
+  // Label cleaning's verdicts on the rows of the last fit() (make_cleaning); nullptr otherwise.
+  virtual const std::vector<LabelIssue>* label_issues() const { return nullptr; }
 };
 
 std::unique_ptr<TreeModel> make_forest(const ForestSettings& s);
@@ -126,6 +135,66 @@ struct StackSettings {
   ClassWeight meta_class_weight = ClassWeight::kBalanced;
 };
 std::unique_ptr<TreeModel> make_stack(StackSettings s);
+
+// --- Label cleaning ----------------------------------------------------------------------------
+
+// How likely-mislabelled training rows are found (inner out-of-fold probabilities of the rows a
+// model is about to be fitted on; never any other rows):
+//   kConfident  confident learning (Northcutt et al. 2021, the confident joint): t_j = the mean
+//               out-of-fold P(j) of the rows labelled j (class j's average self-confidence); a row
+//               labelled y is flagged when some class j != y has P(j) >= t_j and is the most
+//               probable of the classes at or above their thresholds (its own label's
+//               self-confidence then lies below t_y or below that class's probability);
+//   kMisclass   the predecessor's "data polishing" done honestly: `repeats` out-of-fold passes
+//               with different seeds; a row labelled c is flagged when its argmax is wrong in at
+//               least misclass_share[c] of them (per-class thresholds).
+enum class CleanMethod { kNone, kConfident, kMisclass };
+enum class CleanAction { kDrop, kDownweight };
+CleanMethod parse_clean_method(const std::string& text);  // InputError naming --clean
+std::string to_string(CleanMethod m);
+CleanAction parse_clean_action(const std::string& text);  // InputError naming --clean-action
+std::string to_string(CleanAction a);
+
+struct CleanSettings {
+  CleanMethod method = CleanMethod::kNone;
+  CleanAction action = CleanAction::kDrop;
+  double weight = 0.2;  // kDownweight: a flagged row's weight
+  int repeats = 5;      // kMisclass: out-of-fold passes
+  std::array<double, kNumClasses> misclass_share = {1.0, 1.0, 1.0};
+};
+
+// One row's verdict.
+struct LabelIssue {
+  bool flagged = false;
+  double self_confidence = 0;  // out-of-fold P(label), mean over passes
+  int suggested = 0;           // argmax of the mean out-of-fold probabilities
+  int misclassified = 0;       // passes whose argmax was not the label
+  int passes = 0;
+  // kConfident, flagged: the class that fired, its probability and threshold, the label's
+  // threshold.
+  double suggested_prob = 0;
+  double suggested_threshold = 0;
+  double label_threshold = 0;
+  int needed = 0;  // kMisclass, flagged: the wrong passes the label's class threshold asks for
+};
+
+// Flags the real rows of `data` (synthetic rows are never flagged). `factory(i)` makes the
+// untrained model of fit i (each pass fits one and takes its out-of-fold probabilities with
+// out_of_fold_probabilities(..., inner_folds, seed of the pass)).
+std::vector<LabelIssue> find_label_issues(
+    const TabularData& data, const std::function<std::unique_ptr<TreeModel>(int)>& factory,
+    const CleanSettings& settings, int inner_folds, unsigned long long seed);
+// The confident-learning rule on given out-of-fold probabilities (exposed for the optimistic
+// protocol, which applies it to the outer CV's own test probabilities).
+std::vector<LabelIssue> confident_issues(const Probabilities& probs, const std::vector<int>& y);
+
+// A model that flags its training rows first (find_label_issues on exactly the rows fit() gets)
+// and then fits the wrapped model without them (kDrop) or with them down-weighted. Every fit of it
+// — the final one and each inner out-of-fold fit — cleans only its own training rows. Its last
+// fit's verdicts are label_issues(), one per row of that fit's data.
+std::unique_ptr<TreeModel> make_cleaning(std::function<std::unique_ptr<TreeModel>(int)> factory,
+                                         CleanSettings settings, int inner_folds,
+                                         unsigned long long seed);
 
 // Out-of-fold probabilities for every row of `data`: the model's own out-of-bag estimate where it
 // has one, and for the remaining rows (or models without OOB) inner patient-grouped folds, each

@@ -310,8 +310,14 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
     fit_probs.insert(fit_probs.end(), p.prob.begin(), p.prob.end());
     fit_truth.push_back(data.rows[p.row].label);
   }
+  // --tune chose the metadata branch's rule with its configuration.
+  const DecisionRule rule =
+      job.result.tuned.empty()
+          ? settings.decision
+          : parse_decision(
+                nlohmann::json::parse(job.result.tuned).at("decision").get<std::string>());
   const Decision decision =
-      fit_decision(settings.decision, stats::apply_temperature(fit_probs, temperature), fit_truth);
+      fit_decision(rule, stats::apply_temperature(fit_probs, temperature), fit_truth);
 
   // Written into a sibling temporary folder and renamed, so an existing bundle is replaced only
   // by a complete one.
@@ -373,6 +379,7 @@ void train_bundle(const Dataset& data, const TrainSettings& settings, const std:
     manifest["calibration"] = {{"method", to_string(settings.calibrate)},
                                {"temperature", temperature},
                                {"fitted_on_rows", job.oof.size()}};
+  if (!job.result.tuned.empty()) manifest["tuning"] = nlohmann::json::parse(job.result.tuned);
   manifest["decision"] = {{"rule", to_string(decision.rule)},
                           {"threshold_low", decision.thresholds.low},
                           {"threshold_high", decision.thresholds.high},

@@ -214,6 +214,8 @@ nlohmann::json job_json(const JobRecord& job) {
           {"test", rows_json(job.test)},
           {"oof", rows_json(job.oof)},
           {"curve", curve},
+          {"cleaning", cleaning_json(job.cleaning)},
+          {"tuned", job.result.tuned},
           {"weights", job.weights},
           {"seconds", job.seconds},
           {"attempt", job.attempt}};
@@ -234,6 +236,8 @@ JobRecord job_from(const nlohmann::json& j) {
                                    s.at(2).get<double>(), s.at(3).get<bool>()});
   job.test = rows_from(j.at("test"));
   job.oof = rows_from(j.at("oof"));
+  job.cleaning = cleaning_from(j.at("cleaning"));
+  r.tuned = j.at("tuned").get<std::string>();
   for (const auto& c : j.at("curve"))
     job.curve.push_back(CurvePoint{c.at(0).get<std::string>(), c.at(1).get<int>(),
                                    c.at(2).get<double>(), c.at(3).get<double>(),

@@ -227,9 +227,22 @@ const FoldWork::Metadata& FoldWork::metadata() {
   // than it gains and busy-waits badly when other processes share the cores.
   tabular.gbdt.threads = 1;
   Metadata m;
+  if (tabular.tune > 0) {
+    const auto start = Clock::now();
+    const TunedConfig t = tune_metadata(data_, plan_.train_rows, plan_.train_labels, tabular,
+                                        settings_.decision, plan_.seed);
+    tabular = t.settings;
+    m.tuned = t.to_json().dump();
+    spdlog::debug("  run {} fold {} tuned in {:.2f} s: {}", plan_.run, plan_.fold,
+                  seconds_since(start), m.tuned);
+  }
   MetadataModel model =
       fit_metadata(data_, plan_.train_rows, plan_.train_labels, tabular, plan_.seed, &m.train_oof);
   if (!plan_.test_rows.empty()) m.test = predict_metadata(model, data_, plan_.test_rows);
+  if (const std::vector<LabelIssue>* issues = model.model->label_issues()) {
+    for (size_t i = 0; i < issues->size(); ++i)
+      m.cleaning.push_back(CleaningRow{plan_.run, plan_.fold, plan_.train_rows[i], (*issues)[i]});
+  }
   metadata_ = std::move(m);
   if (keep_models_) metadata_model_ = std::move(model);
   return *metadata_;
@@ -320,6 +333,8 @@ JobRecord FoldWork::compute_metadata(const Combination& combo) {
   job.result.scores = score_rows(data_, plan_.test_rows, m.test);
   job.test = prediction_rows(plan_, job.result.modalities, plan_.test_rows, m.test);
   job.oof = prediction_rows(plan_, job.result.modalities, plan_.train_rows, m.train_oof);
+  job.cleaning = m.cleaning;
+  job.result.tuned = m.tuned;
   return job;
 }
 
@@ -366,6 +381,8 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
   std::vector<Branch*> branches;
   for (Modality m : image_mods) branches.push_back(&branch(m));
   const Metadata* meta = has_metadata ? &metadata() : nullptr;
+  JobRecord job = new_record(combo, 0);
+  if (meta != nullptr) job.cleaning = meta->cleaning;
 
   // The combination's samples: visit-wounds with every image modality of it.
   auto complete = [&](const std::vector<int>& rows, const std::vector<int>* labels,
@@ -465,7 +482,7 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
   fs.threads = kNetworkThreads;
   std::unique_ptr<FusionModel> head = create_fusion_model(fs, sources, models);
 
-  JobRecord job = new_record(combo, static_cast<int>(fit.size() + val.size()));
+  job.result.n_train = static_cast<int>(fit.size() + val.size());
   job.result.n_test = static_cast<int>(test.size());
   auto log_layers = [&](int stage) {
     for (const auto& layer : head->parameter_breakdown(stage))

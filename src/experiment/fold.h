@@ -89,8 +89,10 @@ class FoldWork {
 
  private:
   struct Metadata {
-    Probabilities train_oof;  // per plan.train_rows
-    Probabilities test;       // per plan.test_rows
+    Probabilities train_oof;            // per plan.train_rows
+    Probabilities test;                 // per plan.test_rows
+    std::vector<CleaningRow> cleaning;  // --clean: the verdict on every training row
+    std::string tuned;                  // --tune: the chosen configuration (JSON)
   };
   struct Branch {
     TrainedBranch trained;

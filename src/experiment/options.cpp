@@ -13,6 +13,7 @@ namespace woundphase {
 namespace {
 
 constexpr int kMaxThreads = 256;
+
 constexpr std::initializer_list<DecisionRule> kDecisionRules = {
     DecisionRule::kArgmax, DecisionRule::kExpected, DecisionRule::kThresholds};
 constexpr char kDecisionDoc[] =
@@ -45,9 +46,18 @@ const OptionTable<TabularSettings>& tabular_options() {
     t.add("--inner-folds", &S::inner_folds,
           "inner patient folds for out-of-fold probabilities where out-of-bag ones are missing")
         .range(2, 20);
+    t.add("--tune", &S::tune,
+          "nested random search of N tree-branch configurations (model, forest and boosting "
+          "parameters, --ordinal, sampling, class weights, decision rule) inside each training "
+          "fold, scored by inner out-of-fold QWK; 0: off")
+        .range(0, 1000);
+    t.add("--tune-budget", &S::tune_budget,
+          "seconds one tuning may spend (then the best so far); 0: no limit")
+        .range(0, 1e6);
     t.include(sampling_options(), &S::sampling);
     t.include(forest_options(), &S::forest);
     t.include(gbdt_options(), &S::gbdt);
+    t.include(clean_options(), &S::clean);
     return t;
   }();
   return table;
@@ -125,6 +135,11 @@ const OptionTable<SearchSettings>& search_options() {
                  "temperature: one per fold, fitted on training patients' predictions")
         .context();
     t.add_choice("--decision", &S::decision, kDecisionRules, kDecisionDoc);
+    t.add_choice("--clean-protocol", &S::clean_protocol,
+                 {CleanProtocol::kHonest, CleanProtocol::kOptimistic},
+                 "honest: --clean inside each training fold; optimistic: the predecessor's flags "
+                 "from the outer CV itself, only to measure its optimism (labelled in every "
+                 "output)");
     t.add("--threads", &S::threads, "worker threads").range(1, kMaxThreads).run_context();
     return t;
   }();

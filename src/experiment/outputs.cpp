@@ -9,12 +9,22 @@
 #include <cstdio>  // for rename
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <tuple>
 
 #include "experiment/search_stats.h"
 #include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/experiment.h"
 #include "woundphase/report.h"  // for kSkippedImagesFile
+
+namespace woundphase {
+namespace {
+constexpr char kCleaningFile[] = "cleaning.csv";
+constexpr char kTuningFile[] = "tuning.csv";
+}  // namespace
+}  // namespace woundphase
 
 namespace fs = std::filesystem;
 
@@ -73,6 +83,56 @@ std::string stage_tables(const SearchResult& result) {
   return out;
 }
 
+// cleaning.csv: every visit-wound flagged at least once, for a clinician to review.
+std::string cleaning_csv(const Dataset& data, const SearchResult& result) {
+  const auto& labels = data.schema.class_labels;
+  struct Tally {
+    int fits = 0, flagged = 0, wrong = 0, passes = 0;
+    double confidence = 0;
+    std::array<int, kNumClasses> suggested{};
+    const LabelIssue* last = nullptr;  // the last flagging verdict, for its reason
+  };
+  std::map<int, Tally> by_row;
+  bool optimistic = false;
+  for (const CleaningRow& c : result.cleaning) {
+    optimistic = optimistic || c.run < 0;
+    Tally& t = by_row[c.row];
+    ++t.fits;
+    t.confidence += c.issue.self_confidence;
+    t.wrong += c.issue.misclassified;
+    t.passes += c.issue.passes;
+    if (!c.issue.flagged) continue;
+    ++t.flagged;
+    ++t.suggested[c.issue.suggested];
+    t.last = &c.issue;
+  }
+  std::string out = fmt::format(
+      "patient,appt,dfu,label,protocol,times_flagged,times_fitted,share_flagged,suggested,"
+      "mean_self_confidence,misclassified_passes,passes,reason\n");
+  for (const auto& [row, t] : by_row) {
+    if (t.flagged == 0) continue;
+    const VisitWound& vw = data.rows[row];
+    const int suggested = static_cast<int>(
+        std::max_element(t.suggested.begin(), t.suggested.end()) - t.suggested.begin());
+    const LabelIssue& i = *t.last;
+    const std::string reason =
+        i.needed > 0
+            ? fmt::format("misclassified in {} of {} out-of-fold passes (class threshold {})",
+                          i.misclassified, i.passes, i.needed)
+            : fmt::format(
+                  "P({}) = {:.3f} >= {}'s mean self-confidence {:.3f}; P({}) = {:.3f} "
+                  "(its class's mean {:.3f})",
+                  labels[i.suggested], i.suggested_prob, labels[i.suggested], i.suggested_threshold,
+                  labels[vw.label], i.self_confidence, i.label_threshold);
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                       csv_field(data.patients[vw.patient]), vw.appt, vw.dfu, labels[vw.label],
+                       optimistic ? "OPTIMISTIC (outer CV)" : "honest (training folds)", t.flagged,
+                       t.fits, num(static_cast<double>(t.flagged) / t.fits), labels[suggested],
+                       num(t.confidence / t.fits), t.wrong, t.passes, csv_field(reason));
+  }
+  return out;
+}
+
 }  // namespace
 
 void write_search_outputs(const Dataset& data, const SearchResult& result,
@@ -91,6 +151,9 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
       ",f1_{},f1_{},n_common,qwk_common_mean,qwk_common_std,f1_weighted,ece,brier,log_loss{}\n",
       labels[0], labels[1], labels[2],
       calibrated ? ",temperature_mean,ece_calibrated,brier_calibrated,log_loss_calibrated" : "");
+  // Label cleaning names itself in every row (an optimistic protocol must never pass for honest).
+  const bool cleaned = !result.cleaning_label.empty();
+  if (cleaned) results.insert(results.size() - 1, ",cleaning");
   for (size_t i = 0; i < result.summary.size(); ++i) {
     const CombinationSummary& s = result.summary[i];
     const CombinationStats& c = statistics.combinations[i];
@@ -103,6 +166,7 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
     if (calibrated)
       results += fmt::format(",{},{},{},{}", num(c.temperature_mean), num(c.calibrated.ece),
                              num(c.calibrated.brier), num(c.calibrated.log_loss));
+    if (cleaned) results += "," + csv_field(result.cleaning_label);
     results += "\n";
   }
 
@@ -187,6 +251,20 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
           fmt::format("{},{},{}\n", csv_field(s.file), to_string(s.modality), csv_field(s.reason));
     write_file_atomically((dir / kSkippedImagesFile).string(), text);
   }
+  if (!result.cleaning.empty())
+    write_file_atomically((dir / kCleaningFile).string(), cleaning_csv(data, result));
+  std::string tuning = "run,fold,modalities,trials,seconds,inner_qwk,decision,config\n";
+  bool tuned = false;
+  for (const auto& f : result.folds) {
+    if (f.tuned.empty()) continue;
+    tuned = true;
+    const nlohmann::json j = nlohmann::json::parse(f.tuned);
+    tuning += fmt::format("{},{},{},{},{},{},{},{}\n", f.run, f.fold, csv_field(f.modalities),
+                          j.at("trials").get<int>(), num(j.at("seconds").get<double>()),
+                          num(j.at("inner_qwk").get<double>()), j.at("decision").get<std::string>(),
+                          csv_field(f.tuned));
+  }
+  if (tuned) write_file_atomically((dir / kTuningFile).string(), tuning);
   write_file_atomically((dir / "comparisons.csv").string(), comparisons_csv(statistics));
   write_file_atomically((dir / "complementarity.csv").string(), complementarity_csv(statistics));
   write_degraded_csv(data, result, (dir / "degraded.csv").string());
@@ -194,6 +272,31 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
 }
 
 std::string format_results_table(const SearchResult& result, const Schema& schema) {
+  std::string banner;
+  if (!result.cleaning_label.empty()) {
+    long flagged = 0;
+    std::set<int> rows;
+    for (const CleaningRow& c : result.cleaning)
+      if (c.issue.flagged && rows.insert(c.row).second) ++flagged;
+    banner = fmt::format("label cleaning: {}; {} visit-wounds flagged (cleaning.csv){}\n",
+                         result.cleaning_label, flagged,
+                         result.cleaning_label.find("OPTIMISTIC") != std::string::npos
+                             ? "\nOPTIMISTIC: the flagged visit-wounds left the test folds too; "
+                               "these figures overstate what new patients would see"
+                             : "");
+  }
+  std::vector<double> trials, seconds;
+  for (const auto& f : result.folds) {
+    if (f.tuned.empty()) continue;
+    const nlohmann::json j = nlohmann::json::parse(f.tuned);
+    trials.push_back(j.at("trials").get<int>());
+    seconds.push_back(j.at("seconds").get<double>());
+  }
+  if (!trials.empty())
+    banner += fmt::format(
+        "--tune: {:.1f} configurations and {:.1f} s per fold on average (tuning.csv: the chosen "
+        "one per fold)\n",
+        mean_std(trials).mean, mean_std(seconds).mean);
   size_t width = 10;
   for (const auto& s : result.summary) width = std::max(width, s.modalities.size());
   std::string out = fmt::format("{:<{}}  {:>5}  {:>15}  {:>15}  {:>8}  {:>8}  {:>6} {:>6} {:>6}\n",
@@ -204,7 +307,7 @@ std::string format_results_table(const SearchResult& result, const Schema& schem
     out += fmt::format("{:<{}}  {:>5}  {}  {}  {:>8.3f}  {:>8.3f}  {:>6.3f} {:>6.3f} {:>6.3f}\n",
                        s.modalities, width, s.n_samples, pm_cell(s.qwk), pm_cell(s.kappa),
                        s.accuracy.mean, s.macro_f1.mean, s.f1[0], s.f1[1], s.f1[2]);
-  return out + stage_tables(result);
+  return banner + out + stage_tables(result);
 }
 
 }  // namespace woundphase

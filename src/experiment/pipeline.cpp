@@ -106,6 +106,22 @@ std::unique_ptr<TreeModel> make_model(const TabularSettings& s,
                                            stream_seed(seed, SeedStream::kResampling));
 }
 
+// Salt of the cleaning wrapper's seeds (its flagging passes and final fit).
+constexpr uint64_t kCleaningSalt = 3;
+
+// The branch's model: with --clean, wrapped so each fit flags and cleans its own training rows.
+std::unique_ptr<TreeModel> make_cleaned_model(const TabularSettings& s,
+                                              const std::vector<FeatureInfo>& features,
+                                              unsigned long long seed) {
+  if (s.clean.method == CleanMethod::kNone) return make_model(s, features, seed);
+  const unsigned long long clean_seed = mix_seed(seed, kCleaningSalt);
+  return make_cleaning(
+      [s, features, seed](int fit) {
+        return make_model(s, features, fit == 0 ? seed : mix_seed(seed, fit));
+      },
+      s.clean, s.inner_folds, clean_seed);
+}
+
 }  // namespace
 
 MetadataModel fit_metadata(const Dataset& data, const std::vector<int>& rows,
@@ -126,12 +142,13 @@ MetadataModel fit_metadata(const Dataset& data, const std::vector<int>& rows,
   train.group2.assign(rows.size(), -1);
 
   const auto features = out.encoder.features();
-  out.model = make_model(settings, features, stream_seed(seed, SeedStream::kTreeModel));
+  out.model = make_cleaned_model(settings, features, stream_seed(seed, SeedStream::kTreeModel));
   out.model->fit(train);
   if (oof != nullptr) {
     int fit_count = 0;
     auto factory = [&]() {
-      return make_model(settings, features, stream_seed(seed, SeedStream::kInnerFits, ++fit_count));
+      return make_cleaned_model(settings, features,
+                                stream_seed(seed, SeedStream::kInnerFits, ++fit_count));
     };
     *oof = out_of_fold_probabilities(train, *out.model, factory, settings.inner_folds,
                                      stream_seed(seed, SeedStream::kInnerFits));

@@ -1,9 +1,10 @@
 // The cross-validated search: runs x patient folds x modality combinations.
 #include <fmt/format.h>
 
-#include <algorithm>  // for clamp, max
+#include <algorithm>  // for clamp, max, max_element
 #include <atomic>
 #include <chrono>
+#include <cmath>      // for ceil
 #include <exception>  // for exception_ptr
 #include <map>
 #include <mutex>
@@ -36,6 +37,10 @@ std::vector<int> permuted(std::vector<int> labels, unsigned long long seed) {
 }
 
 }  // namespace
+
+std::string to_string(CleanProtocol p) {
+  return p == CleanProtocol::kHonest ? "honest" : "optimistic";
+}
 
 bool SearchSettings::uses_fusion() const {
   for (const auto& c : combinations)
@@ -143,9 +148,10 @@ FoldPlan SearchPlan::fold_plan(int run, int fold) {
   const int test_part = settings_.cv_folds >= 2 ? fold : 1;
   std::vector<int> train_rows;
   std::vector<int> test_rows;
+  const std::set<int> excluded(settings_.excluded_rows.begin(), settings_.excluded_rows.end());
   for (size_t r = 0; r < data_.rows.size(); ++r) {
     const int part = fold_of[patient_of_row_[r]];
-    if (part < 0) continue;
+    if (part < 0 || excluded.count(static_cast<int>(r)) > 0) continue;
     (part == test_part ? test_rows : train_rows).push_back(static_cast<int>(r));
   }
   if (test_rows.empty() || train_rows.empty())
@@ -177,11 +183,49 @@ std::vector<Modality> SearchPlan::image_modalities() const {
   return out;
 }
 
+nlohmann::json cleaning_json(const std::vector<CleaningRow>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const CleaningRow& c : rows) {
+    const LabelIssue& i = c.issue;
+    out.push_back({c.run, c.fold, c.row, i.flagged, i.self_confidence, i.suggested, i.misclassified,
+                   i.passes, i.suggested_prob, i.suggested_threshold, i.label_threshold, i.needed});
+  }
+  return out;
+}
+
+std::vector<CleaningRow> cleaning_from(const nlohmann::json& j) {
+  std::vector<CleaningRow> out;
+  for (const auto& e : j) {
+    CleaningRow c;
+    c.run = e.at(0).get<int>();
+    c.fold = e.at(1).get<int>();
+    c.row = e.at(2).get<int>();
+    LabelIssue& i = c.issue;
+    i.flagged = e.at(3).get<bool>();
+    i.self_confidence = e.at(4).get<double>();
+    i.suggested = e.at(5).get<int>();
+    i.misclassified = e.at(6).get<int>();
+    i.passes = e.at(7).get<int>();
+    i.suggested_prob = e.at(8).get<double>();
+    i.suggested_threshold = e.at(9).get<double>();
+    i.label_threshold = e.at(10).get<double>();
+    i.needed = e.at(11).get<int>();
+    out.push_back(c);
+  }
+  return out;
+}
+
 void append_job(const JobRecord& job, SearchResult* result) {
   result->folds.push_back(job.result);
   result->predictions.insert(result->predictions.end(), job.test.begin(), job.test.end());
   result->oof_predictions.insert(result->oof_predictions.end(), job.oof.begin(), job.oof.end());
   for (const CurvePoint& point : job.curve) result->curves.emplace_back(job.result, point);
+  // A (run, fold)'s metadata branch is shared by its combinations: its verdicts once.
+  if (job.cleaning.empty()) return;
+  const CleaningRow& first = job.cleaning.front();
+  for (const CleaningRow& c : result->cleaning)
+    if (c.run == first.run && c.fold == first.fold) return;
+  result->cleaning.insert(result->cleaning.end(), job.cleaning.begin(), job.cleaning.end());
 }
 
 std::string job_line(int done, int total, const JobRecord& job, bool stored,
@@ -193,7 +237,9 @@ std::string job_line(int done, int total, const JobRecord& job, bool stored,
 }
 
 void apply_decisions(const Dataset& data, const SearchSettings& settings, SearchResult* result) {
-  if (settings.decision == DecisionRule::kArgmax) return;
+  bool tuned = false;
+  for (const FoldResult& f : result->folds) tuned = tuned || !f.tuned.empty();
+  if (settings.decision == DecisionRule::kArgmax && !tuned) return;
   using Key = std::tuple<int, int, std::string>;
   std::map<Key, std::vector<PredictionRow*>> test, oof;
   for (PredictionRow& p : result->predictions) test[{p.run, p.fold, p.modalities}].push_back(&p);
@@ -218,7 +264,11 @@ void apply_decisions(const Dataset& data, const SearchSettings& settings, Search
       fit_probs.insert(fit_probs.end(), p->prob.begin(), p->prob.end());
       fit_truth.push_back(labels.at(p->row));
     }
-    f.decision = fit_decision(settings.decision, fit_probs, fit_truth);
+    const DecisionRule rule =
+        f.tuned.empty()
+            ? settings.decision
+            : parse_decision(nlohmann::json::parse(f.tuned).at("decision").get<std::string>());
+    f.decision = fit_decision(rule, fit_probs, fit_truth);
     std::vector<int> truth, pred;
     for (PredictionRow* p : test[key]) {
       p->pred = f.decision.apply_row(p->prob.data());
@@ -272,8 +322,10 @@ class LockedCache final : public JobCache {
 
 }  // namespace
 
-SearchResult run_search(const Dataset& data, const SearchSettings& settings,
-                        const ProgressFn& progress, JobCache* cache, Cluster* cluster) {
+namespace {
+
+SearchResult run_search_pass(const Dataset& data, const SearchSettings& settings,
+                             const ProgressFn& progress, JobCache* cache, Cluster* cluster) {
   settings.validate();
   if (!data.has_labels)
     throw InputError(fmt::format("{}: a search needs labels", data.metadata_path));
@@ -381,6 +433,97 @@ SearchResult run_search(const Dataset& data, const SearchSettings& settings,
     for (const JobRecord& job : jobs) append_job(job, &result);
   apply_decisions(data, settings, &result);
   summarise_result(settings, &result);
+  return result;
+}
+
+// The optimistic protocol (CleanProtocol::kOptimistic): flags from the outer CV's own test
+// predictions of the metadata branch, over every run.
+std::vector<CleaningRow> optimistic_flags(const Dataset& data, const SearchSettings& settings,
+                                          const SearchResult& first) {
+  const std::string name = to_string(Combination{Modality::kMetadata});
+  std::map<int, std::vector<const PredictionRow*>> by_row;
+  for (const PredictionRow& p : first.predictions)
+    if (p.modalities == name) by_row[p.row].push_back(&p);
+  std::vector<int> rows, labels;
+  Probabilities mean;
+  for (const auto& [row, preds] : by_row) {
+    rows.push_back(row);
+    labels.push_back(data.rows[row].label);
+    for (int c = 0; c < kNumClasses; ++c) {
+      double sum = 0;
+      for (const PredictionRow* p : preds) sum += p->prob[c];
+      mean.push_back(sum / static_cast<double>(preds.size()));
+    }
+  }
+  const CleanSettings& clean = settings.tabular.clean;
+  std::vector<LabelIssue> issues;
+  if (clean.method == CleanMethod::kConfident) {
+    issues = confident_issues(mean, labels);
+  } else {
+    for (size_t k = 0; k < rows.size(); ++k) {
+      LabelIssue issue;
+      const auto& preds = by_row.at(rows[k]);
+      issue.passes = static_cast<int>(preds.size());
+      for (const PredictionRow* p : preds) issue.misclassified += p->pred != labels[k] ? 1 : 0;
+      const double* m = &mean[k * kNumClasses];
+      issue.self_confidence = m[labels[k]];
+      issue.suggested = static_cast<int>(std::max_element(m, m + kNumClasses) - m);
+      issue.needed = std::max(
+          1, static_cast<int>(std::ceil(clean.misclass_share[labels[k]] * issue.passes - 1e-9)));
+      issue.flagged = issue.misclassified >= issue.needed;
+      issues.push_back(issue);
+    }
+  }
+  std::vector<CleaningRow> out;
+  for (size_t k = 0; k < rows.size(); ++k) out.push_back(CleaningRow{-1, -1, rows[k], issues[k]});
+  return out;
+}
+
+}  // namespace
+
+SearchResult run_search(const Dataset& data, const SearchSettings& settings,
+                        const ProgressFn& progress, JobCache* cache, Cluster* cluster) {
+  if (settings.tabular.clean.method == CleanMethod::kNone)
+    return run_search_pass(data, settings, progress, cache, cluster);
+  if (settings.clean_protocol == CleanProtocol::kHonest) {
+    SearchResult result = run_search_pass(data, settings, progress, cache, cluster);
+    result.cleaning_label = fmt::format("{}, {}, honest", to_string(settings.tabular.clean.method),
+                                        to_string(settings.tabular.clean.action));
+    return result;
+  }
+  settings.validate();
+  if (cluster != nullptr)
+    throw InputError("--clean-protocol optimistic runs in one process (not under mpirun)");
+  bool has_metadata = false;
+  for (const Combination& c : settings.combinations)
+    has_metadata = has_metadata || c == Combination{Modality::kMetadata};
+  if (!has_metadata)
+    throw InputError(
+        "--clean-protocol optimistic flags visit-wounds from the metadata combination's test "
+        "predictions: add metadata to --modalities");
+  // First search: no cleaning, not stored (its job keys are the second search's).
+  SearchSettings first = settings;
+  first.tabular.clean.method = CleanMethod::kNone;
+  first.clean_protocol = CleanProtocol::kHonest;
+  first.decision = DecisionRule::kArgmax;
+  if (progress)
+    progress(
+        {0, 0, "optimistic cleaning: a first search flags visit-wounds from its own test folds"});
+  const SearchResult flagged_by = run_search_pass(data, first, progress, nullptr, nullptr);
+  std::vector<CleaningRow> flags = optimistic_flags(data, settings, flagged_by);
+  SearchSettings second = settings;
+  second.tabular.clean.method = CleanMethod::kNone;
+  for (const CleaningRow& c : flags)
+    if (c.issue.flagged) second.excluded_rows.push_back(c.row);
+  if (progress)
+    progress({0, 0,
+              fmt::format("optimistic cleaning: {} of {} visit-wounds removed from the study, "
+                          "searching again (OPTIMISTIC: not an honest estimate)",
+                          second.excluded_rows.size(), flags.size())});
+  SearchResult result = run_search_pass(data, second, progress, cache, nullptr);
+  result.cleaning = std::move(flags);
+  result.cleaning_label = fmt::format("{}, drop, OPTIMISTIC (flags from the outer CV itself)",
+                                      to_string(settings.tabular.clean.method));
   return result;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ class SearchPlan {
   std::vector<int> patient_of_row_;
   std::map<int, std::vector<int>> fold_of_patient_;  // by run, filled on first use
 };
+
+// Label-cleaning verdicts as JSON (the store and the MPI codec keep them so).
+nlohmann::json cleaning_json(const std::vector<CleaningRow>& rows);
+std::vector<CleaningRow> cleaning_from(const nlohmann::json& j);
 
 // Appends a finished job's fold result, predictions and curve to `result`.
 void append_job(const JobRecord& job, SearchResult* result);

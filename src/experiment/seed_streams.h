@@ -29,6 +29,7 @@ enum class SeedStream : uint64_t {
   kHead = 31,             // a fused combination's head, per combination (member 0: the ensemble)
   kHeadSampling = 32,     // a fused combination's resampled samples, per combination
   kPermutation = 33,      // permutation importance of the metadata features, per feature
+  kTuning = 41,           // --tune: the drawn configurations, then per trial its fits
   // From a metadata fit's seed.
   kResampling = 1,  // the tree model's training-row resampling
   kTreeModel = 11,  // the tree model

@@ -8,6 +8,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "experiment/search_plan.h"  // for cleaning_json, cleaning_from
+
 namespace fs = std::filesystem;
 
 namespace woundphase {
@@ -40,6 +42,12 @@ CREATE TABLE IF NOT EXISTS predictions(
   kind TEXT NOT NULL, row INTEGER NOT NULL, prob_0 REAL NOT NULL, prob_1 REAL NOT NULL,
   prob_2 REAL NOT NULL, pred INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS predictions_job ON predictions(run, fold, modalities, stage, kind);
+CREATE TABLE IF NOT EXISTS cleaning(
+  run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, rows TEXT NOT NULL,
+  PRIMARY KEY(run, fold, modalities));
+CREATE TABLE IF NOT EXISTS tuning(
+  run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, config TEXT NOT NULL,
+  PRIMARY KEY(run, fold, modalities));
 CREATE TABLE IF NOT EXISTS curves(
   run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, component TEXT NOT NULL,
   epoch INTEGER NOT NULL, loss REAL, val_loss REAL, val_qwk REAL,
@@ -317,6 +325,14 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
   while (cu.step())
     job.curve.push_back(
         CurvePoint{cu.text(0), static_cast<int>(cu.int64(1)), cu.real(2), cu.real(3), cu.real(4)});
+  Statement kl(impl_->db,
+               "SELECT rows FROM cleaning WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+  kl.bind(1, run).bind(2, fold).bind(3, modalities);
+  if (kl.step()) job.cleaning = cleaning_from(nlohmann::json::parse(kl.text(0)));
+  Statement tl(impl_->db,
+               "SELECT config FROM tuning WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+  tl.bind(1, run).bind(2, fold).bind(3, modalities);
+  if (tl.step()) job.result.tuned = tl.text(0);
   return job;
 }
 
@@ -423,6 +439,29 @@ void Store::save_job(const JobRecord& job) {
           .bind(7, c.val_loss)
           .bind(8, c.val_qwk)
           .run();
+    Statement kdel(impl_->db,
+                   "DELETE FROM cleaning WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+    kdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
+    if (!job.cleaning.empty()) {
+      Statement kins(impl_->db,
+                     "INSERT INTO cleaning(run, fold, modalities, rows) VALUES(?1, ?2, ?3, ?4)");
+      kins.bind(1, r.run)
+          .bind(2, r.fold)
+          .bind(3, r.modalities)
+          .bind(4, cleaning_json(job.cleaning).dump())
+          .run();
+    }
+    Statement tdel(impl_->db,
+                   "DELETE FROM tuning WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+    tdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
+    if (!r.tuned.empty())
+      Statement(impl_->db,
+                "INSERT INTO tuning(run, fold, modalities, config) VALUES(?1, ?2, ?3, ?4)")
+          .bind(1, r.run)
+          .bind(2, r.fold)
+          .bind(3, r.modalities)
+          .bind(4, r.tuned)
+          .run();
     static int saves = 0;
     test_kill_point("commit", saves++);
     exec(impl_->db, "COMMIT");
@@ -446,13 +485,16 @@ int Store::total_attempts() const {
 }
 
 void Store::clear_jobs() {
-  exec(impl_->db, "BEGIN; DELETE FROM predictions; DELETE FROM jobs; COMMIT;");
+  exec(
+      impl_->db,
+      "BEGIN; DELETE FROM predictions; DELETE FROM jobs; DELETE FROM cleaning; DELETE FROM tuning; "
+      "COMMIT;");
 }
 
 void Store::clear_all() {
   exec(impl_->db,
        "BEGIN; DELETE FROM predictions; DELETE FROM jobs; DELETE FROM splits; DELETE FROM meta; "
-       "COMMIT;");
+       "DELETE FROM cleaning; DELETE FROM tuning; COMMIT;");
   set_meta("store_format", kStoreFormat);
 }
 
@@ -576,8 +618,9 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
     fs::remove_all(fs::path(out_dir) / kImageCacheDir, ec);
     fs::remove_all(fs::path(out_dir) / kModelsDir, ec);
     // results.csv first: without it the folder never looks like a complete run.
-    for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
-                          "splits.csv", "settings.json", "comparisons.csv", "complementarity.csv"})
+    for (const char* f :
+         {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv", "splits.csv",
+          "settings.json", "comparisons.csv", "complementarity.csv", "cleaning.csv", "tuning.csv"})
       fs::remove(fs::path(out_dir) / f, ec);
   }
 

@@ -19,6 +19,7 @@
 #include "report/run_data.h"
 #include "report/stats_sections.h"
 #include "report/svg.h"
+#include "woundphase/dataset.h"  // for read_csv
 #include "woundphase/files.h"
 
 namespace fs = std::filesystem;
@@ -30,6 +31,8 @@ namespace {
 // At most this many runs get their own class-distribution chart.
 constexpr int kMaxDistributionRuns = 6;
 constexpr double kIntervalLevel = 0.95;
+// Rows shown of the tree branch's tables (the CSV files hold them all).
+constexpr size_t kMaxTableRows = 60;
 constexpr const char* kNotAvailable = "not available for this run (metadata-only search)";
 
 constexpr const char* kStyle = R"css(
@@ -467,6 +470,32 @@ std::string settings_section(const Context& ctx) {
          escape(ctx.data.settings.dump(2)) + "</pre>\n";
 }
 
+// A CSV the tree branch wrote (tuning.csv, cleaning.csv) as a table, first `max_rows` rows; ""
+// when the run did not write it.
+std::string csv_section(const std::string& run_dir, const char* file, const char* id,
+                        const char* title, const std::string& intro, size_t max_rows,
+                        std::vector<std::string>* files_read) {
+  const fs::path path = fs::path(run_dir) / file;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return "";
+  const CsvTable table = read_csv(path.string());
+  files_read->push_back(file);
+  std::string html =
+      fmt::format("<h2 id=\"{}\">{}</h2>\n<p>{}</p>\n", id, escape(title), escape(intro));
+  html += "<div class=\"scroll\"><table><tr>";
+  for (const std::string& h : table.header) html += th(h, true);
+  html += "</tr>\n";
+  for (size_t i = 0; i < table.rows.size() && i < max_rows; ++i) {
+    html += "<tr>";
+    for (const std::string& v : table.rows[i]) html += td(v, true);
+    html += "</tr>\n";
+  }
+  html += "</table></div>\n";
+  if (table.rows.size() > max_rows)
+    html += fmt::format("<p>... and {} more rows in {}.</p>\n", table.rows.size() - max_rows, file);
+  return html;
+}
+
 }  // namespace
 }  // namespace report
 
@@ -513,9 +542,19 @@ std::string render_report(const std::string& run_dir) {
   html += stages_section(ctx);
   html += curves_section(ctx);
   html += distribution_section(ctx);
+  std::vector<std::string> files_read = data.files_read;
+  html += csv_section(run_dir, "tuning.csv", "tuning", "Nested tuning (--tune)",
+                      "The tree-branch configuration chosen inside each training fold by its inner "
+                      "out-of-fold QWK, and what the search cost.",
+                      kMaxTableRows, &files_read);
+  html += csv_section(run_dir, "cleaning.csv", "cleaning", "Label cleaning (--clean)",
+                      "Visit-wounds flagged as possibly mislabelled, for review. A protocol column "
+                      "reading OPTIMISTIC means the flags came from the outer CV itself and the "
+                      "figures above overstate what new patients would see.",
+                      kMaxTableRows, &files_read);
   html += settings_section(ctx);
   std::string inputs;
-  for (const auto& f : data.files_read) inputs += (inputs.empty() ? "" : ", ") + f;
+  for (const auto& f : files_read) inputs += (inputs.empty() ? "" : ", ") + f;
   html += "<footer>Written by woundphase report from " + escape(inputs) +
           ". The unit of evaluation is the visit-wound (patient, appointment, wound).</footer>\n";
   html += "</main>\n</body>\n</html>\n";

@@ -284,6 +284,17 @@ TabularData materialise(const TabularData& data, const std::vector<FeatureInfo>&
     out.group[i] = data.group.empty() ? -1 : data.group[ref.parent_a];
     out.group2[i] = ref.parent_b >= 0 && !data.group.empty() ? data.group[ref.parent_b] : -1;
   }
+  // Row weights follow the row (a synthetic row takes the lighter parent's: a down-weighted,
+  // possibly mislabelled row must not regain weight through its blends).
+  if (!data.weight.empty()) {
+    out.weight.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& ref = refs[i];
+      out.weight[i] = ref.parent_b < 0
+                          ? data.weight[ref.parent_a]
+                          : std::min(data.weight[ref.parent_a], data.weight[ref.parent_b]);
+    }
+  }
   for (size_t f = 0; f < data.x.cols(); ++f) {
     const float* src = data.x.column(f);
     float* dst = out.x.column(f);

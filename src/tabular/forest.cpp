@@ -709,7 +709,7 @@ void Forest::fit(const TabularData& data) {
   pb.settings = &settings_;
   pb.x = &data.x;
   pb.label.assign(data.y.begin(), data.y.end());
-  pb.class_weight = class_weights(data.y, settings_.class_weight);
+  pb.class_weight = row_weights(data, settings_.class_weight);
   // Dense patient indices over every patient named by group or group2.
   std::map<int, int32_t> dense;
   for (size_t i = 0; i < n; ++i) {

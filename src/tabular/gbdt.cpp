@@ -59,7 +59,7 @@ class Gbdt final : public TreeModel {
       throw InputError("tabular data is inconsistent: " + std::to_string(data.x.rows()) +
                        " feature rows for " + std::to_string(n) + " labels");
     }
-    const std::vector<double> weights = class_weights(data.y, settings_.class_weight);
+    const std::vector<double> weights = row_weights(data, settings_.class_weight);
     DMatrixPtr train = make_dmatrix(data.x);
     std::vector<float> label(data.y.begin(), data.y.end());
     std::vector<float> weight(weights.begin(), weights.end());

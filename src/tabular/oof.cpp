@@ -28,6 +28,9 @@ TabularData subset(const TabularData& data, const std::vector<int>& rows) {
   if (!data.group2.empty()) {
     for (int r : rows) out.group2.push_back(data.group2[r]);
   }
+  if (!data.weight.empty()) {
+    for (int r : rows) out.weight.push_back(data.weight[r]);
+  }
   return out;
 }
 

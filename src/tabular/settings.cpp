@@ -1,6 +1,8 @@
 // Option parsing, validation and class weights shared by the tree models.
-#include <cmath>    // for isfinite
-#include <sstream>  // for ostringstream
+#include <fmt/format.h>
+
+#include <cmath>    // for isfinite, NAN
+#include <sstream>  // for ostringstream, stringstream
 
 #include "woundphase/class_weights.h"
 #include "woundphase/options.h"
@@ -12,6 +14,33 @@ namespace {
 
 constexpr std::initializer_list<ClassWeight> kClassWeights = {
     ClassWeight::kBalanced, ClassWeight::kFrequency, ClassWeight::kNone};
+
+// "1,0.8,1" -> per-class shares; InputError naming the option.
+std::array<double, kNumClasses> parse_shares(const std::string& text) {
+  std::array<double, kNumClasses> out{};
+  std::stringstream in(text);
+  std::string part;
+  int k = 0;
+  while (std::getline(in, part, ',')) {
+    size_t used = 0;
+    double v = NAN;
+    try {
+      v = std::stod(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (k >= kNumClasses || used != part.size() || !(v > 0 && v <= 1))
+      throw InputError(fmt::format(
+          "--clean-misclass-share must be {} numbers in (0, 1] separated by commas; got '{}'",
+          kNumClasses, text));
+    out[k++] = v;
+  }
+  if (k != kNumClasses)
+    throw InputError(fmt::format(
+        "--clean-misclass-share must be {} numbers in (0, 1] separated by commas; got '{}'",
+        kNumClasses, text));
+  return out;
+}
 
 }  // namespace
 
@@ -68,6 +97,16 @@ std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode) {
   return w;
 }
 
+std::vector<double> row_weights(const TabularData& data, ClassWeight mode) {
+  std::vector<double> w = class_weights(data.y, mode);
+  if (data.weight.empty()) return w;
+  if (data.weight.size() != w.size())
+    throw InputError("tabular data is inconsistent: " + std::to_string(data.weight.size()) +
+                     " row weights for " + std::to_string(w.size()) + " rows");
+  for (size_t i = 0; i < w.size(); ++i) w[i] *= data.weight[i];
+  return w;
+}
+
 const OptionTable<ForestSettings>& forest_options() {
   static const OptionTable<ForestSettings> table = [] {
     using S = ForestSettings;
@@ -119,6 +158,39 @@ const OptionTable<GbdtSettings>& gbdt_options() {
         .internal();
     t.add("--threads", &S::threads, "XGBoost nthread").range(1, 256).run_context();
     t.add("--seed", &S::seed, "XGBoost seed").run_context();
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable<CleanSettings>& clean_options() {
+  static const OptionTable<CleanSettings> table = [] {
+    using S = CleanSettings;
+    OptionTable<S> t;
+    t.add_choice("--clean", &S::method,
+                 {CleanMethod::kNone, CleanMethod::kConfident, CleanMethod::kMisclass},
+                 "flag likely-mislabelled training visit-wounds from inner out-of-fold "
+                 "probabilities of each fit's own rows (confident learning or repeated "
+                 "misclassification); test folds are never touched");
+    t.add_choice("--clean-action", &S::action, {CleanAction::kDrop, CleanAction::kDownweight},
+                 "flagged rows: left out of that fit, or weighted by --clean-weight");
+    t.add("--clean-weight", &S::weight, "a flagged row's weight under --clean-action downweight")
+        .range(0, 1)
+        .open_low();
+    t.add("--clean-repeats", &S::repeats,
+          "--clean misclass: out-of-fold passes with different seeds")
+        .range(1, 50);
+    t.add_computed(
+         "--clean-misclass-share", OptionType::kText,
+         [](const S& s) -> OptionValue {
+           const auto& m = s.misclass_share;
+           return fmt::format("{},{},{}", m[0], m[1], m[2]);
+         },
+         [](S& s, const OptionValue& v) {
+           s.misclass_share = parse_shares(option_as<std::string>(v, "--clean-misclass-share"));
+         },
+         "--clean misclass: per class (I,P,R), the share of passes a row must be misclassified in")
+        .note("three numbers in (0, 1], comma-separated");
     return t;
   }();
   return table;

@@ -37,14 +37,17 @@ class Stack final : public TreeModel {
     // The meta-learner sees real rows only: synthetic rows have no out-of-fold probabilities.
     std::vector<double> x;
     std::vector<int> y;
+    std::vector<double> row_weight;
     for (size_t i = 0; i < n; ++i) {
       if (is_synthetic(data, i)) continue;
+      row_weight.push_back(data.weight.empty() ? 1.0 : data.weight[i]);
       for (size_t k = 0; k < m; ++k)
         x.insert(x.end(), oof[k].begin() + i * kNumClasses, oof[k].begin() + (i + 1) * kNumClasses);
       y.push_back(data.y[i]);
     }
-    meta_.fit(x, y, class_weights(y, settings_.meta_class_weight), kNumClasses,
-              static_cast<int>(m) * kNumClasses, kMetaC);
+    std::vector<double> w = class_weights(y, settings_.meta_class_weight);
+    for (size_t i = 0; i < w.size(); ++i) w[i] *= row_weight[i];
+    meta_.fit(x, y, w, kNumClasses, static_cast<int>(m) * kNumClasses, kMetaC);
   }
 
   Probabilities predict(const Matrix& x) const override {
