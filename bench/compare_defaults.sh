@@ -58,7 +58,7 @@ run "--model stack" --model stack
 run "--clean confident (honest)" --clean confident
 run "--clean confident --clean-action downweight" --clean confident --clean-action downweight
 run "--clean misclass --clean-repeats 3 (honest)" --clean misclass --clean-repeats 3
-run "--tune 20" --tune 20
+run "--tune 10" --tune 10
 run "rf --class-weight none" --class-weight none
 run "rf --max-features 0.33" --max-features 0.33
 run "rf --min-samples-leaf 2" --min-samples-leaf 2
