@@ -10,10 +10,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "interrupt.h"
 #include "progress.h"
 #include "woundphase/cluster.h"
 #include "woundphase/explain.h"  // for metadata_importance
-#include "woundphase/images.h"   // for write_synthetic_study
+#include "woundphase/from_search.h"
+#include "woundphase/image_coverage.h"
+#include "woundphase/images.h"  // for write_synthetic_study
 #include "woundphase/inspect.h"
 #include "woundphase/report.h"
 
@@ -53,7 +56,16 @@ std::vector<Combination> resolve_modalities(const std::string& text, const Datas
     if (names_modality(text, m)) throw InputError(problem);
     spdlog::warn("{}; {} is not available", problem, to_string(m));
   }
+  if (available.size() == 1 && trim(text) == "all")
+    spdlog::warn(
+        "--modalities all: {} has no image folder ({}, {}, {}, {}), so 'all' is metadata alone",
+        data.dir, folder_of(ImageModality::kDepthRgb), folder_of(ImageModality::kDepthMap),
+        folder_of(ImageModality::kThermalMap), folder_of(ImageModality::kThermalRgb));
   return parse_combinations(text, available);
+}
+
+void warn_all(const std::vector<std::string>& warnings) {
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
 }
 
 Dataset load(const DataOptions& options, bool require_labels) {
@@ -92,8 +104,9 @@ ProgressFn both(Reporter& reporter, const ProgressFn& listener) {
 }
 
 int search(const Dataset& data, const SearchSettings& settings, const std::string& out_dir,
-           ResumeMode resume, int verbosity, Cluster* cluster = nullptr,
-           const ProgressFn& listener = nullptr, bool print_table = true) {
+           ResumeMode resume, int verbosity, const std::string& resume_command,
+           Cluster* cluster = nullptr, const ProgressFn& listener = nullptr,
+           bool print_table = true) {
   settings.validate();
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
@@ -104,12 +117,35 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
   reporter.log_to_file((fs::path(out_dir) / "search.log").string());
   spdlog::debug("search of {} ({} visit-wounds, {} patients) into {}", data.metadata_path,
                 data.rows.size(), data.patients.size(), out_dir);
+  const std::string db_path = (fs::path(out_dir) / "woundphase.db").string();
+  // The message reads the reporter: forget it when the search ends, however it ends.
+  struct ForgetMessage {
+    ~ForgetMessage() { on_interrupt(nullptr); }
+  } forget_message;
+  on_interrupt([&reporter, db_path, resume_command]() {
+    int saved = reporter.done();
+    try {
+      saved = Store::open(db_path)->count_jobs();  // what is on disk, not what was announced
+    } catch (const std::exception&) {
+      // the count the progress lines gave
+    }
+    const std::string total =
+        reporter.total() > 0 ? fmt::format(" of {}", reporter.total()) : std::string();
+    return fmt::format("{}{} jobs are saved in {}; rerun the same command to resume:\n  {}", saved,
+                       total, db_path, resume_command);
+  });
   const SearchResult result =
       run_stored_search(data, settings, out_dir, resume, both(reporter, listener), cluster);
   reporter.finish();
   // The clinical features' importance on the test folds (refits each fold's metadata model).
   write_importance_csv(metadata_importance(data, settings),
                        (fs::path(out_dir) / kImportanceFile).string());
+  on_interrupt([db_path]() {
+    return fmt::format(
+        "every job is saved in {}; the outputs were being written: rerun the "
+        "same command to write them",
+        db_path);
+  });
   nlohmann::json record = {{"settings", settings.to_json()},
                            {"data",
                             {{"metadata_file", data.metadata_path},
@@ -122,7 +158,7 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
   write_report(out_dir);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (print_table) std::cout << format_results_table(result, data.schema);
+  if (print_table) std::cout << format_results_table(result, data.schema, &result.ranking);
   spdlog::info("search finished in {:.2f} s; outputs and report.html in {}", seconds, out_dir);
   return 0;
 }
@@ -130,6 +166,7 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
 }  // namespace
 
 Schema DataOptions::schema() const {
+  if (schema_override) return *schema_override;
   return schema_file.empty() ? Schema::dfu() : Schema::from_toml_file(schema_file);
 }
 
@@ -181,27 +218,83 @@ int run_search_command(SearchOptions options, Cluster* cluster) {
   if (cluster != nullptr && !cluster->coordinator()) return search_worker(options, *cluster);
   const Dataset data = load(options.data, true);
   options.settings.combinations = resolve_modalities(options.modalities, data);
+  options.settings.validate();  // a value out of bounds is named before an idle option
+  warn_all(check_search_no_ops(options.given, options.settings));
   const int rc = search(data, options.settings, options.out_dir, parse_resume(options.resume),
-                        options.verbosity, cluster, options.progress, options.print_table);
+                        options.verbosity, options.resume_command, cluster, options.progress,
+                        options.print_table);
   if (!options.effective_config.empty())
     write_file_atomically((fs::path(options.out_dir) / "config.toml").string(),
                           options.effective_config);
   return rc;
 }
 
+namespace {
+
+// train --from-search OUT [--combination C]: the search's data, schema and settings; its
+// top-ranked combination unless one is named.
+void take_search_settings(TrainOptions* options) {
+  if (options->given.any())
+    throw InputError(fmt::format(
+        "--from-search trains with the search's own settings: drop --{} (or train without "
+        "--from-search)",
+        options->given.first()));
+  if (options->modalities_given)
+    throw InputError("--modalities cannot be combined with --from-search: use --combination");
+  const SearchRecord record = read_search_record(options->from_search);
+  std::vector<Modality> every_modality;
+  for (int m = 0; m < kNumModalities; ++m) every_modality.push_back(static_cast<Modality>(m));
+  std::string chosen = options->combination.empty() ? record.ranked.front() : options->combination;
+  if (!options->combination.empty() &&
+      std::find(record.ranked.begin(), record.ranked.end(), chosen) == record.ranked.end())
+    throw InputError(fmt::format("--combination {}: not one of the search's combinations ({})",
+                                 chosen, fmt::join(record.ranked, ", ")));
+  if (options->data.data_dir.empty()) options->data.data_dir = record.data_dir;
+  options->data.schema_override = record.schema;
+  options->modalities = chosen;
+  const int threads = options->settings.threads;
+  const auto tabular_threads = options->settings.tabular.forest.threads;
+  const auto gbdt_threads = options->settings.tabular.gbdt.threads;
+  const auto vision_threads = options->settings.images.vision.threads;
+  options->settings =
+      train_settings_from_search(record, parse_combinations(chosen, every_modality).front());
+  options->settings.threads = threads;
+  options->settings.tabular.forest.threads = tabular_threads;
+  options->settings.tabular.gbdt.threads = gbdt_threads;
+  options->settings.images.vision.threads = vision_threads;
+  std::cout << fmt::format("training {} ({}) with the settings of the search in {}\n", chosen,
+                           options->combination.empty() ? "its top-ranked combination" : "chosen",
+                           options->from_search);
+}
+
+}  // namespace
+
 int run_train(TrainOptions options) {
+  if (!options.from_search.empty()) {
+    take_search_settings(&options);
+  } else if (!options.combination.empty()) {
+    throw InputError("--combination picks one of a search's combinations: it needs --from-search");
+  }
+  if (options.data.data_dir.empty())
+    throw InputError("train needs --data DIR (the study) or --from-search OUT (a search's folder)");
   const Dataset data = load(options.data, true);
   const auto combos = resolve_modalities(options.modalities, data);
   if (combos.size() != 1)
     throw InputError("--modalities: train takes exactly one combination (e.g. metadata)");
   options.settings.combination = combos.front();
+  options.settings.validate();
+  if (options.from_search.empty()) warn_all(check_train_no_ops(options.given, options.settings));
+  const ImageCoverage coverage = image_coverage(data, data.dir);
+  const long used = coverage.rows_for(combos.front());
   Reporter reporter(options.verbosity);
   train_bundle(data, options.settings, options.out_dir, both(reporter, options.progress));
   reporter.finish();
   if (!options.print_summary) return 0;
-  std::cout << fmt::format("trained {} on {} visit-wounds of {} patients; bundle written to {}\n",
-                           to_string(combos.front()), data.rows.size(), data.patients.size(),
-                           options.out_dir);
+  std::cout << combination_coverage_text(coverage, combos.front()) << "\n";
+  std::cout << fmt::format(
+      "trained {} on {} of {} visit-wounds ({} patients in the study); "
+      "bundle written to {}\n",
+      to_string(combos.front()), used, data.rows.size(), data.patients.size(), options.out_dir);
   return 0;
 }
 
@@ -247,18 +340,35 @@ int run_predict(const PredictOptions& options) {
     std::cout << fmt::format(
         "case page written to {}\n",
         (fs::absolute(options.out_csv).parent_path() / "predictions.html").string());
+  if (bundle.combination.size() > 1 || is_image(bundle.combination.front()))
+    std::cout << combination_coverage_text(image_coverage(data, data.dir), bundle.combination)
+              << "\n";
   if (data.has_labels && scores.n > 0) print_scores(scores, bundle.schema);
   return 0;
 }
 
 int run_report(const std::string& run_dir) {
+  // A search interrupted before its outputs: show the jobs the store holds and what is missing.
+  std::error_code ec;
+  if (!fs::exists(fs::path(run_dir) / "results.csv", ec) &&
+      fs::exists(fs::path(run_dir) / "woundphase.db", ec)) {
+    const UnfinishedSearch unfinished = read_unfinished_search(run_dir);
+    const std::string page = (fs::path(run_dir) / "report.html").string();
+    write_file_atomically(page, unfinished.html());
+    std::cout << unfinished.summary() << "\nwrote " << page << "\n";
+    return 0;
+  }
   write_report(run_dir);
   std::cout << fmt::format("wrote {}\n", (fs::path(run_dir) / "report.html").string());
   return 0;
 }
 
 int run_inspect(const DataOptions& options) {
-  std::cout << inspect_dataset(options.data_dir, options.schema());
+  const Schema schema = options.schema();
+  std::cout << inspect_dataset(options.data_dir, schema);
+  // The counts the search will see, from the search's own matching code.
+  const Dataset data = load_dataset(options.data_dir, schema, /*require_labels=*/false);
+  std::cout << "\n" << image_coverage_text(image_coverage(data, data.dir));
   return 0;
 }
 
@@ -275,9 +385,15 @@ int run_demo(DemoOptions options) {
   if (modalities == "metadata") spdlog::warn("image modalities skipped: {}", why);
   options.settings.combinations = resolve_modalities(modalities, data);
   if (options.settings.uses_images()) options.settings.ensemble.kind = EnsembleKind::kWeighted;
-  return search(data, options.settings, (fs::path(options.out_dir) / "search").string(),
-                ResumeMode::kFresh,  // the demo regenerates its data every time
-                options.verbosity);
+  warn_all(check_search_no_ops(options.given, options.settings));
+  const std::string search_dir = (fs::path(options.out_dir) / "search").string();
+  // The demo regenerates its data every time, so an interrupted demo starts again.
+  const int rc = search(data, options.settings, search_dir, ResumeMode::kFresh, options.verbosity,
+                        options.resume_command + " (the demo starts again)");
+  if (!options.effective_config.empty())
+    write_file_atomically((fs::path(search_dir) / "config.toml").string(),
+                          options.effective_config);
+  return rc;
 }
 
 }  // namespace woundphase::app

@@ -1,8 +1,10 @@
 // The subcommands' bodies, separate from option parsing (CLI11 stays in main.cpp/options.cpp).
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "no_ops.h"  // for GivenOptions
 #include "woundphase/cluster.h"
 #include "woundphase/experiment.h"
 #include "woundphase/store.h"
@@ -13,7 +15,8 @@ namespace woundphase::app {
 // Options every data-reading command shares.
 struct DataOptions {
   std::string data_dir;
-  std::string schema_file;  // empty = the DFU preset
+  std::string schema_file;                // empty = the DFU preset
+  std::optional<Schema> schema_override;  // train --from-search: the search's schema
   Schema schema() const;
 };
 
@@ -22,8 +25,10 @@ struct SearchOptions {
   std::string out_dir;
   std::string resume = "auto";
   std::string effective_config;  // TOML of every option's value, recorded in OUT/config.toml
+  std::string resume_command;    // printed on Ctrl-C: the command line that resumes the search
   int verbosity = 1;
   std::string modalities = "metadata";
+  GivenOptions given;  // what the user set, and where: options with no effect are refused
   SearchSettings settings;
   ProgressFn progress;      // also told every event (the Python module's callback); may throw
   bool print_table = true;  // false: the caller shows results.csv itself (the Python module)
@@ -33,7 +38,11 @@ struct TrainOptions {
   DataOptions data;
   std::string out_dir;
   std::string modalities = "metadata";
+  bool modalities_given = false;
+  std::string from_search;  // a search's output folder: its settings, its top combination
+  std::string combination;  // with from_search: this one instead of the top-ranked
   int verbosity = 1;
+  GivenOptions given;
   TrainSettings settings;
   ProgressFn progress;        // also told every event (the Python module's callback); may throw
   bool print_summary = true;  // false: no line on stdout (the Python module)
@@ -49,6 +58,9 @@ struct PredictOptions {
 struct DemoOptions {
   std::string out_dir = "demo";
   int verbosity = 1;
+  GivenOptions given;
+  std::string effective_config;  // recorded in OUT/search/config.toml, as every search does
+  std::string resume_command;    // the command line, printed on Ctrl-C
   SynthSettings synth;
   SearchSettings settings;
 };

@@ -16,6 +16,44 @@ void OptionBinder::apply() const {
 
 namespace {
 
+// Whether `args` (the command line as typed) names `flag` ("--trees 5" or "--trees=5").
+bool typed(const std::vector<std::string>& args, const std::string& flag) {
+  for (const std::string& a : args)
+    if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+GivenOptions OptionBinder::given(const std::vector<std::string>& args) const {
+  GivenOptions out;
+  for (const auto& b : bindings_) {
+    if (b->option->count() == 0) continue;
+    bool on_line = typed(args, b->flag_name);
+    for (const std::string& a : b->aliases) on_line = on_line || typed(args, a);
+    if (on_line) {
+      out.set(b->flag_name, Given::kCommandLine);
+      continue;
+    }
+    const std::string value = b->is_flag ? (b->flag ? "true" : "false") : b->text;
+    if (value != b->default_text) out.set(b->flag_name, Given::kConfig);
+  }
+  return out;
+}
+
+std::vector<std::string> OptionBinder::deprecated_names(
+    const std::vector<std::string>& args) const {
+  std::vector<std::string> out;
+  for (const auto& b : bindings_)
+    for (const std::string& a : b->aliases)
+      if (b->option->count() > 0 && typed(args, a))
+        out.push_back(
+            fmt::format("{} is deprecated: it is now {} (same meaning)", a, b->flag_name));
+  return out;
+}
+
+namespace {
+
 // A table cell: pipes would end the cell.
 std::string cell(std::string text) {
   std::string out;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "no_ops.h"  // for GivenOptions
 #include "woundphase/options.h"
 
 namespace woundphase::app {
@@ -26,11 +27,16 @@ class OptionBinder {
       b->apply = [knob, target](const std::string& text) { knob->set(*target, knob->parse(text)); };
       const std::string bound = o.bound_text();
       const std::string help = bound.empty() ? o.doc : o.doc + "; " + bound;
+      std::string names = o.flag;
+      for (const std::string& a : o.aliases) names += "," + a;
+      b->flag_name = o.flag;
+      b->aliases = o.aliases;
+      b->default_text = o.text(*target);
       if (o.type == OptionType::kBool) {
         b->is_flag = true;
-        b->option = cmd->add_flag(o.flag, b->flag, help);
+        b->option = cmd->add_flag(names, b->flag, help);
       } else {
-        b->option = cmd->add_option(o.flag, b->text, help)->default_str(o.text(*target));
+        b->option = cmd->add_option(names, b->text, help)->default_str(b->default_text);
       }
       if (!group.empty()) b->option->group(group);
       bindings_.push_back(std::move(b));
@@ -41,9 +47,19 @@ class OptionBinder {
   // the option for a malformed value or an unknown name.
   void apply() const;
 
+  // Where each option given to the chosen subcommand came from: the command line (`args`, as
+  // typed) or the config file. A config value equal to the default counts as not given: a
+  // --print-config file lists every option.
+  GivenOptions given(const std::vector<std::string>& args) const;
+  // Deprecation warnings for former names typed on the command line.
+  std::vector<std::string> deprecated_names(const std::vector<std::string>& args) const;
+
  private:
   struct Binding {
     CLI::Option* option = nullptr;
+    std::string flag_name;  // the registry's flag
+    std::vector<std::string> aliases;
+    std::string default_text;
     std::string text;
     bool flag = false;
     bool is_flag = false;

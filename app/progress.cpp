@@ -1,13 +1,15 @@
 #include "progress.h"
 
 #include <fmt/format.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>  // for isatty
 
+#include <atomic>
 #include <cmath>  // for fmod
 #include <cstdio>
+#include <mutex>
 
 namespace woundphase::app {
 namespace {
@@ -22,18 +24,35 @@ std::string duration_text(double seconds) {
   return fmt::format("{:.0f}h{:02.0f}m", seconds / 3600, std::fmod(seconds / 60, 60));
 }
 
+// Whether a progress bar occupies the terminal's last line: a log line first clears it (the bar
+// is redrawn with the next event), so bars and detail can share the terminal at verbosity 3.
+std::atomic<bool> g_bar_on_screen{false};
+
+class BarAwareSink : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    if (g_bar_on_screen.exchange(false)) std::fputs("\r\x1b[K", stderr);
+    std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+};
+
 }  // namespace
 
 void configure_logging(int verbosity) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto sink = std::make_shared<BarAwareSink>();
   sink->set_pattern(kPattern);
-  // 0: errors only (the table goes to stdout); 1: one line per job; 2: detail; 3: bars only.
+  // Each level shows what the one below shows and more: 0 errors (the table goes to stdout),
+  // 1 warnings and one line per job, 2 detail, 3 detail and the progress bar.
   sink->set_level(verbosity <= 0   ? spdlog::level::err
                   : verbosity == 1 ? spdlog::level::info
-                  : verbosity == 2 ? spdlog::level::debug
-                                   : spdlog::level::warn);
+                                   : spdlog::level::debug);
   auto logger = std::make_shared<spdlog::logger>("woundphase", sink);
   logger->set_level(spdlog::level::debug);
+  // Every line reaches the log file at once: an interrupted or killed search leaves its whole log.
+  logger->flush_on(spdlog::level::debug);
   spdlog::set_default_logger(logger);
 }
 
@@ -59,6 +78,8 @@ void Reporter::operator()(const ProgressEvent& event) {
   }
   spdlog::info("{}", event.message);
   if (event.total <= 0) return;
+  done_ = event.done;
+  total_ = event.total;
   last_job_ = event;
   step_.clear();
   if (verbosity_ == kMaxVerbosity) draw_bar(event);
@@ -75,6 +96,7 @@ void Reporter::draw_bar(const ProgressEvent& event) {
       std::fprintf(stderr, "\r%s\x1b[K", step_.c_str());
       std::fflush(stderr);
       bar_open_ = true;
+      g_bar_on_screen = true;
     }
     return;
   }
@@ -95,6 +117,7 @@ void Reporter::draw_bar(const ProgressEvent& event) {
                  fresh > 0 ? duration_text(eta).c_str() : "?", step_.c_str());
     std::fflush(stderr);
     bar_open_ = true;
+    g_bar_on_screen = true;
     return;
   }
   // Not a terminal (a log, a CI job): a plain line now and then, and at the end.

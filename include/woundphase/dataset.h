@@ -37,16 +37,30 @@ struct Schema {
   std::string wound_column = "DFU#";
   std::string label_column = "Healing Phase Abs";
   std::vector<std::string> class_labels = {"I", "P", "R"};  // ordinal order, lowest first
-  // Never features: they restate the label, identify the row or are free text.
+  // Never features: they identify the row, are free text or restate the label. A schema file's
+  // list adds to the preset's (`replace_excluded = true` replaces it).
   std::vector<std::string> excluded_columns;
+  // Columns the preset knows to restate the label: excluded whatever excluded_columns says,
+  // unless named in allow_label_restating.
+  std::vector<std::string> label_restating_columns;
+  // The user's explicit acknowledgement: these columns may be features although they restate
+  // (or look like they restate) the label; no exclusion, no warning.
+  std::vector<std::string> allow_label_restating;
   // Text-valued columns; every other non-excluded column must be numeric.
   std::vector<std::string> categorical_columns;
   // Field values meaning "missing" (besides the empty field), in any column.
   std::vector<std::string> missing_tokens = {"NA"};
 
   static Schema dfu();
-  // The DFU preset with the keys the TOML file sets replaced. Unknown keys are errors.
+  // The DFU preset with the keys the TOML file sets replaced, except excluded_columns, which adds
+  // to the preset's list unless `replace_excluded = true`. Unknown keys are errors.
   static Schema from_toml_file(const std::string& path);
+  // Whether column `name` is kept out of the features (the patient and label columns aside).
+  bool excluded(const std::string& name) const;
+  // Whether a feature named `name` looks like a restatement of the label: a known restatement,
+  // or a name sharing a word of 4+ letters with the label column's (case-insensitive); columns
+  // in allow_label_restating never do.
+  bool looks_label_restating(const std::string& name) const;
   nlohmann::json to_json() const;
   static Schema from_json(const nlohmann::json& j);
 };

@@ -191,6 +191,13 @@ struct CurvePoint {
   double val_qwk = 0;
 };
 
+// The report's ranking of the combinations, as results.csv records it (rank, 1 = best).
+struct SearchRanking {
+  std::vector<int> rank;    // per SearchResult::summary row
+  std::vector<double> qwk;  // the QWK that ranked each row
+  bool on_common = false;   // ranked on the common rows (some combination's own rows differ)
+  int n_common = 0;         // visit-wounds of the common rows (the first combination's count)
+};
 struct SearchResult {
   std::vector<std::vector<int>> fold_of_patient;  // [run][patient]; -1 = left out by percentage
   std::vector<unsigned long long> run_seeds;
@@ -202,6 +209,7 @@ struct SearchResult {
   std::string cleaning_label;  // "" or e.g. "confident, drop, honest" (results.csv, the table)
   std::vector<std::pair<FoldResult, CurvePoint>> curves;  // training curves (run/fold/modalities)
   std::vector<CombinationSummary> summary;
+  SearchRanking ranking;  // set when a stored search writes its outputs
   // The frames the search could not use (missing, oversized, corrupt), when it read images; under
   // mpirun only a rank that decodes images knows them, so the coordinator's list stays unset.
   std::optional<std::vector<SkippedImage>> skipped_images;
@@ -273,17 +281,20 @@ std::vector<CombinationSummary> summarise_named(const std::vector<std::string>& 
 // frames) into `out_dir` (`alpha`: the comparisons' significance level). Each file is written to a
 // temporary name and renamed, so readers never see a partial file and a failed run leaves earlier
 // outputs untouched.
-void write_search_outputs(const Dataset& data, const SearchResult& result,
-                          const std::string& out_dir, double alpha = 0.05,
-                          CalibrationMethod calibrate = CalibrationMethod::kNone);
+// Returns the ranking results.csv records.
+SearchRanking write_search_outputs(const Dataset& data, const SearchResult& result,
+                                   const std::string& out_dir, double alpha = 0.05,
+                                   CalibrationMethod calibrate = CalibrationMethod::kNone);
 // degraded.csv (written by write_search_outputs): for each fused combination and each
 // sub-combination of it the search also evaluated, per run and fold, `run, fold, modalities, used,
 // n, qwk_used, qwk_all`: the QWK on the fused combination's test visit-wounds when predicted from
 // the sub-combination only (what a bundle falls back to when the other images are missing) and
 // with every modality.
 void write_degraded_csv(const Dataset& data, const SearchResult& result, const std::string& path);
-// The results table as printed at the end of a search.
-std::string format_results_table(const SearchResult& result, const Schema& schema);
+// The results table as printed at the end of a search: rows in `ranking`'s order (when given),
+// the best marked.
+std::string format_results_table(const SearchResult& result, const Schema& schema,
+                                 const SearchRanking* ranking = nullptr);
 
 // The metadata branch fitted on some rows: encoder (categories from those rows only) and model.
 struct MetadataModel {

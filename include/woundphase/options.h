@@ -67,7 +67,8 @@ T option_as(const OptionValue& v, const std::string& flag) {
 template <typename S>
 struct Option {
   std::string flag;  // "--trees": the command-line option; its name without dashes is the TOML key
-  std::string key;   // "trees": the key in settings.json and bundle.json
+  std::vector<std::string> aliases;  // former names ("--learning-rate"), accepted with a warning
+  std::string key;                   // "trees": the key in settings.json and bundle.json
   OptionType type = OptionType::kInt;
   bool is_unsigned = false;  // kInt: an unsigned field (seeds)
   std::string doc;           // one line
@@ -140,6 +141,10 @@ struct Option {
   }
   Option& json_key(std::string k) {
     key = std::move(k);
+    return *this;
+  }
+  Option& alias(std::string former) {  // a former name, still accepted (deprecated)
+    aliases.push_back(std::move(former));
     return *this;
   }
 
@@ -318,6 +323,7 @@ class OptionTable {
     for (const Option<P>& io : inner.options()) {
       Option<S> o;
       o.flag = io.flag;
+      o.aliases = io.aliases;
       o.key = io.key;
       o.type = io.type;
       o.is_unsigned = io.is_unsigned;

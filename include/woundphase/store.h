@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>  // for unique_ptr
+#include <mutex>   // for recursive_mutex
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ class Store {
   // Records a finished job, its metrics and predictions in one transaction: all or nothing.
   void save_job(const JobRecord& job);
   int count_jobs() const;
+  // Held by every write of every store of this process: an interrupt handler that takes it
+  // waits for the transaction in flight and lets no other begin.
+  static std::recursive_mutex& write_lock();
   // Total times any job was computed (sum of attempts): resume tests read it.
   int total_attempts() const;
 
@@ -76,5 +80,30 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
 std::string branch_weights_path(const std::string& out_dir, int run, int fold,
                                 const std::string& modality);
 SearchSettings stored_search_settings(const SearchSettings& settings, const std::string& out_dir);
+
+// A search that stopped before its outputs (Ctrl-C, a crash): the plan its stored settings
+// describe and which jobs of it the store holds.
+struct UnfinishedSearch {
+  struct Job {
+    int run = 0;
+    int fold = 0;
+    std::string modalities;
+    double qwk = 0;  // finished jobs: the test QWK
+    int n_test = 0;
+  };
+  std::string out_dir;
+  int runs = 0;
+  int folds = 0;
+  std::vector<std::string> combinations;  // the ensemble's row included when it was asked for
+  std::vector<Job> finished;
+  std::vector<Job> missing;
+  int planned() const;
+  // One line for the terminal: counts, the first missing jobs, what to do.
+  std::string summary() const;
+  // A self-contained page: the finished jobs' test QWK per combination and fold, what is missing.
+  std::string html() const;
+};
+// Reads OUT/woundphase.db; InputError naming the folder when it holds no store or no search.
+UnfinishedSearch read_unfinished_search(const std::string& out_dir);
 
 }  // namespace woundphase

@@ -163,9 +163,15 @@ Dataset load_dataset_from_table(const CsvTable& table, const Schema& schema, boo
   for (size_t c = 0; c < table.header.size(); ++c) {
     const std::string& name = table.header[c];
     if (static_cast<int>(c) == patient_col || static_cast<int>(c) == label_col) continue;
-    if (contains(schema.excluded_columns, name)) continue;
+    if (schema.excluded(name)) continue;
     feature_cols.push_back(static_cast<int>(c));
     data.feature_names.push_back(name);
+    if (schema.looks_label_restating(name))
+      data.warnings.push_back(fmt::format(
+          "column '{}' is a feature but looks like a restatement of the label '{}' (leakage): "
+          "add it to excluded_columns in the schema file, or to allow_label_restating if it "
+          "is known before the phase is",
+          name, schema.label_column));
     data.feature_kinds.push_back(contains(schema.categorical_columns, name)
                                      ? FeatureKind::kCategorical
                                      : FeatureKind::kNumeric);

@@ -166,16 +166,14 @@ std::string inspect_dataset(const std::string& dir, const Schema& schema) {
   int n_categorical = 0;
   for (size_t c = 0; c < table.header.size(); ++c) {
     const std::string& name = table.header[c];
-    std::string role = "feature";
+    // The roles the loader gave: a column is a feature exactly when the dataset has it as one.
+    const bool feature = std::find(data.feature_names.begin(), data.feature_names.end(), name) !=
+                         data.feature_names.end();
+    std::string role = feature ? "feature" : "excluded";
     if (name == schema.patient_column) role = "patient id";
     if (name == schema.label_column) role = "label";
-    if (std::find(schema.excluded_columns.begin(), schema.excluded_columns.end(), name) !=
-            schema.excluded_columns.end() &&
-        name != schema.patient_column)
-      role = "excluded";
-    if (name == schema.visit_column) role = "visit (feature)";
-    if (name == schema.wound_column) role = "wound (feature)";
-    const bool feature = role.find("feature") != std::string::npos;
+    if (name == schema.visit_column) role = feature ? "visit (feature)" : "visit";
+    if (name == schema.wound_column) role = feature ? "wound (feature)" : "wound";
     const bool categorical =
         std::find(schema.categorical_columns.begin(), schema.categorical_columns.end(), name) !=
         schema.categorical_columns.end();

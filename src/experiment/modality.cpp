@@ -2,8 +2,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>  // for sort, find
+#include <iterator>   // for begin, end
 
 #include "woundphase/experiment.h"
+#include "woundphase/suggest.h"  // for did_you_mean
 
 namespace woundphase {
 namespace {
@@ -33,8 +35,9 @@ bool is_image(Modality m) { return m != Modality::kMetadata; }
 Modality parse_modality(const std::string& text) {
   for (int i = 0; i < kNumModalities; ++i)
     if (text == kModalityNames[i]) return static_cast<Modality>(i);
-  throw InputError(fmt::format("--modalities: unknown modality '{}' (choose from {})", text,
-                               fmt::join(kModalityNames, ", ")));
+  const std::vector<std::string> names(std::begin(kModalityNames), std::end(kModalityNames));
+  throw InputError(fmt::format("--modalities: unknown modality '{}'{} (choose from {})", text,
+                               did_you_mean(text, names), fmt::join(kModalityNames, ", ")));
 }
 
 std::string to_string(const Combination& c) {

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "experiment/search_stats.h"
+#include "report/run_data.h"     // for bootstrap_pooled_qwk: the report's interval
 #include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/experiment.h"
 #include "woundphase/report.h"  // for kSkippedImagesFile
@@ -33,6 +34,8 @@ namespace {
 
 std::string num(double v) { return fmt::format("{:.6f}", v); }
 
+constexpr double kIntervalLevel = 0.95;  // the report's intervals
+
 // The stages of a fused combination, in the order the seed's tables print them.
 constexpr const char* kStages[] = {"pretrain", "stage1", "stage2"};
 
@@ -40,6 +43,53 @@ constexpr const char* kStages[] = {"pretrain", "stage1", "stage2"};
 std::string pm_cell(const MeanStd& m) {
   if (std::isnan(m.mean)) return fmt::format("{:>7} ± {:<5}", "n/a", "");
   return fmt::format("{:>7.3f} ± {:<5.3f}", m.mean, m.std);
+}
+
+// The report's ranking (report.cpp, make_context): by QWK on the common rows when some
+// combination's own rows differ from them, else on own rows; best first, NaN last, ties by name.
+// Returns the rank of each summary row, 1 = best.
+std::vector<int> report_ranks(const SearchResult& result, const SearchStatistics& statistics) {
+  const size_t n = result.summary.size();
+  auto qwk = [&](size_t i) {
+    return statistics.common_differs ? statistics.combinations[i].qwk_common.mean
+                                     : result.summary[i].qwk.mean;
+  };
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const double qa = qwk(a);
+    const double qb = qwk(b);
+    if (std::isnan(qa) != std::isnan(qb)) return std::isnan(qb);
+    if (!std::isnan(qa) && qa != qb) return qa > qb;
+    return result.summary[a].modalities < result.summary[b].modalities;
+  });
+  std::vector<int> rank(n);
+  for (size_t r = 0; r < n; ++r) rank[order[r]] = static_cast<int>(r) + 1;
+  return rank;
+}
+
+// The report's 95% interval of a combination's pooled QWK: the same bootstrap (patients drawn
+// with replacement, kReportBootstrapReplicates, kReportBootstrapSeed) on the same predictions, so
+// results.csv and the report quote the same bounds.
+report::Interval qwk_interval(const Dataset& data, const SearchResult& result,
+                              const std::string& modalities) {
+  std::vector<report::PredictionRow> rows;
+  for (const PredictionRow& p : result.predictions) {
+    if (p.modalities != modalities) continue;
+    const VisitWound& vw = data.rows[p.row];
+    report::PredictionRow r;
+    r.run = p.run;
+    r.fold = p.fold;
+    r.modalities = p.modalities;
+    r.patient = data.patients[vw.patient];
+    r.label = vw.label;
+    r.pred = p.pred;
+    rows.push_back(std::move(r));
+  }
+  std::vector<const report::PredictionRow*> pointers;
+  for (const auto& r : rows) pointers.push_back(&r);
+  return report::bootstrap_pooled_qwk(pointers, kReportBootstrapReplicates, kReportBootstrapSeed,
+                                      kIntervalLevel);
 }
 
 std::string stage_cell(double v) { return std::isnan(v) ? "      -" : fmt::format("{:>7.3f}", v); }
@@ -135,8 +185,9 @@ std::string cleaning_csv(const Dataset& data, const SearchResult& result) {
 
 }  // namespace
 
-void write_search_outputs(const Dataset& data, const SearchResult& result,
-                          const std::string& out_dir, double alpha, CalibrationMethod calibrate) {
+SearchRanking write_search_outputs(const Dataset& data, const SearchResult& result,
+                                   const std::string& out_dir, double alpha,
+                                   CalibrationMethod calibrate) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec)
@@ -154,9 +205,20 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
   // Label cleaning names itself in every row (an optimistic protocol must never pass for honest).
   const bool cleaned = !result.cleaning_label.empty();
   if (cleaned) results.insert(results.size() - 1, ",cleaning");
+  results.pop_back();  // the ranking columns follow every other
+  results += ",rank,n_folds,n_runs,qwk_ci_low,qwk_ci_high\n";
+  const std::vector<int> ranks = report_ranks(result, statistics);
   for (size_t i = 0; i < result.summary.size(); ++i) {
     const CombinationSummary& s = result.summary[i];
     const CombinationStats& c = statistics.combinations[i];
+    std::set<int> runs;
+    std::set<int> folds;
+    for (const FoldResult& f : result.folds)
+      if (f.modalities == s.modalities) {
+        runs.insert(f.run);
+        folds.insert(f.fold);
+      }
+    const report::Interval ci = qwk_interval(data, result, s.modalities);
     results += fmt::format(
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", csv_field(s.modalities),
         s.n_samples, num(s.qwk.mean), num(s.qwk.std), num(s.kappa.mean), num(s.kappa.std),
@@ -167,7 +229,8 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
       results += fmt::format(",{},{},{},{}", num(c.temperature_mean), num(c.calibrated.ece),
                              num(c.calibrated.brier), num(c.calibrated.log_loss));
     if (cleaned) results += "," + csv_field(result.cleaning_label);
-    results += "\n";
+    results += fmt::format(",{},{},{},{},{}\n", ranks[i], folds.size(), runs.size(), num(ci.lower),
+                           num(ci.upper));
   }
 
   // Fused combinations add the seed's per-stage columns (blank where a stage does not apply).
@@ -269,9 +332,18 @@ void write_search_outputs(const Dataset& data, const SearchResult& result,
   write_file_atomically((dir / "complementarity.csv").string(), complementarity_csv(statistics));
   write_degraded_csv(data, result, (dir / "degraded.csv").string());
   write_file_atomically((dir / "results.csv").string(), results);
+  SearchRanking ranking;
+  ranking.rank = ranks;
+  ranking.on_common = statistics.common_differs;
+  for (size_t i = 0; i < result.summary.size(); ++i)
+    ranking.qwk.push_back(statistics.common_differs ? statistics.combinations[i].qwk_common.mean
+                                                    : result.summary[i].qwk.mean);
+  if (!statistics.combinations.empty()) ranking.n_common = statistics.combinations[0].n_common;
+  return ranking;
 }
 
-std::string format_results_table(const SearchResult& result, const Schema& schema) {
+std::string format_results_table(const SearchResult& result, const Schema& schema,
+                                 const SearchRanking* ranking) {
   std::string banner;
   if (!result.cleaning_label.empty()) {
     long flagged = 0;
@@ -299,14 +371,33 @@ std::string format_results_table(const SearchResult& result, const Schema& schem
         mean_std(trials).mean, mean_std(seconds).mean);
   size_t width = 10;
   for (const auto& s : result.summary) width = std::max(width, s.modalities.size());
-  std::string out = fmt::format("{:<{}}  {:>5}  {:>15}  {:>15}  {:>8}  {:>8}  {:>6} {:>6} {:>6}\n",
-                                "modalities", width, "n", "QWK mean±std", "kappa mean±std",
-                                "accuracy", "macro-F1", "F1 " + schema.class_labels[0],
-                                "F1 " + schema.class_labels[1], "F1 " + schema.class_labels[2]);
-  for (const auto& s : result.summary)
-    out += fmt::format("{:<{}}  {:>5}  {}  {}  {:>8.3f}  {:>8.3f}  {:>6.3f} {:>6.3f} {:>6.3f}\n",
-                       s.modalities, width, s.n_samples, pm_cell(s.qwk), pm_cell(s.kappa),
-                       s.accuracy.mean, s.macro_f1.mean, s.f1[0], s.f1[1], s.f1[2]);
+  const bool ranked = ranking != nullptr && ranking->rank.size() == result.summary.size();
+  std::vector<size_t> order(result.summary.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (ranked)
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return ranking->rank[a] < ranking->rank[b]; });
+  std::string out =
+      fmt::format("{:>4}  {:<{}}  {:>5}  {:>15}  {:>15}  {:>8}  {:>8}  {:>6} {:>6} {:>6}\n", "rank",
+                  "modalities", width, "n", "QWK mean±std", "kappa mean±std", "accuracy",
+                  "macro-F1", "F1 " + schema.class_labels[0], "F1 " + schema.class_labels[1],
+                  "F1 " + schema.class_labels[2]);
+  for (size_t i : order) {
+    const auto& s = result.summary[i];
+    const std::string rank =
+        ranked ? fmt::format("{}{}", ranking->rank[i] == 1 ? "*" : "", ranking->rank[i]) : "";
+    out += fmt::format(
+        "{:>4}  {:<{}}  {:>5}  {}  {}  {:>8.3f}  {:>8.3f}  {:>6.3f} {:>6.3f} {:>6.3f}\n", rank,
+        s.modalities, width, s.n_samples, pm_cell(s.qwk), pm_cell(s.kappa), s.accuracy.mean,
+        s.macro_f1.mean, s.f1[0], s.f1[1], s.f1[2]);
+  }
+  if (ranked)
+    out += ranking->on_common
+               ? fmt::format(
+                     "ranked as the report ranks: by QWK on the {} common visit-wounds (every "
+                     "modality present; own-row QWK above); * = best\n",
+                     ranking->n_common)
+               : std::string("ranked as the report ranks: by QWK mean; * = best\n");
   return banner + out + stage_tables(result);
 }
 

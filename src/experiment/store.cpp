@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <mutex>  // for mutex, lock_guard
 #include <nlohmann/json.hpp>
 
 #include "experiment/search_plan.h"  // for cleaning_json, cleaning_from
@@ -202,7 +203,13 @@ std::optional<std::string> Store::meta(const std::string& key) const {
   return st.text(0);
 }
 
+std::recursive_mutex& Store::write_lock() {
+  static std::recursive_mutex lock;
+  return lock;
+}
+
 void Store::set_meta(const std::string& key, const std::string& value) {
+  const std::lock_guard<std::recursive_mutex> writing(write_lock());
   Statement st(impl_->db,
                "INSERT INTO meta(key, value) VALUES(?1, ?2) "
                "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
@@ -211,6 +218,7 @@ void Store::set_meta(const std::string& key, const std::string& value) {
 
 void Store::save_splits(int run, const std::vector<int>& fold_of_patient,
                         const std::vector<std::string>& patients) {
+  const std::lock_guard<std::recursive_mutex> writing(write_lock());
   exec(impl_->db, "BEGIN IMMEDIATE");
   try {
     Statement st(
@@ -337,6 +345,7 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
 }
 
 void Store::save_job(const JobRecord& job) {
+  const std::lock_guard<std::recursive_mutex> writing(write_lock());
   const FoldResult& r = job.result;
   exec(impl_->db, "BEGIN IMMEDIATE");
   try {
@@ -485,6 +494,7 @@ int Store::total_attempts() const {
 }
 
 void Store::clear_jobs() {
+  const std::lock_guard<std::recursive_mutex> writing(write_lock());
   exec(
       impl_->db,
       "BEGIN; DELETE FROM predictions; DELETE FROM jobs; DELETE FROM cleaning; DELETE FROM tuning; "
@@ -492,6 +502,7 @@ void Store::clear_jobs() {
 }
 
 void Store::clear_all() {
+  const std::lock_guard<std::recursive_mutex> writing(write_lock());
   exec(impl_->db,
        "BEGIN; DELETE FROM predictions; DELETE FROM jobs; DELETE FROM splits; DELETE FROM meta; "
        "DELETE FROM cleaning; DELETE FROM tuning; COMMIT;");
@@ -653,7 +664,7 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
   StoreCache cache(store.get(), data, resume, out_dir);
   SearchResult result =
       run_search(data, stored_search_settings(settings, out_dir), progress, &cache, cluster);
-  write_search_outputs(data, result, out_dir, settings.alpha, settings.calibrate);
+  result.ranking = write_search_outputs(data, result, out_dir, settings.alpha, settings.calibrate);
   return result;
 }
 

@@ -148,7 +148,13 @@ const OptionTable<GbdtSettings>& gbdt_options() {
         .range(1, 10000)
         .json_key("rounds");
     t.add("--gbdt-max-depth", &S::max_depth, "gbdt: tree depth").range(1, 32).json_key("max_depth");
-    t.add("--learning-rate", &S::learning_rate, "gbdt: shrinkage").range(0, 1).open_low();
+    // Named for what it sets: a TensorFlow user reads --learning-rate as the CNN's
+    // (--image-learning-rate); the old name stays as a deprecated alias, the JSON key unchanged.
+    t.add("--gbdt-learning-rate", &S::learning_rate, "gbdt: shrinkage")
+        .range(0, 1)
+        .open_low()
+        .json_key("learning_rate")
+        .alias("--learning-rate");
     t.add("--subsample", &S::subsample, "gbdt: row subsample per round").range(0, 1).open_low();
     t.add("--colsample", &S::colsample, "gbdt: feature subsample per tree").range(0, 1).open_low();
     t.add("--min-child-weight", &S::min_child_weight, "gbdt: minimum hessian per leaf")

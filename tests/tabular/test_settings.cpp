@@ -56,7 +56,7 @@ TEST(TabularSettings, GbdtMessagesNameTheOption) {
   EXPECT_EQ(validation_message(s), "--gbdt-rounds must be in [1, 10000], got 0");
   s = GbdtSettings{};
   s.learning_rate = 0.0;
-  EXPECT_EQ(validation_message(s), "--learning-rate must be in (0, 1], got 0");
+  EXPECT_EQ(validation_message(s), "--gbdt-learning-rate must be in (0, 1], got 0");
   s = GbdtSettings{};
   s.subsample = 1.5;
   EXPECT_EQ(validation_message(s), "--subsample must be in (0, 1], got 1.5");
