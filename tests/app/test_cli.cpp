@@ -42,7 +42,7 @@ TEST(Cli, SearchWritesEveryOutputWithTheDocumentedColumns) {
   EXPECT_EQ(results[0],
             "modalities,n_samples,qwk_mean,qwk_std,kappa_mean,kappa_std,accuracy_mean,macro_f1_"
             "mean,f1_I,f1_P,f1_R,n_common,qwk_common_mean,qwk_common_std,f1_weighted,ece,brier,"
-            "log_loss");
+            "log_loss,rank,n_folds,n_runs,qwk_ci_low,qwk_ci_high");
   EXPECT_EQ(results[1].rfind("metadata,", 0), 0U);
   // One combination: nothing to compare, no pair of single modalities; the headers are written.
   const auto comparisons = lines(slurp(out + "/comparisons.csv"));
