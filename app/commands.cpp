@@ -364,11 +364,7 @@ int run_report(const std::string& run_dir) {
 }
 
 int run_inspect(const DataOptions& options) {
-  const Schema schema = options.schema();
-  std::cout << inspect_dataset(options.data_dir, schema);
-  // The counts the search will see, from the search's own matching code.
-  const Dataset data = load_dataset(options.data_dir, schema, /*require_labels=*/false);
-  std::cout << "\n" << image_coverage_text(image_coverage(data, data.dir));
+  std::cout << inspect_study(options.data_dir, options.schema());
   return 0;
 }
 

@@ -31,6 +31,9 @@ ImageCoverage image_coverage(const Dataset& data, const std::string& dir);
 // dropped and why.
 std::string image_coverage_text(const ImageCoverage& coverage);
 
+// What `woundphase inspect` prints: inspect_dataset's report, then the image coverage.
+std::string inspect_study(const std::string& dir, const Schema& schema);
+
 // One line for train and predict: the visit-wounds each modality of `c` covers and how many
 // have them all.
 std::string combination_coverage_text(const ImageCoverage& coverage, const Combination& c);

@@ -23,7 +23,8 @@
 #include "knobs.h"
 #include "progress.h"  // app/: configure_logging
 #include "woundphase/experiment.h"
-#include "woundphase/images.h"  // for write_synthetic_study
+#include "woundphase/image_coverage.h"  // for inspect_study
+#include "woundphase/images.h"          // for write_synthetic_study
 #include "woundphase/inspect.h"
 #include "woundphase/vision.h"  // for vision_available
 
@@ -237,7 +238,7 @@ py::dict inspect(const std::string& data, const std::string& schema) {
   run_interruptibly(
       [&](const ProgressFn&) {
         const Schema s = options.schema();
-        text = inspect_dataset(data, s);
+        text = inspect_study(data, s);  // the program's report, image coverage included
         dataset = load_dataset(data, s, false);
       },
       py::none());

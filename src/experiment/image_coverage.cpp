@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <iterator>  // for back_inserter
 
+#include "woundphase/inspect.h"  // for inspect_dataset
+
 namespace fs = std::filesystem;
 
 namespace woundphase {
@@ -83,6 +85,13 @@ std::string combination_coverage_text(const ImageCoverage& c, const Combination&
     out += fmt::format("; with every modality of {}: {}", to_string(combination),
                        c.rows_for(combination));
   return out;
+}
+
+std::string inspect_study(const std::string& dir, const Schema& schema) {
+  std::string out = inspect_dataset(dir, schema);
+  // The counts the search will see, from the search's own matching code.
+  const Dataset data = load_dataset(dir, schema, /*require_labels=*/false);
+  return out + "\n" + image_coverage_text(image_coverage(data, data.dir));
 }
 
 }  // namespace woundphase

@@ -79,9 +79,12 @@ TEST(ImageSearch, FusedCombinationsAndMissingFoldersAreClearErrors) {
   r = run_cli("search --data " + base + "/meta --modalities metadata+thermal_map --out " + base +
               "/o");
   EXPECT_EQ(r.exit_code, 2);
+  // An image option in a metadata-only search would do nothing: refused, naming both options.
   r = run_cli("search --data " + base + "/meta --image-size 48 --out " + base + "/o");
-  EXPECT_EQ(r.exit_code, 0)
-      << r.output;  // image options are not checked for metadata-only searches
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--image-size has no effect with --modalities without an image"),
+            std::string::npos)
+      << r.output;
 }
 
 }  // namespace

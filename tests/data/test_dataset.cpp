@@ -260,14 +260,15 @@ TEST(RealData, DfuMetadataLoads) {
   for (const auto& v : d.text[it - d.feature_names.begin()]) EXPECT_NE(v, "NA");
 }
 
-// The README's recipe: a --schema file whose excluded_columns lists only the never-features puts
-// the treatment columns back, as categorical columns where they are text.
+// The README's recipe: a --schema file that replaces excluded_columns with only the never-features
+// puts the treatment columns back, as categorical columns where they are text; the label's
+// restatements stay out without being listed.
 TEST(RealData, SchemaFileRestoresTreatmentColumns) {
   const std::string dir = testing::real_data_dir();
   if (dir.empty()) GTEST_SKIP() << "../shared/data/dfu not present";
   const std::string toml = (fs::path(testing::scratch_dir()) / "restore.toml").string();
-  std::ofstream(toml) << "excluded_columns = [\"Healing Phase\", \"Phase Confidence (%)\", "
-                         "\"ID\", \"Patient#\", \"Appt Days\", \"Location\"]\n";
+  std::ofstream(toml) << "replace_excluded = true\n"
+                         "excluded_columns = [\"ID\", \"Patient#\", \"Appt Days\", \"Location\"]\n";
   const Dataset d = load_dataset(dir, Schema::from_toml_file(toml), true);
   EXPECT_EQ(d.feature_names.size(), 72U - 7U);
   const auto it = std::find(d.feature_names.begin(), d.feature_names.end(), "Dressing");
