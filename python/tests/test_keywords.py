@@ -49,7 +49,10 @@ def test_search_keywords_are_the_programs_options(cli):
 
 
 def test_train_keywords_are_the_programs_options(cli):
-    check_command(cli, "train", wp.train, ["data", "out", "modalities", "schema"])
+    # from_search and combination pick a search folder's settings: the program's way in; from
+    # Python the settings are keywords already.
+    check_command(cli, "train", wp.train,
+                  ["data", "out", "modalities", "schema", "from_search", "combination"])
 
 
 def test_synth_keywords_are_the_programs_options(cli):
