@@ -203,10 +203,11 @@ SearchRanking write_search_outputs(const Dataset& data, const SearchResult& resu
       labels[0], labels[1], labels[2],
       calibrated ? ",temperature_mean,ece_calibrated,brier_calibrated,log_loss_calibrated" : "");
   // Label cleaning names itself in every row (an optimistic protocol must never pass for honest).
+  // The ranking columns follow the others; the cleaning label, when there is one, stays last.
   const bool cleaned = !result.cleaning_label.empty();
-  if (cleaned) results.insert(results.size() - 1, ",cleaning");
-  results.pop_back();  // the ranking columns follow every other
-  results += ",rank,n_folds,n_runs,qwk_ci_low,qwk_ci_high\n";
+  results.pop_back();
+  results += ",rank,n_folds,n_runs,qwk_ci_low,qwk_ci_high";
+  results += cleaned ? ",cleaning\n" : "\n";
   const std::vector<int> ranks = report_ranks(result, statistics);
   for (size_t i = 0; i < result.summary.size(); ++i) {
     const CombinationSummary& s = result.summary[i];
@@ -228,9 +229,10 @@ SearchRanking write_search_outputs(const Dataset& data, const SearchResult& resu
     if (calibrated)
       results += fmt::format(",{},{},{},{}", num(c.temperature_mean), num(c.calibrated.ece),
                              num(c.calibrated.brier), num(c.calibrated.log_loss));
-    if (cleaned) results += "," + csv_field(result.cleaning_label);
-    results += fmt::format(",{},{},{},{},{}\n", ranks[i], folds.size(), runs.size(), num(ci.lower),
+    results += fmt::format(",{},{},{},{},{}", ranks[i], folds.size(), runs.size(), num(ci.lower),
                            num(ci.upper));
+    if (cleaned) results += "," + csv_field(result.cleaning_label);
+    results += "\n";
   }
 
   // Fused combinations add the seed's per-stage columns (blank where a stage does not apply).
