@@ -16,6 +16,13 @@ struct FashionOptions {
   int validation = 6000;  // images of the training set held out for model selection
   int train_limit = 0;    // use only this many training images (0: all); for quick checks
   unsigned long long seed = 42;
+  // Transfer experiments: another backbone (torchscript:PATH), only these classes (relabelled
+  // 0..k-1 in the order given; empty: all ten), and the fine-tuning knobs of VisionSettings.
+  std::string backbone = "simple";
+  std::vector<int> classes;
+  double unfreeze = 1;
+  bool freeze_bn = false;
+  bool imagenet_normalization = false;
 };
 int run_fashion_mnist(const FashionOptions& options);
 

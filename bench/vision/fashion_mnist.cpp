@@ -5,9 +5,8 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
-#include <algorithm>  // for shuffle
+#include <algorithm>  // for shuffle, find
 #include <chrono>
-#include <numeric>  // for iota
 #include <random>
 
 #include "bench.h"
@@ -65,6 +64,25 @@ std::vector<int> read_labels(const std::string& path) {
   return std::vector<int>(d.begin() + 8, d.end());
 }
 
+// Keeps the images of `classes` (all if empty), relabelled by their place in `classes`.
+void keep_classes(const std::vector<int>& classes, LabelledImages* data) {
+  if (classes.empty()) return;
+  std::vector<int> rows, labels;
+  for (int i = 0; i < data->images.count; ++i) {
+    const auto at = std::find(classes.begin(), classes.end(), data->labels[i]);
+    if (at == classes.end()) continue;
+    rows.push_back(i);
+    labels.push_back(static_cast<int>(at - classes.begin()));
+  }
+  LabelledImages out;
+  out.images = ImageBatch(static_cast<int>(rows.size()), data->images.size, data->images.channels);
+  for (size_t j = 0; j < rows.size(); ++j)
+    std::copy_n(data->images.image(rows[j]), data->images.image_bytes(),
+                out.images.image(static_cast<int>(j)));
+  out.labels = std::move(labels);
+  *data = std::move(out);
+}
+
 LabelledImages subset(const ImageBatch& images, const std::vector<int>& labels,
                       const std::vector<int>& rows) {
   LabelledImages out;
@@ -85,21 +103,32 @@ int run_fashion_mnist(const FashionOptions& o) {
   LabelledImages test;
   test.images = read_images(o.data_dir + "/t10k-images-idx3-ubyte.gz");
   test.labels = read_labels(o.data_dir + "/t10k-labels-idx1-ubyte.gz");
+  keep_classes(o.classes, &test);
+  const int num_classes = o.classes.empty() ? kFashionClasses : static_cast<int>(o.classes.size());
 
-  std::vector<int> rows(train_images.count);
-  std::iota(rows.begin(), rows.end(), 0);
+  // The training images of the kept classes, shuffled with the seed.
+  std::vector<int> rows;
+  for (int i = 0; i < train_images.count; ++i)
+    if (o.classes.empty() ||
+        std::find(o.classes.begin(), o.classes.end(), train_labels[i]) != o.classes.end())
+      rows.push_back(i);
   std::shuffle(rows.begin(), rows.end(), std::mt19937_64(o.seed));
   const std::vector<int> val_rows(rows.begin(), rows.begin() + o.validation);
   std::vector<int> fit_rows(rows.begin() + o.validation, rows.end());
   if (o.train_limit > 0 && o.train_limit < static_cast<int>(fit_rows.size()))
     fit_rows.resize(o.train_limit);
-  const LabelledImages train = subset(train_images, train_labels, fit_rows);
-  const LabelledImages val = subset(train_images, train_labels, val_rows);
+  LabelledImages train = subset(train_images, train_labels, fit_rows);
+  LabelledImages val = subset(train_images, train_labels, val_rows);
+  keep_classes(o.classes, &train);
+  keep_classes(o.classes, &val);
 
   VisionSettings s;
-  s.backbone = "simple";
+  s.backbone = o.backbone;
   s.image_size = kPaddedSide;
-  s.num_classes = kFashionClasses;
+  s.num_classes = num_classes;
+  s.unfreeze = o.unfreeze;
+  s.freeze_bn = o.freeze_bn;
+  if (o.imagenet_normalization) s.normalization = InputNormalization::kImageNet;
   s.epochs = o.epochs;
   s.patience = o.patience;
   s.batch_size = o.batch_size;
@@ -107,11 +136,15 @@ int run_fashion_mnist(const FashionOptions& o) {
   s.threads = o.threads;
   s.seed = o.seed;
   fmt::print(
-      "fashion-mnist: {} training, {} validation, {} test images; simple CNN, {} epochs "
-      "max, batch {}, lr {}, {} threads\n",
-      train.images.count, val.images.count, test.images.count, s.epochs, s.batch_size,
-      s.learning_rate, s.threads);
+      "fashion-mnist: {} classes; {} training, {} validation, {} test images; backbone {} "
+      "(unfreeze {}{}), {} epochs max, batch {}, lr {}, {} threads\n",
+      num_classes, train.images.count, val.images.count, test.images.count, s.backbone, s.unfreeze,
+      s.freeze_bn ? ", batch norms frozen" : "", s.epochs, s.batch_size, s.learning_rate,
+      s.threads);
   auto model = create_image_model(s, 1);
+  long trainable = 0;
+  for (const auto& layer : model->parameter_breakdown()) trainable += layer.trainable;
+  fmt::print("trainable parameters: {}\n", trainable);
   FitHooks hooks;
   hooks.on_epoch = [](const EpochReport& r) {
     fmt::print(
@@ -125,9 +158,8 @@ int run_fashion_mnist(const FashionOptions& o) {
   const Probabilities p = model->predict_proba(test.images);
   long correct = 0;
   for (int i = 0; i < test.images.count; ++i) {
-    const double* row = &p[static_cast<size_t>(i) * kFashionClasses];
-    correct +=
-        static_cast<int>(std::max_element(row, row + kFashionClasses) - row) == test.labels[i];
+    const double* row = &p[static_cast<size_t>(i) * num_classes];
+    correct += static_cast<int>(std::max_element(row, row + num_classes) - row) == test.labels[i];
   }
   const double accuracy = static_cast<double>(correct) / test.images.count;
   const double seconds =

@@ -1,4 +1,6 @@
 // woundphase_vision_bench fashion-mnist [--epochs N] [--threads N] [--train-limit N] [--data DIR]
+//     [--validation N] [--learning-rate X] [--backbone B] [--classes 0,3,7] [--unfreeze S]
+//     [--freeze-bn] [--imagenet]    (the last five: transfer experiments, bench/transfer.sh)
 // woundphase_vision_bench throughput [--sizes 32,64,128] [--images N] [--threads N]
 //                                    [--repetitions N] [--no-bare]
 #include <fmt/format.h>
@@ -33,6 +35,8 @@ int usage() {
   fmt::print(stderr,
              "usage: woundphase_vision_bench fashion-mnist [--epochs N] [--threads N] "
              "[--batch-size N] [--train-limit N] [--data DIR] [--seed N]\n"
+             "           [--validation N] [--learning-rate X] [--backbone B] [--classes 0,3,7] "
+             "[--unfreeze S] [--freeze-bn] [--imagenet]\n"
              "       woundphase_vision_bench throughput [--sizes 32,64,128] [--images N] "
              "[--threads N] [--channels N] [--epochs N] [--repetitions N] [--no-bare]\n");
   return 2;
@@ -66,6 +70,20 @@ int main(int argc, char** argv) {
           o.data_dir = value(i);
         else if (a == "--seed")
           o.seed = std::stoull(value(i));
+        else if (a == "--validation")
+          o.validation = std::stoi(value(i));
+        else if (a == "--learning-rate")
+          o.learning_rate = std::stod(value(i));
+        else if (a == "--backbone")
+          o.backbone = value(i);
+        else if (a == "--classes")
+          o.classes = parse_list(value(i));
+        else if (a == "--unfreeze")
+          o.unfreeze = std::stod(value(i));
+        else if (a == "--freeze-bn")
+          o.freeze_bn = true;
+        else if (a == "--imagenet")
+          o.imagenet_normalization = true;
         else
           return usage();
       }

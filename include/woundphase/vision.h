@@ -100,9 +100,13 @@ enum class InputNormalization { kDataset, kImageNet };  // "dataset" | "imagenet
 //                    PyTorch 2.x may not load). Its `features(x)` method if it has one, else
 //                    `forward(x)`, takes float images [N, C, S, S] normalised as `normalization`
 //                    says and returns the embedding [N, D] (a map [N, D, h, w] is average-pooled).
-//                    The trainer adds the dropout and the linear classifier and fine-tunes every
-//                    parameter of the module; batch norms inside it are recognised by type name.
-// The classifier is dropout -> linear on the embedding for every backbone.
+//                    The trainer adds the dropout and the linear classifier and fine-tunes the
+//                    top `unfreeze` share of the module's layers; batch norms inside it are
+//                    recognised by type name. A model that runs on 3 channels only takes 1-channel
+//                    maps as 3 copies (normalised per copy, with ImageNet's per-channel statistics
+//                    under --normalization imagenet, as torchvision's Grayscale(3) pipelines do).
+// The classifier is dropout -> linear on the embedding (the backbone's output, or the projection
+// head's with --projection) for every backbone.
 //
 // Devices: cpu; cuda or cuda:N (one GPU, the first or the N-th; needs a CUDA build of libtorch —
 // README "GPU build" — else asking is an InputError); multi (on one GPU the same as cuda;
@@ -123,6 +127,15 @@ struct VisionSettings {
   VisionClassWeight class_weight = VisionClassWeight::kBalanced;
   double dropout = 0.3;
   InputNormalization normalization = InputNormalization::kDataset;
+  // Fine-tuning a pretrained backbone: the top share of its layers that trains (applied when the
+  // model is created; set_trainable() changes it later), and batch norms kept on their running
+  // statistics while training (small batches of a new domain would otherwise overwrite them).
+  double unfreeze = 1;
+  bool freeze_bn = false;
+  // Projection head between the backbone and the classifier (its output is the embedding the
+  // fusion heads take): "none", "auto" (the predecessor's: 128,32 for RGB frames, 128 for maps)
+  // or hidden widths "W[,W...]"; each layer linear -> batch norm -> ReLU, dropout between layers.
+  std::string projection = "none";
   uint64_t seed = 42;
   int threads = 2;
   VisionDevice device = VisionDevice::kCpu;  // see above
@@ -131,7 +144,10 @@ struct VisionSettings {
 
   BackboneKind backbone_kind() const;    // InputError for an unknown name
   std::string torchscript_path() const;  // the PATH of "torchscript:PATH", else ""
-  void validate() const;                 // InputError naming the option
+  // The projection's hidden widths for images of `channels` (empty: none); InputError naming
+  // --projection for a malformed list.
+  std::vector<int> projection_widths(int channels) const;
+  void validate() const;  // InputError naming the option
 };
 
 template <typename S>

@@ -137,17 +137,18 @@ std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSet
     throw InputError(fmt::format("image modalities need the image networks library ({}): {}",
                                  kVisionLibraryName, why));
   auto in = std::make_unique<ImageInputs>();
+  std::vector<ImageModality>& needed = in->modalities;
+  for (const auto& c : settings.combinations)
+    for (Modality m : c)
+      if (is_image(m) && std::find(needed.begin(), needed.end(), image_modality(m)) == needed.end())
+        needed.push_back(image_modality(m));
+  probe_image_models(settings.images, needed);
   ImageIndexSettings index_settings;
   index_settings.on_missing_image = settings.images.preprocess.on_missing_image;
   in->index = build_image_index(data, data.dir, index_settings);
   if (progress) progress({0, 0, in->index.report.summary()});
   in->cache =
       std::make_unique<ImageCache>(data.dir, settings.images.preprocess, settings.images.cache_dir);
-  std::vector<ImageModality>& needed = in->modalities;
-  for (const auto& c : settings.combinations)
-    for (Modality m : c)
-      if (is_image(m) && std::find(needed.begin(), needed.end(), image_modality(m)) == needed.end())
-        needed.push_back(image_modality(m));
   const auto start = Clock::now();
   for (size_t i = 0; i < needed.size(); ++i) {
     if (progress)

@@ -154,6 +154,23 @@ int branch_channels(ImageModality m, const PreprocessSettings& p) {
   return is_colour_coded_map(m) && p.map_decode == MapDecode::kViridis ? 1 : 3;
 }
 
+void probe_image_models(const ImageBranchSettings& settings,
+                        const std::vector<ImageModality>& modalities) {
+  for (ImageModality m : modalities) {
+    const int channels = branch_channels(m, settings.preprocess);
+    try {
+      const auto model = create_image_model(settings.vision, channels);
+      if (model->embedding_dim() <= 0)
+        throw InputError(fmt::format("--backbone {}: the network returns no embedding",
+                                     settings.vision.backbone));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{} images ({} channel{}, {}x{} px): {}", to_string(m), channels,
+                                   channels == 1 ? "" : "s", settings.vision.image_size,
+                                   settings.vision.image_size, e.what()));
+    }
+  }
+}
+
 std::vector<int> rows_with_images(const ImageIndex& index, ImageCache& cache, Modality m,
                                   const std::vector<int>& rows) {
   std::vector<int> out;

@@ -23,6 +23,13 @@ ImageModality image_modality(Modality m);
 // Channels the branch of `m` takes: decoded maps have one, RGB frames three.
 int branch_channels(ImageModality m, const PreprocessSettings& p);
 
+// Builds each modality's network once, before any image is decoded or any branch trains, so that a
+// backbone that cannot take the modality's images (a TorchScript file that does not load, or runs
+// neither on the modality's channels nor on 3-channel copies, or returns no embedding) is an
+// InputError naming the modality and the file at once rather than after the first branch trained.
+void probe_image_models(const ImageBranchSettings& settings,
+                        const std::vector<ImageModality>& modalities);
+
 // Rows among `rows` with at least one readable crop of `m` (what "has the modality" means).
 std::vector<int> rows_with_images(const ImageIndex& index, ImageCache& cache, Modality m,
                                   const std::vector<int>& rows);

@@ -336,12 +336,12 @@ class ModuleBackbone final : public Backbone {
   std::vector<NamedTensor> named_buffers() const override {
     return to_named(module_->named_buffers());
   }
-  void train(bool on) override {
+  void train(bool on, bool freeze_bn) override {
     module_->train(on);
     if (!on) return;
     for (auto& m : module_->modules(/*include_self=*/false))
       if (auto* bn = m->template as<nn::BatchNorm2d>())
-        if (all_frozen(bn->parameters())) bn->eval();
+        if (freeze_bn || all_frozen(bn->parameters())) bn->eval();
   }
   void to(const torch::Device& device) override { module_->to(device); }
   void set_generator(at::Generator* generator) override {
@@ -378,17 +378,16 @@ class TorchScriptBackbone final : public Backbone {
     }
     has_features_ = module_.find_method("features").has_value();
     module_.eval();
-    torch::NoGradGuard no_grad;
-    constexpr int kProbeImages = 2;
-    try {
-      dim_ = forward(torch::zeros({kProbeImages, channels, image_size, image_size})).size(1);
-    } catch (const InputError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw InputError(fmt::format(
-          "--backbone: TorchScript model '{}' does not run on [N, {}, {}, {}] images: {}", path,
-          channels, image_size, image_size, gist(e)));
-    }
+    // The image's own channels first; a 1-channel map may go to a model made for RGB (ImageNet
+    // weights) as three copies of itself.
+    std::string why, why_rgb;
+    input_channels_ = channels;
+    if (probe(channels, image_size, &why)) return;
+    input_channels_ = kRgbChannels;
+    if (channels == 1 && probe(kRgbChannels, image_size, &why_rgb)) return;
+    throw InputError(fmt::format(
+        "--backbone: TorchScript model '{}' does not run on [N, {}, {}, {}] images{}: {}", path,
+        channels, image_size, image_size, channels == 1 ? " (nor on 3-channel copies)" : "", why));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     c10::IValue out = has_features_ ? module_.get_method("features")({x}) : module_.forward({x});
@@ -421,6 +420,7 @@ class TorchScriptBackbone final : public Backbone {
     return torch::adaptive_avg_pool2d(a, {1, 1}).flatten(1);
   }
   int64_t dim() const override { return dim_; }
+  int input_channels(int /*image_channels*/) const override { return input_channels_; }
   std::vector<NamedTensor> named_parameters() const override {
     std::vector<NamedTensor> out;
     for (const auto& p : module_.named_parameters(/*recurse=*/true))
@@ -432,7 +432,7 @@ class TorchScriptBackbone final : public Backbone {
     for (const auto& b : module_.named_buffers(/*recurse=*/true)) out.emplace_back(b.name, b.value);
     return out;
   }
-  void train(bool on) override {
+  void train(bool on, bool freeze_bn) override {
     module_.train(on);
     if (!on) return;
     for (const auto& m : module_.named_modules()) {
@@ -440,7 +440,7 @@ class TorchScriptBackbone final : public Backbone {
       if (!type_name || type_name->qualifiedName().find("BatchNorm") == std::string::npos) continue;
       std::vector<torch::Tensor> params;
       for (const auto& p : m.value.parameters(/*recurse=*/false)) params.push_back(p);
-      if (all_frozen(params)) {
+      if (freeze_bn || all_frozen(params)) {
         torch::jit::Module bn = m.value;
         bn.train(false);
       }
@@ -449,10 +449,32 @@ class TorchScriptBackbone final : public Backbone {
   void to(const torch::Device& device) override { module_.to(device); }
 
  private:
+  static constexpr int kRgbChannels = 3;
+  static constexpr int kProbeImages = 2;
+
+  // Runs the model on zeros of `channels`; false with the reason in *why if it cannot, or if it
+  // returns no embedding.
+  bool probe(int channels, int image_size, std::string* why) {
+    torch::NoGradGuard no_grad;
+    try {
+      dim_ = forward(torch::zeros({kProbeImages, channels, image_size, image_size})).size(1);
+    } catch (const InputError& e) {
+      *why = e.what();
+      return false;
+    } catch (const std::exception& e) {
+      *why = gist(e);
+      return false;
+    }
+    if (dim_ > 0) return true;
+    *why = "it returns an empty embedding [N, 0]";
+    return false;
+  }
+
   std::string path_;
   mutable torch::jit::Module module_;
   bool has_features_ = false;
   int64_t dim_ = 0;
+  int input_channels_ = 0;
 };
 
 struct EfficientNetScale {

@@ -29,9 +29,13 @@ class Backbone {
   // In network order (input first), names relative to the backbone ("layer1.0.conv1.weight").
   virtual std::vector<NamedTensor> named_parameters() const = 0;
   virtual std::vector<NamedTensor> named_buffers() const = 0;
-  // Training mode for the whole backbone, except that batch norms whose parameters are all frozen
-  // stay in evaluation mode (their running statistics do not move).
-  virtual void train(bool on) = 0;
+  // Training mode for the whole backbone, except that batch norms stay in evaluation mode (their
+  // running statistics do not move) when their parameters are all frozen or `freeze_bn` is set.
+  virtual void train(bool on, bool freeze_bn) = 0;
+  // The channels the backbone takes for images of `image_channels`: the same, except a
+  // TorchScript model that runs only on 3 channels, given 1-channel maps (the trainer then
+  // replicates the map into 3 channels, as torchvision's Grayscale(3) does).
+  virtual int input_channels(int image_channels) const { return image_channels; }
   virtual void to(const torch::Device& device) = 0;
   // The generator of the backbone's training draws (EfficientNet's stochastic depth); it must
   // outlive the backbone. Backbones without draws ignore it.
@@ -39,8 +43,9 @@ class Backbone {
 };
 
 // Builds the backbone named by settings.backbone for images of `channels`. TorchScript modules are
-// loaded from their file and probed once with a batch of zeros of settings.image_size to learn D;
-// a module that cannot be loaded or run is an InputError naming it.
+// loaded from their file and probed once with a batch of zeros of settings.image_size to learn D
+// (and, for 1-channel images, whether the model wants 3 channels); a module that cannot be loaded
+// or run, or returns no embedding, is an InputError naming the file and what was expected.
 std::unique_ptr<Backbone> make_backbone(const VisionSettings& settings, int channels);
 
 // ---- The C++ networks (exposed for the throughput bench and the tests) --------------------------

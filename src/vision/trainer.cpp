@@ -30,6 +30,7 @@ namespace {
 
 constexpr char kCheckpointFormat[] = "woundphase-vision-checkpoint-1";
 constexpr char kBackbonePrefix[] = "backbone.";
+constexpr char kProjectionPrefix[] = "projection.";
 constexpr char kInputMeanName[] = "input.mean";
 constexpr char kInputStdName[] = "input.std";
 // A channel's standard deviation (pixel units) is at least this, so constant channels stay finite.
@@ -151,7 +152,7 @@ struct NamedList {
 class TorchImageModel final : public ImageModel, public TorchBranch {
  public:
   TorchImageModel(const VisionSettings& settings, int channels)
-      : settings_(settings), channels_(channels) {
+      : settings_(settings), channels_(channels), net_channels_(channels) {
     without_backtrace([&] { build(); });
   }
 
@@ -187,7 +188,11 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     without_backtrace([&] { set_trainable_impl(top_fraction, /*classifier=*/true); });
   }
 
-  int embedding_dim() const override { return static_cast<int>(backbone_->dim()); }
+  int embedding_dim() const override {
+    return projection_.empty()
+               ? static_cast<int>(backbone_->dim())
+               : static_cast<int>(projection_.back().linear->options.out_features());
+  }
   int channels() const override { return channels_; }
   int num_classes() const override { return settings_.num_classes; }
   const VisionSettings& settings() const override { return settings_; }
@@ -215,18 +220,32 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     return normalize(raw.to(device_));
   }
 
-  // uint8 images [n, C, S, S] on the device -> normalised float.
+  // uint8 images [n, C, S, S] on the device -> normalised float [n, C', S, S] (C' = the
+  // backbone's input channels: a map given to an RGB model is replicated into 3 channels).
   torch::Tensor normalize(const torch::Tensor& raw) const {
-    return raw.to(torch::kFloat).sub_(input_mean_).div_(input_std_);
+    torch::Tensor x = raw.to(torch::kFloat);
+    if (net_channels_ != channels_) x = x.expand({-1, net_channels_, -1, -1}).contiguous();
+    return x.sub_(input_mean_).div_(input_std_);
   }
 
-  torch::Tensor embed_tensor(const torch::Tensor& x) override { return backbone_->forward(x); }
+  // The backbone's pooled output, through the projection head if there is one: each layer
+  // linear -> batch norm -> ReLU, with dropout between layers.
+  torch::Tensor embed_tensor(const torch::Tensor& x) override {
+    torch::Tensor e = backbone_->forward(x);
+    for (size_t i = 0; i < projection_.size(); ++i) {
+      if (i > 0) e = seeded_dropout(e, settings_.dropout, training_, generator_);
+      e = torch::relu(projection_[i].norm->forward(projection_[i].linear->forward(e)));
+    }
+    return e;
+  }
   torch::Tensor classify(const torch::Tensor& embedding) override {
     return head_->forward(seeded_dropout(embedding, settings_.dropout, training_, generator_));
   }
 
   void set_mode(bool train) override {
-    backbone_->train(train);
+    backbone_->train(train, settings_.freeze_bn);
+    // A frozen projection (stage 2 with a fixed branch) keeps its batch norms' statistics too.
+    for (auto& layer : projection_) layer.norm->train(train && classifier_trainable_);
     head_->train(train);
     training_ = train;
   }
@@ -237,6 +256,13 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     std::vector<NamedTensor> out;
     for (auto& [name, t] : backbone_->named_parameters())
       out.emplace_back(kBackbonePrefix + name, t);
+    for (size_t i = 0; i < projection_.size(); ++i) {
+      const std::string prefix = fmt::format("{}{}.", kProjectionPrefix, i);
+      for (const auto& item : projection_[i].linear->named_parameters())
+        out.emplace_back(prefix + "linear." + item.key(), item.value());
+      for (const auto& item : projection_[i].norm->named_parameters())
+        out.emplace_back(prefix + "norm." + item.key(), item.value());
+    }
     for (const auto& item : head_->named_parameters())
       out.emplace_back("head." + item.key(), item.value());
     return out;
@@ -250,7 +276,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> out;
     for (const auto& [name, t] : parameters()) out.push_back(t.detach().clone());
-    for (const auto& [name, t] : backbone_->named_buffers()) out.push_back(t.detach().clone());
+    for (const auto& [name, t] : network_buffers()) out.push_back(t.detach().clone());
     return out;
   }
 
@@ -258,7 +284,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     torch::NoGradGuard no_grad;
     size_t i = 0;
     for (auto& [name, t] : parameters()) t.copy_(saved[i++]);
-    for (auto& [name, t] : backbone_->named_buffers()) t.copy_(saved[i++]);
+    for (auto& [name, t] : network_buffers()) t.copy_(saved[i++]);
   }
 
   void write(torch::serialize::OutputArchive& archive) const override {
@@ -320,6 +346,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   TorchImageModel(const TorchImageModel& other)
       : settings_(other.settings_),
         channels_(other.channels_),
+        net_channels_(other.net_channels_),
         device_(other.device_),
         generator_(other.generator_.clone()) {
     {
@@ -327,12 +354,11 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       auto generator = at::detail::getDefaultCPUGenerator();
       const torch::Tensor generator_state = generator.get_state();
       backbone_ = make_backbone(settings_, channels_);
-      head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+      build_heads();
       generator.set_state(generator_state);
     }
     backbone_->set_generator(&generator_);
-    backbone_->to(device_);
-    head_->to(device_);
+    heads_to_device();
     {
       torch::NoGradGuard no_grad;
       const auto from = other.parameters();
@@ -341,8 +367,8 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
         to[i].second.copy_(from[i].second);
         to[i].second.requires_grad_(from[i].second.requires_grad());
       }
-      const auto from_buffers = other.backbone_->named_buffers();
-      const auto to_buffers = backbone_->named_buffers();
+      const auto from_buffers = other.network_buffers();
+      const auto to_buffers = network_buffers();
       for (size_t i = 0; i < to_buffers.size(); ++i)
         to_buffers[i].second.copy_(from_buffers[i].second);
     }
@@ -364,13 +390,14 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       std::lock_guard<std::mutex> lock(global_generator_mutex());
       torch::manual_seed(mix_seed(settings_.seed, kInitSalt));
       backbone_ = make_backbone(settings_, channels_);
-      head_ = torch::nn::Linear(backbone_->dim(), settings_.num_classes);
+      build_heads();
     }
+    net_channels_ = backbone_->input_channels(channels_);
     backbone_->set_generator(&generator_);
-    backbone_->to(device_);
-    head_->to(device_);
+    heads_to_device();
     set_normalization_defaults();
-    new_optimizer();
+    // --image-unfreeze: fine-tuning a pretrained backbone trains its top layers only.
+    set_trainable_impl(settings_.unfreeze, /*classifier=*/true);
   }
 
   TrainingHistory fit_impl(const LabelledImages& train, const LabelledImages& val,
@@ -441,11 +468,10 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     set_mode(false);
     AutocastScope autocast(device_, settings_.precision);
     std::vector<float> out;
-    out.reserve(static_cast<size_t>(images.count) * backbone_->dim());
+    out.reserve(static_cast<size_t>(images.count) * embedding_dim());
     for_chunks(images.count, [&](int begin, int n) {
-      const torch::Tensor e = backbone_->forward(input(images.image(begin), n))
-                                  .to(torch::kCPU, torch::kFloat)
-                                  .contiguous();
+      const torch::Tensor e =
+          embed_tensor(input(images.image(begin), n)).to(torch::kCPU, torch::kFloat).contiguous();
       out.insert(out.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
     });
     return out;
@@ -502,11 +528,11 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     torch::NoGradGuard no_grad;
     set_mode(false);
     embeddings->clear();
-    embeddings->reserve(static_cast<size_t>(images.count) * backbone_->dim());
+    embeddings->reserve(static_cast<size_t>(images.count) * embedding_dim());
     AutocastScope autocast(device_, settings_.precision);
     std::vector<torch::Tensor> logits;
     for_chunks(images.count, [&](int begin, int n) {
-      const torch::Tensor e = backbone_->forward(input(images.image(begin), n));
+      const torch::Tensor e = embed_tensor(input(images.image(begin), n));
       logits.push_back(head_->forward(e).to(torch::kCPU, torch::kFloat));  // no dropout
       const torch::Tensor cpu = e.to(torch::kCPU, torch::kFloat).contiguous();
       embeddings->insert(embeddings->end(), cpu.data_ptr<float>(),
@@ -533,6 +559,10 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       if (i > 0 && layer_of(params[i].first) != layer_of(params[i - 1].first)) ++layer;
       params[i].second.requires_grad_(layer >= first_trainable);
     }
+    for (auto& layer : projection_) {
+      for (auto& p : layer.linear->parameters()) p.requires_grad_(classifier);
+      for (auto& p : layer.norm->parameters()) p.requires_grad_(classifier);
+    }
     for (auto& p : head_->parameters()) p.requires_grad_(classifier);
     trainable_fraction_ = top_fraction;
     classifier_trainable_ = classifier;
@@ -551,6 +581,36 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     read(archive, path);
   }
 
+  // The projection layers (--projection) and the classifier on top of the backbone.
+  void build_heads() {
+    int64_t in = backbone_->dim();
+    for (int width : settings_.projection_widths(channels_)) {
+      projection_.push_back({torch::nn::Linear(in, width), torch::nn::BatchNorm1d(width)});
+      in = width;
+    }
+    head_ = torch::nn::Linear(in, settings_.num_classes);
+  }
+
+  void heads_to_device() {
+    backbone_->to(device_);
+    for (auto& layer : projection_) {
+      layer.linear->to(device_);
+      layer.norm->to(device_);
+    }
+    head_->to(device_);
+  }
+
+  // Batch-norm statistics of the backbone and the projection, by checkpoint name.
+  std::vector<NamedTensor> network_buffers() const {
+    std::vector<NamedTensor> out;
+    for (auto& [name, t] : backbone_->named_buffers()) out.emplace_back(kBackbonePrefix + name, t);
+    for (size_t i = 0; i < projection_.size(); ++i)
+      for (const auto& item : projection_[i].norm->named_buffers())
+        out.emplace_back(fmt::format("{}{}.norm.{}", kProjectionPrefix, i, item.key()),
+                         item.value());
+    return out;
+  }
+
   void check_architecture(const VisionSettings& s) const {
     auto check = [](bool same, const char* option, const std::string& built,
                     const std::string& given) {
@@ -559,6 +619,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
                                      option, built, given));
     };
     check(s.backbone == settings_.backbone, "--backbone", settings_.backbone, s.backbone);
+    check(s.projection == settings_.projection, "--projection", settings_.projection, s.projection);
     check(s.num_classes == settings_.num_classes, "num_classes",
           std::to_string(settings_.num_classes), std::to_string(s.num_classes));
     check(s.dropout == settings_.dropout, "--dropout", fmt::format("{}", settings_.dropout),
@@ -570,7 +631,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
           fmt::format("{}:{}", to_string(s.device), s.device_index));
   }
 
-  torch::Tensor forward(const torch::Tensor& x) { return classify(backbone_->forward(x)); }
+  torch::Tensor forward(const torch::Tensor& x) { return classify(embed_tensor(x)); }
 
   template <typename Fn>
   void for_chunks(int count, Fn&& fn) const {
@@ -703,10 +764,13 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
           sum_sq[c] += v * v;
         }
       }
-    std::vector<float> mean(channels_), sd(channels_);
-    for (int c = 0; c < channels_; ++c) {
-      mean[c] = static_cast<float>(sum[c] / pixels);
-      const double var = std::max(0.0, sum_sq[c] / pixels - mean[c] * static_cast<double>(mean[c]));
+    // A replicated map's copies share its statistics.
+    std::vector<float> mean(net_channels_), sd(net_channels_);
+    for (int c = 0; c < net_channels_; ++c) {
+      const int from = std::min(c, channels_ - 1);
+      mean[c] = static_cast<float>(sum[from] / pixels);
+      const double var =
+          std::max(0.0, sum_sq[from] / pixels - mean[c] * static_cast<double>(mean[c]));
       sd[c] = static_cast<float>(std::max(kMinPixelStd, std::sqrt(var)));
     }
     set_normalization(mean, sd);
@@ -715,11 +779,11 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
 
   // Until the first fit (dataset mode) inputs are scaled to [0, 1]; imagenet mode is fixed.
   void set_normalization_defaults() {
-    std::vector<float> mean(channels_, 0.0f), sd(channels_, static_cast<float>(kPixelMax));
+    std::vector<float> mean(net_channels_, 0.0f), sd(net_channels_, static_cast<float>(kPixelMax));
     if (settings_.normalization == InputNormalization::kImageNet) {
-      for (int c = 0; c < channels_; ++c) {
+      for (int c = 0; c < net_channels_; ++c) {
         double m = kImageNetMean[c], s = kImageNetStd[c];
-        if (channels_ == 1) {
+        if (net_channels_ == 1) {
           m = (kImageNetMean[0] + kImageNetMean[1] + kImageNetMean[2]) / 3;
           s = (kImageNetStd[0] + kImageNetStd[1] + kImageNetStd[2]) / 3;
         }
@@ -731,14 +795,13 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   }
 
   void set_normalization(const std::vector<float>& mean, const std::vector<float>& sd) {
-    input_mean_ = torch::tensor(mean).view({1, channels_, 1, 1}).to(device_);
-    input_std_ = torch::tensor(sd).view({1, channels_, 1, 1}).to(device_);
+    input_mean_ = torch::tensor(mean).view({1, net_channels_, 1, 1}).to(device_);
+    input_std_ = torch::tensor(sd).view({1, net_channels_, 1, 1}).to(device_);
   }
 
   // Batch-norm statistics and the input normalisation (what a checkpoint needs besides weights).
   std::vector<NamedTensor> buffers_with_input() const {
-    std::vector<NamedTensor> out;
-    for (auto& [name, t] : backbone_->named_buffers()) out.emplace_back(kBackbonePrefix + name, t);
+    std::vector<NamedTensor> out = network_buffers();
     out.emplace_back(kInputMeanName, input_mean_);
     out.emplace_back(kInputStdName, input_std_);
     return out;
@@ -786,13 +849,19 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
   }
 
   VisionSettings settings_;
-  int channels_;
+  int channels_;      // the images' (1 or 3)
+  int net_channels_;  // the backbone's input: channels_, or 3 for a map given to an RGB model
   torch::Device device_{torch::kCPU};
   std::unique_ptr<Backbone> backbone_;
   bool training_ = false;
   at::Generator generator_ = make_cpu_generator(0);  // training draws; seeded by every fit
+  struct ProjectionLayer {
+    torch::nn::Linear linear{nullptr};
+    torch::nn::BatchNorm1d norm{nullptr};
+  };
+  std::vector<ProjectionLayer> projection_;
   torch::nn::Linear head_{nullptr};
-  torch::Tensor input_mean_;  // [1, C, 1, 1], pixel units
+  torch::Tensor input_mean_;  // [1, net_channels_, 1, 1], pixel units
   torch::Tensor input_std_;
   bool normalizer_fitted_ = false;
   double trainable_fraction_ = 1;

@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // for join (fmt 11 moved it here)
 
+#include <algorithm>  // for min
 #include <array>
+#include <charconv>    // for from_chars
 #include <cmath>       // for isfinite
 #include <filesystem>  // for exists
 #include <utility>     // for pair
+#include <vector>
 
 #include "woundphase/options.h"
 #include "woundphase/vision.h"
@@ -25,6 +28,12 @@ constexpr double kMaxDropout = 0.9;
 constexpr int kMaxThreads = 256;
 constexpr int kMaxDeviceIndex = 255;
 constexpr char kCudaIndexPrefix[] = "cuda:";
+constexpr char kNoProjection[] = "none";
+constexpr char kAutoProjection[] = "auto";
+// The predecessor's projection heads: 1024 -> 128 -> 32 for RGB frames, 1024 -> 128 for maps.
+const std::vector<int> kAutoRgbWidths = {128, 32};
+const std::vector<int> kAutoMapWidths = {128};
+constexpr int kMaxProjectionWidth = 4096;
 
 constexpr std::array<std::pair<const char*, BackboneKind>, 7> kBackbones = {{
     {"simple", BackboneKind::kSimple},
@@ -134,6 +143,27 @@ const char* to_string(Precision v) { return name_of(kPrecisions, v); }
 
 BackboneKind VisionSettings::backbone_kind() const { return parse_backbone(backbone); }
 
+std::vector<int> VisionSettings::projection_widths(int channels) const {
+  if (projection == kNoProjection) return {};
+  if (projection == kAutoProjection) return channels == 1 ? kAutoMapWidths : kAutoRgbWidths;
+  std::vector<int> widths;
+  size_t start = 0;
+  while (start <= projection.size()) {
+    const size_t end = std::min(projection.find(',', start), projection.size());
+    const std::string item = projection.substr(start, end - start);
+    int width = 0;
+    const auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), width);
+    if (ec != std::errc() || ptr != item.data() + item.size() || width < 1 ||
+        width > kMaxProjectionWidth)
+      throw InputError(fmt::format(
+          "--projection: '{}' is not a width in [1, {}] (none, auto, or widths like 128,32)", item,
+          kMaxProjectionWidth));
+    widths.push_back(width);
+    start = end + 1;
+  }
+  return widths;
+}
+
 std::string VisionSettings::torchscript_path() const {
   if (backbone_kind() != BackboneKind::kTorchScript) return "";
   return backbone.substr(sizeof(kTorchScriptPrefix) - 1);
@@ -176,6 +206,16 @@ const OptionTable<VisionSettings>& vision_options() {
                  {InputNormalization::kDataset, InputNormalization::kImageNet},
                  "input scaling: the first fit's training images' mean/std, or ImageNet's (for "
                  "TorchScript models exported with ImageNet weights)");
+    t.add("--image-unfreeze", &S::unfreeze,
+          "top share of the backbone's layers that train (1 = all; e.g. 0.2 to fine-tune a "
+          "pretrained torchscript model's top)")
+        .range(0, 1);
+    t.add("--freeze-bn", &S::freeze_bn,
+          "batch norms keep their running statistics while training (fine-tuning pretrained "
+          "backbones)");
+    t.add("--projection", &S::projection,
+          "projection head before the classifier: none | auto (128,32 for RGB, 128 for maps) | "
+          "widths W[,W...]");
     t.add("--seed", &S::seed, "weights, shuffling, dropout, augmentation").run_context();
     t.add("--threads", &S::threads, "libtorch intra-op threads")
         .range(1, kMaxThreads)
@@ -216,6 +256,7 @@ void VisionSettings::validate() const {
       throw InputError(fmt::format("--backbone: TorchScript file '{}' does not exist", path));
   }
   vision_options().validate(*this);
+  projection_widths(1);  // InputError for a malformed list
   if (precision != Precision::kFp32 && device == VisionDevice::kCpu)
     throw InputError(fmt::format(
         "--precision {}: mixed precision runs on CUDA only; use --precision fp32 with --device cpu",

@@ -417,6 +417,20 @@ class ChannelMeans(torch.nn.Module):
     def forward(self, x):
         return x.mean(dim=(2, 3))
 torch.jit.script(ChannelMeans()).save(sys.argv[1] + "/means.pt")
+class RgbMeans(torch.nn.Module):  # an ImageNet-style model: 3 channels or nothing
+    def forward(self, x):
+        assert x.size(1) == 3, "needs 3 channels"
+        return x.mean(dim=(2, 3))
+torch.jit.script(RgbMeans()).save(sys.argv[1] + "/rgb_means.pt")
+class BnStats(torch.nn.Module):  # a trainable layer, and its batch norm's running mean shown
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 1)
+        self.bn = torch.nn.BatchNorm2d(1)
+    def forward(self, x):
+        y = self.bn(self.conv(x)).mean(dim=(2, 3))
+        return torch.cat([y, self.bn.running_mean.view(1, 1).expand(x.size(0), 1)], 1)
+torch.jit.script(BnStats()).save(sys.argv[1] + "/bn_stats.pt")
 )PY";
   const std::string py = dir + "/export.py";
   std::ofstream(py) << script;
@@ -483,6 +497,187 @@ TEST(VisionTorchScript, LoadsFineTunesAndRoundTrips) {
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find(plain), std::string::npos) << e.what();
+  }
+}
+
+TEST(VisionTorchScript, MapsGoToAnRgbModelAsThreeCopiesNormalisedPerCopy) {
+  const std::string dir = scratch_dir();
+  if (!export_torchscript(dir)) WOUNDPHASE_MISSING_TOOL() << "/usr/bin/python3 cannot import torch";
+  VisionSettings s = quick_settings();
+  s.backbone = "torchscript:" + dir + "/rgb_means.pt";
+  s.normalization = InputNormalization::kImageNet;
+  auto model = create_image_model(s, 1);  // a 1-channel map; the model runs on 3 channels only
+  EXPECT_EQ(model->embedding_dim(), 3);
+  EXPECT_EQ(model->channels(), 1);
+  ImageBatch white(2, kSize, 1);
+  std::fill(white.pixels.begin(), white.pixels.end(), 255);
+  const std::vector<float> e = model->embed(white);
+  ASSERT_EQ(e.size(), 6u);
+  // Each copy normalised with its own ImageNet mean and std, as torchvision's Grayscale(3) +
+  // Normalize pipeline does.
+  EXPECT_NEAR(e[0], (1 - 0.485) / 0.229, 1e-5);
+  EXPECT_NEAR(e[1], (1 - 0.456) / 0.224, 1e-5);
+  EXPECT_NEAR(e[2], (1 - 0.406) / 0.225, 1e-5);
+  // Dataset normalisation: the copies share the map's statistics, and the model trains.
+  VisionSettings d = s;
+  d.normalization = InputNormalization::kDataset;
+  auto fitted = create_image_model(d, 1);
+  const LabelledImages train = planted(60, 1, 15);
+  fitted->fit(train, {}, d);
+  const std::vector<float> f = fitted->embed(train.images);
+  EXPECT_EQ(f[0], f[1]);
+  EXPECT_EQ(f[1], f[2]);
+  // An RGB image that does not fit is still refused, naming the file and the shape tried.
+  VisionSettings plain = s;
+  plain.backbone = "torchscript:" + dir + "/plain.pt";
+  try {
+    create_image_model(plain, 3);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("[N, 3, "), std::string::npos) << e.what();
+  }
+}
+
+TEST(VisionTorchScript, ASearchProbesEveryModalityBeforeTraining) {
+  const std::string dir = scratch_dir();
+  if (!export_torchscript(dir)) WOUNDPHASE_MISSING_TOOL() << "/usr/bin/python3 cannot import torch";
+  const auto synth =
+      testing::run_cli("synth --out " + dir + "/data --patients 16 --seed 4 --image-scale 0.05");
+  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  const std::string fast = " --cv-folds 2 --image-size 32 --epochs 1 --trees 10 -v 1 --out ";
+  // plain.pt takes 1 channel: the depth_rgb branch (3 channels) cannot use it. The search says so
+  // before decoding an image or training thermal_map's branch first.
+  const std::string plain = dir + "/plain.pt";
+  const auto bad = testing::run_cli("search --data " + dir + "/data --modalities " +
+                                    "thermal_map,depth_rgb --backbone torchscript:" + plain + fast +
+                                    dir + "/bad");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("depth_rgb images (3 channels, 32x32 px)"), std::string::npos)
+      << bad.output;
+  EXPECT_NE(bad.output.find(plain), std::string::npos) << bad.output;
+  EXPECT_EQ(bad.output.find("decoded"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(dir + "/bad/folds.csv"));
+  // An RGB-only model with ImageNet normalisation takes the thermal maps as 3 copies.
+  const auto good = testing::run_cli("search --data " + dir +
+                                     "/data --modalities thermal_map --normalization imagenet "
+                                     "--backbone torchscript:" +
+                                     dir + "/rgb_means.pt" + fast + dir + "/good");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_TRUE(fs::exists(dir + "/good/results.csv"));
+}
+
+// scripts/export_backbone.py: the weights a user supplies are the weights woundphase runs.
+TEST(VisionTorchScript, ExportedTorchvisionWeightsGiveTorchvisionsEmbedding) {
+  const std::string dir = scratch_dir();
+  if (std::system("/usr/bin/python3 -c 'import torchvision' >/dev/null 2>&1") != 0)
+    WOUNDPHASE_MISSING_TOOL() << "/usr/bin/python3 cannot import torchvision";
+  const std::string exporter = testing::source_dir() + "/scripts/export_backbone.py";
+  // A seeded resnet18's state_dict, and its embedding of a grey image (pixels 128 -> 128/255).
+  const std::string make = R"PY(
+import sys, torch, torchvision
+torch.manual_seed(5)
+m = torchvision.models.resnet18()
+torch.save(m.state_dict(), sys.argv[1] + "/weights.pt")
+m.fc = torch.nn.Identity()
+m.eval()
+with torch.no_grad():
+    e = m(torch.full((1, 3, 32, 32), 128 / 255))
+open(sys.argv[1] + "/expected.txt", "w").write(" ".join(f"{v:.9g}" for v in e[0].tolist()))
+)PY";
+  std::ofstream(dir + "/make.py") << make;
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + dir + "/make.py " + dir).c_str()), 0);
+  const auto refused =
+      testing::run_shell("/usr/bin/python3 " + exporter + " resnet18 " + dir + "/none.pt");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("--random"), std::string::npos) << refused.output;
+  EXPECT_FALSE(fs::exists(dir + "/none.pt"));
+  const auto wrong = testing::run_shell("/usr/bin/python3 " + exporter + " densenet121 " + dir +
+                                        "/wrong.pt --weights " + dir + "/weights.pt");
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.output;
+  EXPECT_NE(wrong.output.find("does not fit densenet121"), std::string::npos) << wrong.output;
+  const auto ok = testing::run_shell("/usr/bin/python3 " + exporter + " resnet18 " + dir +
+                                     "/r18.pt --weights " + dir + "/weights.pt");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+
+  VisionSettings s = quick_settings();
+  s.backbone = "torchscript:" + dir + "/r18.pt";
+  auto model = create_image_model(s, 3);
+  ASSERT_EQ(model->embedding_dim(), 512);
+  ImageBatch grey(1, kSize, 3);
+  std::fill(grey.pixels.begin(), grey.pixels.end(), 128);
+  const std::vector<float> got = model->embed(grey);
+  std::ifstream in(dir + "/expected.txt");
+  std::vector<double> expected;
+  for (double v; in >> v;) expected.push_back(v);
+  ASSERT_EQ(expected.size(), got.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-4) << i;
+}
+
+TEST(VisionFineTuning, FreezeBnKeepsRunningStatisticsAndUnfreezeTrainsTheTopShare) {
+  const std::string dir = scratch_dir();
+  if (!export_torchscript(dir)) WOUNDPHASE_MISSING_TOOL() << "/usr/bin/python3 cannot import torch";
+  VisionSettings s = quick_settings();
+  s.backbone = "torchscript:" + dir + "/bn_stats.pt";
+  s.epochs = 2;
+  const LabelledImages train = planted(60, 1, 16);
+  auto running_mean_after_fit = [&](bool freeze_bn) {
+    VisionSettings f = s;
+    f.freeze_bn = freeze_bn;
+    auto model = create_image_model(f, 1);
+    const std::vector<float> before = model->embed(train.images);
+    model->fit(train, {}, f);
+    const std::vector<float> after = model->embed(train.images);
+    EXPECT_NE(after[0], before[0]);  // the convolution trained either way
+    return after[1];                 // column 1: the batch norm's running mean
+  };
+  EXPECT_EQ(running_mean_after_fit(true), 0.0f);
+  EXPECT_NE(running_mean_after_fit(false), 0.0f);
+
+  // --image-unfreeze: the top share of the backbone's layers (here conv, bn: the top half is bn)
+  // plus the classifier train from the start.
+  VisionSettings u = s;
+  u.unfreeze = 0.5;
+  auto half = create_image_model(u, 1);
+  EXPECT_EQ(total_params(*half, true), 2 + (2 * 3 + 3));
+  u.unfreeze = 0;
+  EXPECT_EQ(total_params(*create_image_model(u, 1), true), 2 * 3 + 3);
+}
+
+TEST(VisionProjection, AutoIsThePredecessorsHeadsAndTheEmbeddingItsOutput) {
+  const std::string dir = scratch_dir();
+  VisionSettings s = quick_settings();
+  s.projection = "auto";
+  auto rgb = create_image_model(s, 3);
+  EXPECT_EQ(rgb->embedding_dim(), 32);  // simple's 128 -> 128 -> 32
+  auto map = create_image_model(s, 1);
+  EXPECT_EQ(map->embedding_dim(), 128);  // 128 -> 128
+  VisionSettings plain = quick_settings();
+  const long base = total_params(*create_image_model(plain, 3), false) - (128 * 3 + 3);
+  // Per layer: linear (in * w + w) and batch norm (2w); the classifier on the last width.
+  EXPECT_EQ(total_params(*rgb, false),
+            base + (128 * 128 + 128) + 2 * 128 + (128 * 32 + 32) + 2 * 32 + (32 * 3 + 3));
+  s.projection = "16";
+  auto model = create_image_model(s, 1);
+  ASSERT_EQ(model->embedding_dim(), 16);
+  const LabelledImages train = planted(150, 1, 17);
+  const LabelledImages val = planted(60, 1, 18);
+  const TrainingHistory h = model->fit(train, val, s);
+  EXPECT_LT(h.epochs.back().train_loss, h.epochs.front().train_loss);
+  EXPECT_EQ(model->embed(val.images).size(), 60u * 16);
+  // The projection's weights and batch-norm statistics travel with checkpoints and clones.
+  model->save(dir + "/projected.pt");
+  auto copy = create_image_model(s, 1);
+  copy->load(dir + "/projected.pt");
+  EXPECT_EQ(copy->predict_proba(val.images), model->predict_proba(val.images));
+  EXPECT_EQ(model->clone()->embed(val.images), model->embed(val.images));
+  for (const char* bad : {"0", "12,x", "", "5000"}) {
+    s.projection = bad;
+    try {
+      s.validate();
+      ADD_FAILURE() << "accepted --projection '" << bad << "'";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("--projection"), std::string::npos) << e.what();
+    }
   }
 }
 
