@@ -8,7 +8,9 @@
 #      step (fp32, TF32 off);
 #   4. measures training and inference throughput at 128 px for simple, resnet18, efficientnet_b0
 #      and densenet121 in fp32 and bf16;
-#   5. estimates the full four-modality, 5-fold search at 128 px from the measured rates.
+#   5. estimates the full four-modality, 5-fold search at 128 px from the measured rates;
+#   6. with $DEPS/fashion-mnist, pretrains bench/transfer.sh's source backbone there
+#      ($OUT/source.pth; copy it to $WORK/source.pth here and run bench/transfer.sh).
 # On a machine without a GPU it says so, runs the CPU-side checks and exits 0.
 #
 # usage: bash bench/gpu.sh [OUT_DIR]
@@ -64,9 +66,10 @@ echo "built in $(($(date +%s) - start)) s"
 
 step "vision and fusion tests on CUDA"
 if [ -x "$build/test_vision" ]; then
-  # VisionLinkage checks the woundphase program, which a vision-only build does not have.
+  # VisionLinkage and the search probe run the woundphase program, which a vision-only build
+  # does not have.
   WOUNDPHASE_TEST_DEVICE=cuda timeout 200 "$build/test_vision" --gtest_brief=1 \
-    --gtest_filter=-VisionLinkage.* \
+    --gtest_filter=-VisionLinkage.*:VisionTorchScript.ASearchProbesEveryModalityBeforeTraining \
     >"$out/test_vision_cuda.log" 2>&1
   rc=$?
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|error" "$out/test_vision_cuda.log" |
@@ -119,6 +122,12 @@ awk -v epochs="$epochs" -v dv="$depth_visits" -v dc="$depth_crops" -v tv="$therm
   }
   END { printf "the predecessor (TensorFlow, RTX A5000): 443 minutes for its full four-modality run\n" }
 ' "$out/throughput.txt" | tee "$out/estimate.txt"
+
+if [ -f "$deps/fashion-mnist/train-images-idx3-ubyte.gz" ]; then
+  step "pretrain resnet18 on Fashion-MNIST's source classes (bench/transfer.sh)"
+  timeout 240 $python bench/transfer_pretrain.py "$out/source.pth" --device cuda --epochs 15 \
+    --per-class 6000 --data "$deps/fashion-mnist" || status=1
+fi
 
 step "done: status $status"
 exit $status

@@ -136,6 +136,12 @@ struct VisionSettings {
   // fusion heads take): "none", "auto" (the predecessor's: 128,32 for RGB frames, 128 for maps)
   // or hidden widths "W[,W...]"; each layer linear -> batch norm -> ReLU, dropout between layers.
   std::string projection = "none";
+  // The predecessor's training recipe, each off by default (bench/recipe.sh measures them):
+  double label_smoothing = 0;    // e: targets 1 - e on the label, e / k on every class
+  double mixup = 0;              // Beta(a, a) mixing weight of image pairs in a batch; 0 = off
+  double grad_clip = 0;          // clip the gradients' global L2 norm to this; 0 = off
+  double lr_plateau_factor = 0;  // multiply the rate by this after a plateau; 0 = constant rate
+  int lr_plateau_patience = 2;   // epochs without a lower validation loss that make a plateau
   uint64_t seed = 42;
   int threads = 2;
   VisionDevice device = VisionDevice::kCpu;  // see above

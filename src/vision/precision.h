@@ -90,11 +90,14 @@ class LossScaler {
   explicit LossScaler(Precision precision)
       : enabled_(precision == Precision::kFp16), scale_(enabled_ ? kInitialScale : 1.0) {}
 
-  // backward() of loss x scale, then the optimiser's step unless a gradient is not finite.
+  // backward() of loss x scale, then the optimiser's step unless a gradient is not finite. With
+  // `clip_norm` > 0 the (unscaled) gradients' global norm is clipped to it first (--grad-clip).
   // Returns whether the step was taken.
-  bool backward_and_step(const torch::Tensor& loss, torch::optim::Optimizer& optimizer) {
+  bool backward_and_step(const torch::Tensor& loss, torch::optim::Optimizer& optimizer,
+                         double clip_norm = 0) {
     if (!enabled_) {
       loss.backward();
+      clip(optimizer, clip_norm);
       optimizer.step();
       return true;
     }
@@ -116,6 +119,7 @@ class LossScaler {
       good_steps_ = 0;
       return false;
     }
+    clip(optimizer, clip_norm);
     optimizer.step();
     if (++good_steps_ == kGrowthInterval) {
       scale_ *= kGrowth;
@@ -125,6 +129,15 @@ class LossScaler {
   }
 
  private:
+  static void clip(torch::optim::Optimizer& optimizer, double clip_norm) {
+    if (clip_norm <= 0) return;
+    std::vector<torch::Tensor> params;
+    for (auto& group : optimizer.param_groups())
+      for (auto& p : group.params())
+        if (p.grad().defined()) params.push_back(p);
+    torch::nn::utils::clip_grad_norm_(params, clip_norm);
+  }
+
   static constexpr double kInitialScale = 65536.0;  // 2^16, GradScaler's default
   static constexpr double kBackoff = 0.5;
   static constexpr double kGrowth = 2.0;

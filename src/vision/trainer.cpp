@@ -11,6 +11,7 @@
 #include <cmath>       // for ceil, isfinite
 #include <cstring>     // for memcpy
 #include <filesystem>  // for exists
+#include <limits>      // for numeric_limits
 #include <random>      // for mt19937_64
 #include <stdexcept>   // for logic_error
 #include <unordered_map>
@@ -54,13 +55,52 @@ double seconds_since(Clock::time_point start) {
 }
 
 // Per-image loss [N] of logits [N, k]: cross-entropy, or focal loss (1 - p)^gamma * CE.
+// Per image: cross-entropy against the label smoothed by `smoothing` (1 - e on the label, e / k on
+// every class), times focal loss's (1 - p_label)^gamma.
 torch::Tensor per_image_loss(const torch::Tensor& logits, const torch::Tensor& targets,
-                             VisionLoss loss, double gamma) {
-  const torch::Tensor log_p =
-      torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
-  if (loss == VisionLoss::kFocal && gamma > 0) return -torch::pow(1 - log_p.exp(), gamma) * log_p;
-  return -log_p;
+                             VisionLoss loss, double gamma, double smoothing = 0) {
+  const torch::Tensor log_all = torch::log_softmax(logits, 1);
+  const torch::Tensor log_p = log_all.gather(1, targets.unsqueeze(1)).squeeze(1);
+  torch::Tensor ce = -log_p;
+  if (smoothing > 0) ce = (1 - smoothing) * ce - smoothing * log_all.mean(1);
+  if (loss == VisionLoss::kFocal && gamma > 0) return torch::pow(1 - log_p.exp(), gamma) * ce;
+  return ce;
 }
+
+// A draw of Beta(alpha, alpha) from two gamma draws of `rng` (mixup's mixing weight).
+double beta_draw(double alpha, std::mt19937_64& rng) {
+  std::gamma_distribution<double> gamma(alpha, 1.0);
+  const double a = gamma(rng);
+  const double b = gamma(rng);
+  return a + b > 0 ? a / (a + b) : 0.5;
+}
+
+// ReduceLROnPlateau on the validation loss: after `patience` epochs without a lower loss, every
+// learning rate of the optimiser is multiplied by `factor` (0: constant rates).
+class PlateauSchedule {
+ public:
+  PlateauSchedule(double factor, int patience) : factor_(factor), patience_(patience) {}
+  void update(double val_loss, torch::optim::Adam& optimizer) {
+    if (factor_ <= 0) return;
+    if (val_loss < best_) {
+      best_ = val_loss;
+      waited_ = 0;
+      return;
+    }
+    if (++waited_ < patience_) return;
+    waited_ = 0;
+    for (auto& group : optimizer.param_groups()) {
+      auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
+      options.lr(options.lr() * factor_);
+    }
+  }
+
+ private:
+  double factor_;
+  int patience_;
+  double best_ = std::numeric_limits<double>::infinity();
+  int waited_ = 0;
+};
 
 void check_images(const ImageBatch& b, int channels, int size, const char* what) {
   if (b.count < 0) throw InputError(fmt::format("{} images: negative count {}", what, b.count));
@@ -428,6 +468,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     std::vector<torch::Tensor> best = snapshot();
     ImageBatch batch(0, s.image_size, channels_);
     LossScaler scaler(s.precision);
+    PlateauSchedule plateau(s.lr_plateau_factor, s.lr_plateau_patience);
     // On a GPU the training crops go over once per fit, and batches are gathered there; an augment
     // hook works on host pixels, so with one every batch is copied as on the CPU.
     torch::Tensor device_pixels;
@@ -441,7 +482,10 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
         [&](EpochReport* r) {
           train_epoch(train, train_w, train_groups, hooks, rng, device_pixels, &scaler, &batch, r);
         },
-        [&](EpochReport* r) { score(val, val_w, val_groups, r); },
+        [&](EpochReport* r) {
+          score(val, val_w, val_groups, r);
+          plateau.update(r->val_loss, *optimizer_);
+        },
         [&] {
           best = snapshot();
           if (!hooks.checkpoint_path.empty()) save_impl(hooks.checkpoint_path);
@@ -705,17 +749,32 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       }
       const torch::Tensor y = long_tensor(labels).to(device_);
       const torch::Tensor wt = float_tensor(w).to(device_);
+      // --mixup: each image blended with another of the batch; the loss blends their labels'.
+      double mix = 1;
+      torch::Tensor partner;
+      if (settings_.mixup > 0) {
+        mix = beta_draw(settings_.mixup, rng);
+        std::vector<int64_t> perm(n);
+        for (size_t j = 0; j < n; ++j) perm[j] = static_cast<int64_t>(j);
+        for (size_t j = n; j > 1; --j) std::swap(perm[j - 1], perm[uniform_index(rng(), j)]);
+        partner = torch::tensor(perm).to(device_);
+        x = mix * x + (1 - mix) * x.index_select(0, partner);
+      }
       torch::Tensor loss;
       {
         AutocastScope autocast(device_, settings_.precision);
-        loss = (per_image_loss(forward(x), y, settings_.loss, settings_.focal_gamma)
-                    .to(torch::kFloat) *
-                wt)
-                   .sum() /
-               batch_weight;
+        const torch::Tensor logits = forward(x);
+        auto loss_of = [&](const torch::Tensor& targets) {
+          return per_image_loss(logits, targets, settings_.loss, settings_.focal_gamma,
+                                settings_.label_smoothing)
+              .to(torch::kFloat);
+        };
+        torch::Tensor per = loss_of(y);
+        if (partner.defined()) per = mix * per + (1 - mix) * loss_of(y.index_select(0, partner));
+        loss = (per * wt).sum() / batch_weight;
       }
       optimizer_->zero_grad();
-      scaler->backward_and_step(loss, *optimizer_);
+      scaler->backward_and_step(loss, *optimizer_, settings_.grad_clip);
       loss_sum += loss.item<double>() * batch_weight;
       weight_sum += batch_weight;
       report->train_images += static_cast<long>(n);
@@ -883,12 +942,13 @@ TorchBranch& as_torch_branch(ImageModel& model) {
 }
 
 double focal_loss_value(const std::vector<float>& logits, int k, const std::vector<int>& labels,
-                        const std::vector<float>& weights, double gamma) {
+                        const std::vector<float>& weights, double gamma, double smoothing) {
   const auto n = static_cast<int64_t>(labels.size());
   const torch::Tensor l =
       torch::from_blob(const_cast<float*>(logits.data()), {n, k}, torch::kFloat).clone();
   const torch::Tensor w = weights.empty() ? torch::ones({n}) : float_tensor(weights);
-  const torch::Tensor per = per_image_loss(l, long_tensor(labels), VisionLoss::kFocal, gamma);
+  const torch::Tensor per =
+      per_image_loss(l, long_tensor(labels), VisionLoss::kFocal, gamma, smoothing);
   return ((per * w).sum() / w.sum()).item<double>();
 }
 

@@ -34,6 +34,9 @@ constexpr char kAutoProjection[] = "auto";
 const std::vector<int> kAutoRgbWidths = {128, 32};
 const std::vector<int> kAutoMapWidths = {128};
 constexpr int kMaxProjectionWidth = 4096;
+constexpr double kMaxLabelSmoothing = 0.5;
+constexpr double kMaxMixup = 10;
+constexpr double kMaxGradClip = 1e6;
 
 constexpr std::array<std::pair<const char*, BackboneKind>, 7> kBackbones = {{
     {"simple", BackboneKind::kSimple},
@@ -216,6 +219,21 @@ const OptionTable<VisionSettings>& vision_options() {
     t.add("--projection", &S::projection,
           "projection head before the classifier: none | auto (128,32 for RGB, 128 for maps) | "
           "widths W[,W...]");
+    t.add("--label-smoothing", &S::label_smoothing,
+          "targets 1 - e on the label and e / k on every class")
+        .range(0, kMaxLabelSmoothing);
+    t.add("--mixup", &S::mixup,
+          "mixup's Beta(a, a) parameter: training images blended in pairs, losses too; 0 = off")
+        .range(0, kMaxMixup);
+    t.add("--grad-clip", &S::grad_clip, "clip the gradients' global L2 norm to this; 0 = off")
+        .range(0, kMaxGradClip);
+    t.add("--lr-plateau-factor", &S::lr_plateau_factor,
+          "on a validation-loss plateau multiply the image learning rate by this; 0 = constant")
+        .range(0, 1)
+        .open_high();
+    t.add("--lr-plateau-patience", &S::lr_plateau_patience,
+          "epochs without a lower validation loss that make a plateau")
+        .range(1, kMaxEpochs);
     t.add("--seed", &S::seed, "weights, shuffling, dropout, augmentation").run_context();
     t.add("--threads", &S::threads, "libtorch intra-op threads")
         .range(1, kMaxThreads)

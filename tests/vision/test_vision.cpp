@@ -697,6 +697,66 @@ TEST(VisionLosses, FocalLossMatchesAHandComputedCase) {
               (0.0108693 + 3 * row2) / 4, 1e-6);
 }
 
+TEST(VisionLosses, LabelSmoothingMatchesTorchsDefinition) {
+  // logits (2, 0, 0), label 0: log p = (-0.2395448, -2.2395448, -2.2395448). With e = 0.1:
+  // 0.9 * 0.2395448 + 0.1 * mean(0.2395448, 2.2395448, 2.2395448) = 0.3728781 (what
+  // torch.nn.CrossEntropyLoss(label_smoothing=0.1) gives).
+  const std::vector<float> one = {2, 0, 0};
+  EXPECT_NEAR(vision::focal_loss_value(one, 3, {0}, {}, 0.0, 0.1), 0.3728781, 1e-6);
+  EXPECT_NEAR(vision::focal_loss_value(one, 3, {0}, {}, 0.0, 0.0), 0.2395448, 1e-6);
+  // Focal's factor multiplies the smoothed cross-entropy: (1 - p)^2 with p = 0.786986.
+  EXPECT_NEAR(vision::focal_loss_value(one, 3, {0}, {}, 2.0, 0.1),
+              std::pow(1 - 0.786986, 2.0) * 0.3728781, 1e-5);
+}
+
+// The recipe's knobs change training, reproducibly; clipping to a tiny norm stops it.
+TEST(VisionRecipe, MixupSmoothingPlateauAndClippingTrainReproducibly) {
+  const LabelledImages train = planted(120, 1, 19);
+  const LabelledImages val = planted(60, 1, 20);
+  VisionSettings base = quick_settings();
+  base.epochs = 4;
+  auto probabilities = [&](const VisionSettings& s) {
+    auto model = create_image_model(s, 1);
+    model->fit(train, val, s);
+    return model->predict_proba(val.images);
+  };
+  const Probabilities plain = probabilities(base);
+  VisionSettings recipe = base;
+  recipe.mixup = 0.4;
+  recipe.label_smoothing = 0.1;
+  recipe.grad_clip = 1.0;
+  recipe.lr_plateau_factor = 0.5;
+  recipe.lr_plateau_patience = 1;
+  const Probabilities first = probabilities(recipe);
+  EXPECT_EQ(probabilities(recipe), first);
+  EXPECT_NE(first, plain);
+  for (auto set : {+[](VisionSettings& s) { s.mixup = 0.4; },
+                   +[](VisionSettings& s) { s.label_smoothing = 0.1; },
+                   +[](VisionSettings& s) { s.lr_plateau_factor = 0.1; }}) {
+    VisionSettings one = base;
+    set(one);
+    EXPECT_NE(probabilities(one), plain);
+  }
+  // Only the classifier trains (a frozen backbone keeps its batch norms): clipped to 1e-12 with
+  // Adam's epsilon 1e-8 its steps vanish, so the probabilities barely move.
+  VisionSettings head_only = base;
+  head_only.unfreeze = 0;
+  head_only.normalization = InputNormalization::kImageNet;  // no fitted input scaling either
+  auto moved = [&](double clip) {
+    VisionSettings s = head_only;
+    s.grad_clip = clip;
+    auto model = create_image_model(s, 1);
+    const Probabilities before = model->predict_proba(val.images);
+    model->fit(train, {}, s);
+    const Probabilities after = model->predict_proba(val.images);
+    double most = 0;
+    for (size_t i = 0; i < after.size(); ++i) most = std::max(most, std::abs(after[i] - before[i]));
+    return most;
+  };
+  EXPECT_GT(moved(0), 1e-3);
+  EXPECT_LT(moved(1e-12), 1e-5);
+}
+
 // ---- The program without libtorch --------------------------------------------------------------
 
 TEST(VisionLinkage, TheProgramDoesNotLinkLibtorch) {
