@@ -80,18 +80,24 @@ double beta_draw(double alpha, std::mt19937_64& rng) {
 class PlateauSchedule {
  public:
   PlateauSchedule(double factor, int patience) : factor_(factor), patience_(patience) {}
-  void update(double val_loss, torch::optim::Adam& optimizer) {
-    if (factor_ <= 0) return;
+  // The epoch's multiplier of the learning rates: `factor` when it ends a plateau, else 1.
+  double update(double val_loss) {
+    if (factor_ <= 0) return 1;
     if (val_loss < best_) {
       best_ = val_loss;
       waited_ = 0;
-      return;
+      return 1;
     }
-    if (++waited_ < patience_) return;
+    if (++waited_ < patience_) return 1;
     waited_ = 0;
+    return factor_;
+  }
+  void update(double val_loss, torch::optim::Adam& optimizer) {
+    const double multiplier = update(val_loss);
+    if (multiplier == 1) return;
     for (auto& group : optimizer.param_groups()) {
       auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
-      options.lr(options.lr() * factor_);
+      options.lr(options.lr() * multiplier);
     }
   }
 
@@ -939,6 +945,17 @@ TorchBranch& as_torch_branch(ImageModel& model) {
   auto* branch = dynamic_cast<TorchBranch*>(&model);
   if (branch == nullptr) throw std::logic_error("an image model from another library");
   return *branch;
+}
+
+std::vector<double> plateau_learning_rates(const std::vector<double>& val_losses, double rate,
+                                           double factor, int patience) {
+  PlateauSchedule schedule(factor, patience);
+  std::vector<double> out;
+  for (double loss : val_losses) {
+    rate *= schedule.update(loss);
+    out.push_back(rate);
+  }
+  return out;
 }
 
 double focal_loss_value(const std::vector<float>& logits, int k, const std::vector<int>& labels,

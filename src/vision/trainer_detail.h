@@ -12,4 +12,9 @@ namespace woundphase::vision {
 double focal_loss_value(const std::vector<float>& logits, int k, const std::vector<int>& labels,
                         const std::vector<float>& weights, double gamma, double smoothing = 0);
 
+// --lr-plateau-factor's schedule: the learning rate after each epoch's validation loss, from
+// `rate`, multiplied by `factor` whenever `patience` epochs in a row brought no lower loss.
+std::vector<double> plateau_learning_rates(const std::vector<double>& val_losses, double rate,
+                                           double factor, int patience);
+
 }  // namespace woundphase::vision

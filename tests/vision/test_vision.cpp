@@ -731,8 +731,7 @@ TEST(VisionRecipe, MixupSmoothingPlateauAndClippingTrainReproducibly) {
   EXPECT_EQ(probabilities(recipe), first);
   EXPECT_NE(first, plain);
   for (auto set : {+[](VisionSettings& s) { s.mixup = 0.4; },
-                   +[](VisionSettings& s) { s.label_smoothing = 0.1; },
-                   +[](VisionSettings& s) { s.lr_plateau_factor = 0.1; }}) {
+                   +[](VisionSettings& s) { s.label_smoothing = 0.1; }}) {
     VisionSettings one = base;
     set(one);
     EXPECT_NE(probabilities(one), plain);
@@ -741,6 +740,7 @@ TEST(VisionRecipe, MixupSmoothingPlateauAndClippingTrainReproducibly) {
   // Adam's epsilon 1e-8 its steps vanish, so the probabilities barely move.
   VisionSettings head_only = base;
   head_only.unfreeze = 0;
+  head_only.weight_decay = 0;  // coupled decay is added after clipping and would move the head
   head_only.normalization = InputNormalization::kImageNet;  // no fitted input scaling either
   auto moved = [&](double clip) {
     VisionSettings s = head_only;
@@ -755,6 +755,19 @@ TEST(VisionRecipe, MixupSmoothingPlateauAndClippingTrainReproducibly) {
   };
   EXPECT_GT(moved(0), 1e-3);
   EXPECT_LT(moved(1e-12), 1e-5);
+}
+
+TEST(VisionRecipe, PlateauScheduleCutsTheRateAfterPatienceEpochsWithoutALowerLoss) {
+  // Losses 1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.85, 0.85 with patience 2, factor 0.5: epochs 3-4 are
+  // a plateau (rate halves after epoch 4), epoch 5 improves, epochs 6-7 are another (halves after
+  // 7), epoch 8 starts counting again.
+  const auto rates =
+      vision::plateau_learning_rates({1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.85, 0.85}, 1e-3, 0.5, 2);
+  const std::vector<double> expected = {1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4, 2.5e-4};
+  ASSERT_EQ(rates.size(), expected.size());
+  for (size_t i = 0; i < rates.size(); ++i) EXPECT_DOUBLE_EQ(rates[i], expected[i]) << i;
+  EXPECT_EQ(vision::plateau_learning_rates({1.0, 1.0, 1.0}, 1e-3, 0, 1),
+            (std::vector<double>{1e-3, 1e-3, 1e-3}));  // factor 0: a constant rate
 }
 
 // ---- The program without libtorch --------------------------------------------------------------
