@@ -55,7 +55,7 @@ void bind_model_options(app::OptionBinder* binder, CLI::App* cmd, TabularSetting
                         ImageBranchSettings* images, FusionSettings* fusion,
                         EnsembleSettings* ensemble) {
   binder->bind(cmd, tabular_options(), tabular);
-  binder->bind(cmd, image_branch_options(), images, kImageGroup);
+  binder->bind(cmd, image_branch_options(), images, kImageGroup, set_image_option_text);
   binder->bind(cmd, fusion_options(), fusion, kFusionGroup);
   if (ensemble != nullptr) binder->bind(cmd, ensemble_options(), ensemble, kFusionGroup);
 }

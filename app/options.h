@@ -17,14 +17,29 @@ namespace woundphase::app {
 
 class OptionBinder {
  public:
-  // Adds every command-line knob of `table` to `cmd`, writing into `*target` on apply().
+  // Sets a knob of S from its text (the default: the knob's own parsing). Taken through
+  // NotDeduced so that a plain function converts (S comes from the table).
   template <typename S>
-  void bind(CLI::App* cmd, const OptionTable<S>& table, S* target, const std::string& group = "") {
+  using TextSetter = std::function<void(const Option<S>&, S&, const std::string&)>;
+  template <typename T>
+  struct NotDeduced {
+    using type = T;
+  };
+
+  // Adds every command-line knob of `table` to `cmd`, writing into `*target` on apply() through
+  // `setter` if given (image knobs take per-modality values: set_image_option_text).
+  template <typename S>
+  void bind(CLI::App* cmd, const OptionTable<S>& table, S* target, const std::string& group = "",
+            typename NotDeduced<TextSetter<S>>::type setter = {}) {
+    if (!setter)
+      setter = [](const Option<S>& knob, S& s, const std::string& text) {
+        knob.set(s, knob.parse(text));
+      };
     for (const Option<S>& o : table.options()) {
       if (!o.on_command_line) continue;
       auto b = std::make_unique<Binding>();
       const Option<S>* knob = &o;
-      b->apply = [knob, target](const std::string& text) { knob->set(*target, knob->parse(text)); };
+      b->apply = [knob, target, setter](const std::string& text) { setter(*knob, *target, text); };
       const std::string bound = o.bound_text();
       const std::string help = bound.empty() ? o.doc : o.doc + "; " + bound;
       std::string names = o.flag;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>              // for NAN
 #include <functional>         // for function
+#include <map>                // for map (per-modality image knobs)
 #include <memory>             // for unique_ptr
 #include <nlohmann/json.hpp>  // for json (bundle manifest)
 #include <optional>
@@ -70,6 +71,12 @@ struct ImageBranchSettings {
   std::string cache_dir;    // "" = memory only
   std::string gen_aug_dir;  // "" = none
   double gen_aug_probability = 0.5;
+  // Per-modality values of the networks' knobs, over `vision`: modality ("depth_rgb") -> flag
+  // ("--backbone") -> value text, from `--backbone depth_rgb=torchscript:rgb.pt,thermal_map=
+  // densenet121` (set_image_option_text). Recorded in settings.json, and in bundles through each
+  // branch's own settings.
+  std::map<std::string, std::map<std::string, std::string>> per_modality;
+  VisionSettings vision_for(ImageModality m) const;  // `vision` with m's own values
   void validate() const;
 };
 
@@ -358,10 +365,18 @@ struct TrainSettings {
 // (tabular: sampling, forest, gbdt; image branch: vision, preprocessing) for the command line.
 template <typename S>
 class OptionTable;
+template <typename S>
+struct Option;
 const OptionTable<TabularSettings>& tabular_options();
 const OptionTable<ImageBranchSettings>& image_branch_options();
 const OptionTable<SearchSettings>& search_options();  // the search's own knobs (cv-folds, ...)
 const OptionTable<TrainSettings>& train_options();
+// Sets image knob `o` from its command-line or config text. A network knob (the recorded ones of
+// vision_options() but --image-size) may give per-modality values, "MODALITY=VALUE" items joined by
+// commas, after an optional default for the others: "simple,depth_rgb=resnet18" (a value may hold
+// commas itself: "--projection depth_rgb=128,32,thermal_map=64"). InputError naming the option.
+void set_image_option_text(const Option<ImageBranchSettings>& o, ImageBranchSettings& s,
+                           const std::string& text);
 
 void train_bundle(const Dataset& data, const TrainSettings& settings, const std::string& bundle_dir,
                   const ProgressFn& progress = nullptr);

@@ -216,6 +216,7 @@ nlohmann::json vision_json(const VisionSettings& v, int channels) {
           {"num_classes", v.num_classes},
           {"dropout", v.dropout},
           {"normalization", to_string(v.normalization)},
+          {"projection", v.projection},
           {"channels", channels}};
 }
 
@@ -451,6 +452,8 @@ Bundle load_bundle(const std::string& bundle_dir) {
         vs.num_classes = v.at("num_classes").get<int>();
         vs.dropout = v.at("dropout").get<double>();
         vs.normalization = parse_input_normalization(v.at("normalization").get<std::string>());
+        // Bundles written before --projection existed have none.
+        vs.projection = v.value("projection", VisionSettings{}.projection);
         auto model = create_image_model(vs, v.at("channels").get<int>());
         model->load((fs::path(bundle_dir) / branch.at("file").get<std::string>()).string());
         b.branches.push_back(std::move(model));

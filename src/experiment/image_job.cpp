@@ -158,15 +158,16 @@ void probe_image_models(const ImageBranchSettings& settings,
                         const std::vector<ImageModality>& modalities) {
   for (ImageModality m : modalities) {
     const int channels = branch_channels(m, settings.preprocess);
+    const VisionSettings vision = settings.vision_for(m);
     try {
-      const auto model = create_image_model(settings.vision, channels);
+      const auto model = create_image_model(vision, channels);
       if (model->embedding_dim() <= 0)
-        throw InputError(fmt::format("--backbone {}: the network returns no embedding",
-                                     settings.vision.backbone));
+        throw InputError(
+            fmt::format("--backbone {}: the network returns no embedding", vision.backbone));
     } catch (const InputError& e) {
       throw InputError(fmt::format("{} images ({} channel{}, {}x{} px): {}", to_string(m), channels,
-                                   channels == 1 ? "" : "s", settings.vision.image_size,
-                                   settings.vision.image_size, e.what()));
+                                   channels == 1 ? "" : "s", vision.image_size, vision.image_size,
+                                   e.what()));
     }
   }
 }
@@ -251,7 +252,7 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
   const int channels = branch_channels(m, cache.settings());
   TrainedBranch branch;
   branch.modality = modality;
-  VisionSettings vs = settings.vision;
+  VisionSettings vs = settings.vision_for(m);
   vs.seed = stream_seed(seed, SeedStream::kNetwork, static_cast<uint64_t>(modality));
   branch.model = create_image_model(vs, channels);
   if (!load_weights.empty()) {

@@ -264,9 +264,10 @@ TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnoth
   if (!vision_built())
     WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
   const std::string base = testing::scratch_dir();
+  // With a projection head: the bundle must record every architecture field of its branches.
   auto r = run_cli("train --data " + cohort() +
                    " --modalities metadata+thermal_map --image-size 32 --epochs 2 --trees 30 "
-                   "--stage1-epochs 5 --stage2-epochs 1 --out " +
+                   "--stage1-epochs 5 --stage2-epochs 1 --projection 16 --out " +
                    base + "/bundle");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* f :

@@ -1,0 +1,105 @@
+// Per-modality values of the image networks' knobs: parsing, what each branch gets, validation,
+// and what the command line records.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "test_paths.h"
+#include "woundphase/experiment.h"
+#include "woundphase/options.h"
+
+namespace fs = std::filesystem;
+
+namespace woundphase {
+namespace {
+
+// Sets image option `flag` from `text` as the command line does.
+void set(ImageBranchSettings& s, const std::string& flag, const std::string& text) {
+  for (const auto& o : image_branch_options().options())
+    if (o.flag == flag) return set_image_option_text(o, s, text);
+  FAIL() << "no image option " << flag;
+}
+
+TEST(PerModality, EachBranchGetsItsValueAndTheOthersTheDefault) {
+  ImageBranchSettings s;
+  set(s, "--backbone", "simple,depth_rgb=resnet18");
+  set(s, "--image-learning-rate", "thermal_map=1e-4");
+  // A value holding commas itself: the next item starts only at "MODALITY=".
+  set(s, "--projection", "depth_rgb=128,32,thermal_map=64");
+  set(s, "--image-unfreeze", "0.5");  // a plain value: every modality
+  EXPECT_EQ(s.vision.backbone, "simple");
+  const VisionSettings rgb = s.vision_for(ImageModality::kDepthRgb);
+  const VisionSettings thermal = s.vision_for(ImageModality::kThermalMap);
+  const VisionSettings depth = s.vision_for(ImageModality::kDepthMap);
+  EXPECT_EQ(rgb.backbone, "resnet18");
+  EXPECT_EQ(rgb.projection, "128,32");
+  EXPECT_DOUBLE_EQ(rgb.learning_rate, VisionSettings{}.learning_rate);
+  EXPECT_EQ(thermal.backbone, "simple");
+  EXPECT_EQ(thermal.projection, "64");
+  EXPECT_DOUBLE_EQ(thermal.learning_rate, 1e-4);
+  EXPECT_EQ(depth.backbone, "simple");
+  EXPECT_EQ(depth.projection, "none");
+  for (const auto* v : {&rgb, &thermal, &depth}) EXPECT_DOUBLE_EQ(v->unfreeze, 0.5);
+  s.validate();
+}
+
+TEST(PerModality, BadValuesNameTheOptionAndTheModality) {
+  auto error = [](const std::string& flag, const std::string& text) {
+    ImageBranchSettings s;
+    try {
+      set(s, flag, text);
+      s.validate();
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(error("--image-learning-rate", "thermal_map=fast").find("--image-learning-rate"),
+            std::string::npos);
+  EXPECT_NE(error("--image-learning-rate", "thermal_map=2").find("thermal_map"),
+            std::string::npos);  // out of (0, 1], found by validate()
+  EXPECT_NE(error("--backbone", "depth_rgb=simple,depth_rgb=resnet18").find("twice"),
+            std::string::npos);
+  EXPECT_NE(error("--projection", "depth_map=0").find("--projection"), std::string::npos);
+  // The crop size is shared by every modality (and the image cache): no per-modality value.
+  EXPECT_NE(error("--image-size", "depth_rgb=64").find("--image-size"), std::string::npos);
+  EXPECT_EQ(error("--backbone", "thermal_rgb=resnet18,depth_map=densenet121"), "accepted");
+}
+
+TEST(PerModality, RecordedOnlyWhenGiven) {
+  SearchSettings s;
+  s.combinations = {{Modality::kThermalMap}};
+  EXPECT_FALSE(s.to_json().at("images").contains("per_modality"));
+  set(s.images, "--dropout", "thermal_map=0.5");
+  const nlohmann::json j = s.to_json().at("images").at("per_modality");
+  EXPECT_DOUBLE_EQ(j.at("thermal_map").at("dropout").get<double>(), 0.5);
+}
+
+TEST(PerModality, TheCommandLineChecksEachModalitysValueBeforeTraining) {
+  if (!testing::vision_built())
+    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  const std::string dir = testing::scratch_dir();
+  ASSERT_EQ(
+      testing::run_cli("synth --out " + dir + "/data --patients 16 --seed 5 --image-scale 0.05")
+          .exit_code,
+      0);
+  const std::string search = "search --data " + dir +
+                             "/data --modalities thermal_map,depth_rgb --cv-folds 2 "
+                             "--image-size 32 --epochs 1 -v 1 ";
+  const auto bad = testing::run_cli(search + "--backbone simple,depth_rgb=torchscript:" + dir +
+                                    "/missing.pt --out " + dir + "/bad");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("missing.pt' does not exist (the value for depth_rgb)"),
+            std::string::npos)
+      << bad.output;
+  const auto good = testing::run_cli(search + "--projection depth_rgb=16 --out " + dir + "/good");
+  ASSERT_EQ(good.exit_code, 0) << good.output;
+  const auto settings = nlohmann::json::parse(testing::slurp(dir + "/good/settings.json"));
+  EXPECT_EQ(settings.at("images").at("per_modality").at("depth_rgb").at("projection"), "16");
+  EXPECT_EQ(settings.at("images").at("projection"), "none");
+}
+
+}  // namespace
+}  // namespace woundphase
