@@ -68,9 +68,10 @@ struct ImageBranchSettings {
   AugmentSettings augment = AugmentSettings::training();  // training batches only
   // Flags, bounds and meanings: image_branch_options() (src/experiment/options.cpp).
   double validation_fraction = 0.2;
-  std::string cache_dir;    // "" = memory only
-  std::string gen_aug_dir;  // "" = none
-  double gen_aug_probability = 0.5;
+  std::string cache_dir;             // "" = memory only
+  std::string gen_aug_dir;           // "" = none
+  double gen_aug_probability = 0.5;  // per training batch
+  double gen_aug_mix = 0.25;         // share of such a batch's images replaced
   // Per-modality values of the networks' knobs, over `vision`: modality ("depth_rgb") -> flag
   // ("--backbone") -> value text, from `--backbone depth_rgb=torchscript:rgb.pt,thermal_map=
   // densenet121` (set_image_option_text). Recorded in settings.json, and in bundles through each

@@ -200,8 +200,14 @@ using EpochFn = std::function<void(const EpochReport& report)>;
 // generator (seeded from settings.seed), so augmented runs are reproducible too.
 using AugmentFn = std::function<void(ImageBatch& batch, std::mt19937_64& rng)>;
 
+// Puts other images into a training batch in place (uint8 pixels, before augment), given the
+// batch's labels, which it must respect (the trainer keeps labels and weights).
+using InjectFn =
+    std::function<void(ImageBatch& batch, const std::vector<int>& labels, std::mt19937_64& rng)>;
+
 struct FitHooks {
   EpochFn on_epoch;             // called after every epoch
+  InjectFn inject;              // applied to every training batch, before augment
   AugmentFn augment;            // applied to every training batch
   std::string checkpoint_path;  // non-empty: save() here after every improving epoch
 };

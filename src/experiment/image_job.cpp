@@ -7,12 +7,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>  // for getpid
 
-#include <algorithm>  // for sort, copy
-#include <cmath>      // for lround
-#include <cstring>    // for memcmp, memcpy
+#include <algorithm>  // for sort, copy, max
+#include <array>
+#include <cmath>    // for lround
+#include <cstring>  // for memcmp, memcpy
 #include <filesystem>
 #include <fstream>
 #include <iterator>  // for istreambuf_iterator
+#include <memory>    // for shared_ptr
 #include <nlohmann/json.hpp>
 #include <random>
 #include <unordered_map>
@@ -20,6 +22,7 @@
 
 #include "experiment/seed_streams.h"
 #include "woundphase/files.h"
+#include "woundphase/random.h"  // for uniform_index
 
 namespace fs = std::filesystem;
 
@@ -46,17 +49,36 @@ std::vector<const ImageU8*> readable_crops(const ImageIndex& index, ImageCache& 
   return out;
 }
 
-// Generative augmentation: pre-generated images in DIR/<class letter>/ join the training images of
-// the fold (each kept with probability gen_aug_probability, seeded), as their own groups, so the
-// trainer draws them like any visit-wound. They never reach validation or test images.
-int add_generated(const ImageBranchSettings& settings, const Schema& schema, ImageModality m,
-                  const PreprocessSettings& prep, int channels, int first_group,
-                  unsigned long long seed, LabelledImages* fit) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::vector<uint8_t>> planar;
-  std::vector<int> labels;
+// Generative augmentation's images of one modality, planar, per class.
+struct GeneratedImages {
+  std::array<std::vector<std::vector<uint8_t>>, kNumClasses> by_class;
+  size_t count() const {
+    size_t n = 0;
+    for (const auto& c : by_class) n += c.size();
+    return n;
+  }
+};
+
+// The folder of `m`'s generated images: DIR/<modality>/ when DIR has a folder per modality (a
+// modality without one gets none: empty path), else DIR itself for every modality (the layout of
+// one shared set, DIR/I, DIR/P, DIR/R).
+fs::path generated_root(const std::string& dir, ImageModality m) {
+  std::error_code ec;
+  if (fs::is_directory(fs::path(dir) / to_string(m), ec)) return fs::path(dir) / to_string(m);
+  for (ImageModality other : kImageModalities)
+    if (fs::is_directory(fs::path(dir) / to_string(other), ec)) return {};
+  return dir;
+}
+
+// Reads every PNG of ROOT/<class label>/ (sorted: directory order is not deterministic), decoded
+// and cropped as the modality's frames are.
+GeneratedImages load_generated(const ImageBranchSettings& settings, const Schema& schema,
+                               ImageModality m, const PreprocessSettings& prep, int channels) {
+  GeneratedImages out;
+  const fs::path root = generated_root(settings.gen_aug_dir, m);
+  if (root.empty()) return out;
   for (int c = 0; c < kNumClasses; ++c) {
-    const fs::path folder = fs::path(settings.gen_aug_dir) / schema.class_labels[c];
+    const fs::path folder = root / schema.class_labels[c];
     std::error_code ec;
     if (!fs::is_directory(folder, ec))
       throw InputError(fmt::format("--gen-aug-dir: {} is missing (one folder per class: {})",
@@ -70,10 +92,8 @@ int add_generated(const ImageBranchSettings& settings, const Schema& schema, Ima
     if (ec)
       throw InputError(
           fmt::format("--gen-aug-dir: cannot list {} ({})", folder.string(), ec.message()));
-    std::sort(files.begin(), files.end());  // directory order is not deterministic
+    std::sort(files.begin(), files.end());
     for (const auto& f : files) {
-      if (std::uniform_real_distribution<double>(0, 1)(rng) >= settings.gen_aug_probability)
-        continue;
       ImageU8 img = read_image(f.string(), prep.limits);
       if (channels == 1 && img.channels == 3)
         img = is_colour_coded_map(m) && prep.map_decode == MapDecode::kViridis ? viridis_decode(img)
@@ -82,24 +102,36 @@ int add_generated(const ImageBranchSettings& settings, const Schema& schema, Ima
         throw InputError(fmt::format("{}: has {} channels, the {} branch takes {}", f.string(),
                                      img.channels, to_string(m), channels));
       img = resize_pad(img, prep.image_size);
-      std::vector<uint8_t> p(img.pixels.size());
-      to_planar(img, channels, p.data());
-      planar.push_back(std::move(p));
-      labels.push_back(c);
+      std::vector<uint8_t> planar(img.pixels.size());
+      to_planar(img, channels, planar.data());
+      out.by_class[c].push_back(std::move(planar));
     }
   }
-  if (planar.empty()) return 0;
-  ImageBatch merged(fit->images.count + static_cast<int>(planar.size()), fit->images.size,
-                    channels);
-  std::copy(fit->images.pixels.begin(), fit->images.pixels.end(), merged.pixels.begin());
-  for (size_t i = 0; i < planar.size(); ++i) {
-    std::copy(planar[i].begin(), planar[i].end(),
-              merged.image(fit->images.count + static_cast<int>(i)));
-    fit->labels.push_back(labels[i]);
-    fit->groups.push_back(first_group + static_cast<int>(i));
-  }
-  fit->images = std::move(merged);
-  return static_cast<int>(planar.size());
+  return out;
+}
+
+// Per training batch, with probability gen_aug_probability, a share gen_aug_mix of its images
+// (rounded, at least one) are replaced by generated images of their own class, drawn at random:
+// labels and weights stay. Counts what it injected into *injected.
+InjectFn make_injection(std::shared_ptr<const GeneratedImages> generated, double probability,
+                        double mix, long* injected) {
+  return [generated, probability, mix, injected](ImageBatch& batch, const std::vector<int>& labels,
+                                                 std::mt19937_64& rng) {
+    if (std::uniform_real_distribution<double>(0, 1)(rng) >= probability) return;
+    const int n = batch.count;
+    const int replace = std::max(1, static_cast<int>(std::lround(mix * n)));
+    std::vector<int> order(n);
+    for (int i = 0; i < n; ++i) order[i] = i;
+    for (int i = n; i > 1; --i) std::swap(order[i - 1], order[uniform_index(rng(), i)]);
+    for (int j = 0; j < replace && j < n; ++j) {
+      const int at = order[j];
+      const auto& pool = generated->by_class[labels[at]];
+      if (pool.empty()) continue;
+      const auto& image = pool[uniform_index(rng(), pool.size())];
+      std::copy(image.begin(), image.end(), batch.image(at));
+      ++*injected;
+    }
+  };
 }
 
 // Augmentation works on interleaved images: each planar image is converted and back.
@@ -273,14 +305,6 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
   if (fit.images.count == 0)
     throw InputError(fmt::format("{}: no readable {} images among the training patients", data.dir,
                                  to_string(m)));
-  if (!settings.gen_aug_dir.empty()) {
-    const int added =
-        add_generated(settings, data.schema, m, cache.settings(), channels,
-                      static_cast<int>(plan.size()), stream_seed(seed, SeedStream::kGenAug), &fit);
-    spdlog::debug(
-        "  {}: {} generated images added to the training images (never to validation or test)",
-        to_string(m), added);
-  }
   for (const auto& layer : branch.model->parameter_breakdown())
     spdlog::debug("  {} layer {}: {} trainable of {} parameters", to_string(m), layer.name,
                   layer.trainable, layer.total);
@@ -295,7 +319,24 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
                   e.improved ? " *" : "");
   };
   if (settings.augment.any()) hooks.augment = make_augment(settings.augment);
+  long injected = 0;
+  if (!settings.gen_aug_dir.empty()) {
+    auto generated = std::make_shared<const GeneratedImages>(
+        load_generated(settings, data.schema, m, cache.settings(), channels));
+    const auto& g = generated->by_class;
+    spdlog::debug("  {}: {} generated images ({} {}, {} {}, {} {})", to_string(m),
+                  generated->count(), g[0].size(), data.schema.class_labels[0], g[1].size(),
+                  data.schema.class_labels[1], g[2].size(), data.schema.class_labels[2]);
+    if (generated->count() > 0)
+      hooks.inject = make_injection(std::move(generated), settings.gen_aug_probability,
+                                    settings.gen_aug_mix, &injected);
+  }
   const TrainingHistory history = branch.model->fit(fit, val, vs, hooks);
+  branch.generated_injected = injected;
+  if (!settings.gen_aug_dir.empty())
+    spdlog::debug(
+        "  {}: {} generated images injected into training batches (never validation or test)",
+        to_string(m), injected);
   if (history.best_epoch > 0) branch.best_val_qwk = history.epochs[history.best_epoch - 1].val_qwk;
   if (!save_weights.empty()) {
     std::error_code ec;

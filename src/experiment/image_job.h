@@ -56,6 +56,7 @@ struct TrainedBranch {
   std::unique_ptr<ImageModel> model;
   std::vector<CurvePoint> curve;  // its training (empty when loaded without a stored curve)
   double best_val_qwk = 0;        // of the restored epoch (model selection of the fold)
+  long generated_injected = 0;    // generated images put into its training batches (--gen-aug-dir)
 };
 
 // Trains the branch of `modality` on `fit_rows` (resampled per `sampling`) with early stopping on

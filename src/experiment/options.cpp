@@ -84,10 +84,15 @@ const OptionTable<ImageBranchSettings>& image_branch_options() {
         .range(0, 0.5)
         .open_low();
     t.add("--gen-aug-dir", &S::gen_aug_dir,
-          "pre-generated training images, sub-folders I/ P/ R/ (never validation or test)");
+          "pre-generated training images: DIR/<modality>/I|P|R/ (a modality without its folder "
+          "gets none) or DIR/I|P|R/ for every modality; never validation or test");
     t.add("--gen-aug-probability", &S::gen_aug_probability,
-          "chance each generated image joins a fold's training images")
+          "chance that a training batch gets generated images (stage 2 excluded)")
         .range(0, 1);
+    t.add("--gen-aug-mix", &S::gen_aug_mix,
+          "share of such a batch's images replaced by generated ones of the same class")
+        .range(0, 1)
+        .open_low();
     t.add("--image-cache", &S::cache_dir, "folder for a disk cache of decoded crops").context();
     // Recorded as the augmentation's settings ("augment" in settings.json).
     t.add_computed(

@@ -24,7 +24,7 @@ enum class SeedStream : uint64_t {
   // From a fold's seed (or a bundle's).
   kValidationSplit = 21,  // fit / validation patients of the fold
   kNetwork = 22,          // an image branch's network, per modality (stride 16)
-  kGenAug = 23,           // which pre-generated images join the training images
+  kGenAug = 23,           // reserved: generated images are now drawn by the fit's generator
   kBranchSampling = 24,   // an image branch's resampled training samples, per modality
   kHead = 31,             // a fused combination's head, per combination (member 0: the ensemble)
   kHeadSampling = 32,     // a fused combination's resampled samples, per combination

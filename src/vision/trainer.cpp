@@ -478,7 +478,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     // On a GPU the training crops go over once per fit, and batches are gathered there; an augment
     // hook works on host pixels, so with one every batch is copied as on the CPU.
     torch::Tensor device_pixels;
-    if (device_.is_cuda() && !hooks.augment)
+    if (device_.is_cuda() && !hooks.augment && !hooks.inject)
       device_pixels = torch::from_blob(const_cast<uint8_t*>(train.images.pixels.data()),
                                        {train.images.count, channels_, s.image_size, s.image_size},
                                        torch::kUInt8)
@@ -745,6 +745,11 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
         for (size_t j = 0; j < n; ++j)
           std::memcpy(batch->image(static_cast<int>(j)), train.images.image(order[start + j]),
                       bytes);
+        if (hooks.inject) {
+          hooks.inject(*batch, labels, rng);
+          if (batch->count != static_cast<int>(n) || batch->pixels.size() != n * bytes)
+            throw std::logic_error("the inject hook changed the batch's shape");
+        }
         if (hooks.augment) {
           hooks.augment(*batch, rng);
           if (batch->count != static_cast<int>(n) || batch->size != settings_.image_size ||

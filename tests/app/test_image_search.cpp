@@ -117,12 +117,28 @@ TEST(ImageSearch, GeneratedImagesJoinTrainingOnlyAndNeedAFolderPerClass) {
                            base + "/gen --out ";
   auto r = run_cli(args + base + "/o");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("6 generated images added to the training images"), std::string::npos)
+  EXPECT_NE(r.output.find("thermal_map: 6 generated images (2 I, 2 P, 2 R)"), std::string::npos)
+      << r.output;
+  // --gen-aug-probability 1: every training batch gets some (a quarter of it, rounded).
+  EXPECT_EQ(r.output.find("thermal_map: 0 generated images injected"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("generated images injected into training batches"), std::string::npos)
       << r.output;
   // Test predictions are still one per visit-wound with an image: nothing generated is evaluated.
   const auto preds = lines(slurp(base + "/o/predictions.csv"));
   std::set<std::string> keys(preds.begin() + 1, preds.end());
   EXPECT_EQ(keys.size(), preds.size() - 1);
+  // One folder per modality: a modality without its folder gets none.
+  fs::create_directories(base + "/per/thermal_map");
+  for (const char* c : {"I", "P", "R"})
+    fs::copy(base + "/gen/" + c, base + "/per/thermal_map/" + c);
+  r = run_cli("search --data " + base +
+              "/study --modalities thermal_map,depth_map --cv-folds 2 --image-size 32 --epochs 1 "
+              "-v 2 --gen-aug-probability 1 --gen-aug-dir " +
+              base + "/per --out " + base + "/o3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("thermal_map: 6 generated images"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("depth_map: 0 generated images"), std::string::npos) << r.output;
   fs::remove_all(base + "/gen/R");
   r = run_cli(args + base + "/o2");
   EXPECT_EQ(r.exit_code, 2);
