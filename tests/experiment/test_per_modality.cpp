@@ -97,8 +97,9 @@ TEST(PerModality, TheCommandLineChecksEachModalitysValueBeforeTraining) {
   const auto good = testing::run_cli(search + "--projection depth_rgb=16 --out " + dir + "/good");
   ASSERT_EQ(good.exit_code, 0) << good.output;
   const auto settings = nlohmann::json::parse(testing::slurp(dir + "/good/settings.json"));
-  EXPECT_EQ(settings.at("images").at("per_modality").at("depth_rgb").at("projection"), "16");
-  EXPECT_EQ(settings.at("images").at("projection"), "none");
+  const auto& images = settings.at("settings").at("images");
+  EXPECT_EQ(images.at("per_modality").at("depth_rgb").at("projection"), "16");
+  EXPECT_EQ(images.at("projection"), "none");
 }
 
 }  // namespace
