@@ -274,10 +274,13 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
     return x.sub_(input_mean_).div_(input_std_);
   }
 
-  // The backbone's pooled output, through the projection head if there is one: each layer
-  // linear -> batch norm -> ReLU, with dropout between layers.
+  // The backbone's pooled output, through the projection head if there is one.
   torch::Tensor embed_tensor(const torch::Tensor& x) override {
-    torch::Tensor e = backbone_->forward(x);
+    return project(backbone_->forward(x));
+  }
+  // The projection head (--projection): each layer linear -> batch norm -> ReLU, with dropout
+  // between layers; the identity without one.
+  torch::Tensor project(torch::Tensor e) {
     for (size_t i = 0; i < projection_.size(); ++i) {
       if (i > 0) e = seeded_dropout(e, settings_.dropout, training_, generator_);
       e = torch::relu(projection_[i].norm->forward(projection_[i].linear->forward(e)));
@@ -549,7 +552,7 @@ class TorchImageModel final : public ImageModel, public TorchBranch {
       // Gradients with respect to the activations alone (the weights may be frozen).
       a = a.detach().requires_grad_(true);
       torch::AutoGradMode grad(true);
-      const torch::Tensor logits = head_->forward(backbone_->pool(a));
+      const torch::Tensor logits = head_->forward(project(backbone_->pool(a)));
       const torch::Tensor chosen =
           torch::tensor(std::vector<int64_t>(classes.begin() + begin, classes.begin() + begin + n),
                         torch::kLong)
