@@ -8,7 +8,8 @@
 The file's forward(x) takes float images [N, 3, S, S] (normalised as the weights expect: ImageNet
 weights want `--normalization imagenet`) and returns the pooled embedding [N, D], which is what
 `woundphase search --backbone torchscript:OUT.pt` fine-tunes (the classifier of the architecture is
-dropped; woundphase adds its own). 1-channel maps (thermal_map, depth_map) are given to it as three
+dropped; woundphase adds its own); its features(x) returns the last feature map [N, D, h, w], which
+woundphase pools the same way and `predict --explain` uses for Grad-CAM. 1-channel maps (thermal_map, depth_map) are given to it as three
 copies of the map.
 
 --weights FILE        a state_dict of the whole torchvision model (what `torch.save(model.state_dict(),
@@ -88,6 +89,41 @@ def load_state_dict(path, arch):
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
+def body_of(arch, model):
+    """The architecture's convolutional body: images to the last feature map (before pooling)."""
+    import torch
+    if arch.startswith("resnet"):
+        return torch.nn.Sequential(*list(model.children())[:-2])  # without avgpool and fc
+    if arch.startswith("densenet"):
+        return torch.nn.Sequential(model.features, torch.nn.ReLU())  # torchvision's forward
+    return model.features  # efficientnet, mobilenet
+
+
+def make_extractor_class():
+    import torch
+
+    class Extractor(torch.nn.Module):
+        """features(x): the last feature map [N, K, h, w] (woundphase pools it, and Grad-CAM
+        explains it); forward(x): the pooled embedding [N, K]."""
+
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        @torch.jit.export
+        def features(self, x):
+            return self.body(x)
+
+        def forward(self, x):
+            return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.body(x), 1), 1)
+
+    return Extractor
+
+
+def extractor_of(body):
+    return make_extractor_class()(body)
+
+
 def build(arch, weights, random):
     import torch
     from torchvision import models
@@ -115,9 +151,9 @@ def build(arch, weights, random):
                 raise InputError(f"--weights: '{path}': {k} has shape {tuple(v.shape)}, "
                                  f"{arch} wants {tuple(model.state_dict()[k].shape)}")
         model.load_state_dict(without_head, strict=False)
-    setattr(model, classifier, torch.nn.Identity())
-    model.eval()
-    scripted = torch.jit.script(model)
+    extractor = extractor_of(body_of(arch, model))
+    extractor.eval()
+    scripted = torch.jit.script(extractor)
     with torch.no_grad():
         out = scripted(torch.zeros(2, 3, PROBE_SIZE, PROBE_SIZE))
     if tuple(out.shape) != (2, dim):

@@ -611,6 +611,8 @@ open(sys.argv[1] + "/expected.txt", "w").write(" ".join(f"{v:.9g}" for v in e[0]
   for (double v; in >> v;) expected.push_back(v);
   ASSERT_EQ(expected.size(), got.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-4) << i;
+  // Its features() is the last feature map, so predict --explain's Grad-CAM works on it.
+  EXPECT_EQ(model->grad_cam(grey, {0}).size(), static_cast<size_t>(kSize * kSize));
 }
 
 TEST(VisionFineTuning, FreezeBnKeepsRunningStatisticsAndUnfreezeTrainsTheTopShare) {
