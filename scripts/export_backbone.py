@@ -28,6 +28,8 @@ import argparse
 import os
 import sys
 
+import torch
+
 ARCHITECTURES = {
     # name: (torchvision constructor, attribute of the classifier replaced by identity, D)
     "resnet18": ("resnet18", "fc", 512),
@@ -61,7 +63,6 @@ def parse_args(argv):
 
 
 def torchvision_cache_file(arch):
-    import torch
     from torchvision import models
     weights = models.get_model_weights(arch).DEFAULT
     path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
@@ -74,7 +75,6 @@ def torchvision_cache_file(arch):
 
 
 def load_state_dict(path, arch):
-    import torch
     if not os.path.isfile(path):
         raise InputError(f"--weights: '{path}' does not exist")
     try:
@@ -91,7 +91,6 @@ def load_state_dict(path, arch):
 
 def body_of(arch, model):
     """The architecture's convolutional body: images to the last feature map (before pooling)."""
-    import torch
     if arch.startswith("resnet"):
         return torch.nn.Sequential(*list(model.children())[:-2])  # without avgpool and fc
     if arch.startswith("densenet"):
@@ -99,33 +98,23 @@ def body_of(arch, model):
     return model.features  # efficientnet, mobilenet
 
 
-def make_extractor_class():
-    import torch
+class Extractor(torch.nn.Module):
+    """features(x): the last feature map [N, K, h, w] (woundphase pools it, and Grad-CAM explains
+    it); forward(x): the pooled embedding [N, K]."""
 
-    class Extractor(torch.nn.Module):
-        """features(x): the last feature map [N, K, h, w] (woundphase pools it, and Grad-CAM
-        explains it); forward(x): the pooled embedding [N, K]."""
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
 
-        def __init__(self, body):
-            super().__init__()
-            self.body = body
+    @torch.jit.export
+    def features(self, x):
+        return self.body(x)
 
-        @torch.jit.export
-        def features(self, x):
-            return self.body(x)
-
-        def forward(self, x):
-            return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.body(x), 1), 1)
-
-    return Extractor
-
-
-def extractor_of(body):
-    return make_extractor_class()(body)
+    def forward(self, x):
+        return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.body(x), 1), 1)
 
 
 def build(arch, weights, random):
-    import torch
     from torchvision import models
     if arch not in ARCHITECTURES:
         raise InputError(f"ARCH: unknown '{arch}'; one of: {', '.join(ARCHITECTURES)}")
@@ -151,7 +140,7 @@ def build(arch, weights, random):
                 raise InputError(f"--weights: '{path}': {k} has shape {tuple(v.shape)}, "
                                  f"{arch} wants {tuple(model.state_dict()[k].shape)}")
         model.load_state_dict(without_head, strict=False)
-    extractor = extractor_of(body_of(arch, model))
+    extractor = Extractor(body_of(arch, model))
     extractor.eval()
     scripted = torch.jit.script(extractor)
     with torch.no_grad():

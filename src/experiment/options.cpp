@@ -170,11 +170,12 @@ void TabularSettings::validate() const { tabular_options().validate(*this); }
 
 namespace {
 
-// The network knobs that take per-modality values: what settings.json records of the vision
-// table, but the crop size (shared with preprocessing and the image cache).
+// The network knobs that take per-modality values: the vision table's command-line knobs that
+// settings.json records (the crop size is not among them: ImageBranchSettings' --image-size sets
+// it, shared with preprocessing and the image cache).
 const Option<VisionSettings>* per_modality_knob(const std::string& flag) {
   for (const auto& o : vision_options().options())
-    if (o.flag == flag && o.recorded && o.on_command_line && o.flag != "--image-size") return &o;
+    if (o.flag == flag && o.recorded && o.on_command_line) return &o;
   return nullptr;
 }
 

@@ -380,11 +380,11 @@ class TorchScriptBackbone final : public Backbone {
     module_.eval();
     // The image's own channels first; a 1-channel map may go to a model made for RGB (ImageNet
     // weights) as three copies of itself.
-    std::string why, why_rgb;
+    std::string why, rgb_why;  // the error names the image's own channels' failure
     input_channels_ = channels;
     if (probe(channels, image_size, &why)) return;
     input_channels_ = kRgbChannels;
-    if (channels == 1 && probe(kRgbChannels, image_size, &why_rgb)) return;
+    if (channels == 1 && probe(kRgbChannels, image_size, &rgb_why)) return;
     throw InputError(fmt::format(
         "--backbone: TorchScript model '{}' does not run on [N, {}, {}, {}] images{}: {}", path,
         channels, image_size, image_size, channels == 1 ? " (nor on 3-channel copies)" : "", why));
