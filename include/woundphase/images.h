@@ -192,11 +192,18 @@ struct UnmatchedReport {
   long missing_files = 0;        // frames named by a box file but absent from their folder
   std::array<bool, kNumImageModalities> folder_present{};
   std::array<long, kNumImageModalities> rows_without{};  // visit-wounds with no frame of it
+  // Why, per visit-wound (with the folder present they add up to rows_without): named by no box
+  // row; named only by unusable box rows; every frame its box rows name is missing from the folder.
+  std::array<long, kNumImageModalities> rows_no_box{};
+  std::array<long, kNumImageModalities> rows_bad_boxes_only{};
+  std::array<long, kNumImageModalities> rows_frames_missing{};
   // [modality][fallback]: refs by how they were found (kExact = the view's own frame).
   std::array<std::array<long, kNumFallbacks>, kNumImageModalities> refs_by_fallback{};
   std::vector<std::string> examples;  // at most kMaxExamples per kind
   std::vector<SkippedImage> skipped;  // every frame counted in missing_files, by file name
   std::string summary() const;        // a few lines for the log
+  // " (n named by no box row, ...)" for modality k, "" when it lacks no visit-wound.
+  std::string without_reasons(int k) const;
 };
 
 struct ImageIndexSettings {

@@ -55,10 +55,8 @@ std::string image_coverage_text(const ImageCoverage& c) {
     }
     out += fmt::format("  {:<12} {:>6} of {}", to_string(m), c.usable[k], c.rows);
     if (c.rows - c.usable[k] > 0)
-      out += fmt::format(
-          "  ({} without a frame: no box row names them, or their frames are "
-          "missing)",
-          c.rows - c.usable[k]);
+      out +=
+          fmt::format("  {} without a frame{}", c.rows - c.usable[k], c.report.without_reasons(k));
     out += "\n";
   }
   const UnmatchedReport& r = c.report;

@@ -159,37 +159,47 @@ class IndexBuilder {
         bad(e.what());
         continue;
       }
+      // A bad row whose name parses still tells which visit-wound it meant to name: its DFU#
+      // column's once that parses (one frame can show several wounds), else the name's.
+      long wound = name.dfu;
+      auto bad_named = [&](const std::string& why) {
+        const auto it = rows_.find(VisitKey{name.patient, name.appt, wound});
+        if (it != rows_.end()) bad_rows_of_[static_cast<int>(camera)].insert(it->second);
+        bad(why);
+      };
       if (name.camera != camera) {
-        bad(fmt::format("{} is not a {} camera frame", row[col[0]], camera_letter));
+        bad_named(fmt::format("{} is not a {} camera frame", row[col[0]], camera_letter));
         continue;
       }
       if (normalise_patient(row[col[1]]) != name.patient) {
-        bad(fmt::format("Patient# '{}' differs from the file name's", row[col[1]]));
+        bad_named(fmt::format("Patient# '{}' differs from the file name's", row[col[1]]));
         continue;
       }
       long appt = 0;
       long dfu = 0;
       if (!parse_long(row[col[2]], &appt) || appt != name.appt) {
-        bad(fmt::format("Appt# '{}' differs from the file name's", row[col[2]]));
+        bad_named(fmt::format("Appt# '{}' differs from the file name's", row[col[2]]));
         continue;
       }
       if (!parse_long(row[col[3]], &dfu)) {
-        bad(fmt::format("DFU# '{}' is not a number", row[col[3]]));
+        bad_named(fmt::format("DFU# '{}' is not a number", row[col[3]]));
         continue;
       }
+      wound = dfu;
       const std::string debri(1, to_char(name.debridement));
       const std::string angle{to_char(name.angle), to_char(name.zoom)};
       if ((debri_col >= 0 && trim(row[debri_col]) != debri) ||
           (camera_col >= 0 && trim(row[camera_col]) != std::string(1, camera_letter)) ||
           (angle_col >= 0 && trim(row[angle_col]) != angle)) {
-        bad("DebriStat, Camera or Angle differs from the file name's code");
+        bad_named("DebriStat, Camera or Angle differs from the file name's code");
         continue;
       }
       Box box;
       if (!parse_coordinate(row[col[4]], &box.xmin) || !parse_coordinate(row[col[5]], &box.ymin) ||
           !parse_coordinate(row[col[6]], &box.xmax) || !parse_coordinate(row[col[7]], &box.ymax) ||
           box.empty()) {
-        bad(fmt::format("box ({}, {}, {}, {}) is not a non-empty box with non-negative corners",
+        bad_named(
+            fmt::format("box ({}, {}, {}, {}) is not a non-empty box with non-negative corners",
                         row[col[4]], row[col[5]], row[col[6]], row[col[7]]));
         continue;
       }
@@ -275,12 +285,26 @@ class IndexBuilder {
     return out;
   }
 
+  // Why row r has no frame of m, when it has none (and the folder is there).
+  void count_reason(size_t r, ImageModality m, bool no_frame) {
+    const int k = static_cast<int>(m);
+    if (!no_frame || !report_.folder_present[k]) return;
+    const int camera = static_cast<int>(camera_of(m));
+    if (!frames_[r][camera].empty())
+      ++report_.rows_frames_missing[k];
+    else if (bad_rows_of_[camera].count(static_cast<int>(r)) > 0)
+      ++report_.rows_bad_boxes_only[k];
+    else
+      ++report_.rows_no_box[k];
+  }
+
   void match_row(size_t r, RowImages* out) {
     std::array<std::vector<const Frame*>, kNumImageModalities> frames;
     std::set<ViewKey> keys;
     std::map<ViewKey, ImageName> view_names;
     for (ImageModality m : kImageModalities) {
       frames[static_cast<int>(m)] = candidates(r, m);
+      count_reason(r, m, frames[static_cast<int>(m)].empty());
       for (const Frame* f : frames[static_cast<int>(m)]) {
         const ViewKey key = view_key(f->name);
         if (keys.insert(key).second) {
@@ -340,6 +364,7 @@ class IndexBuilder {
   // Per modality: the folder's entries and their types (symlinks followed; none: unreadable).
   std::array<std::unordered_map<std::string, fs::file_type>, kNumImageModalities> files_;
   std::set<std::string> reported_missing_;
+  std::array<std::set<int>, 2> bad_rows_of_;  // [camera]: rows named by a bad box row
   UnmatchedReport report_;
   std::map<std::string, size_t> shown_;
 };
@@ -360,6 +385,18 @@ const char* to_string(Fallback f) {
   return kNames[static_cast<int>(f)];
 }
 
+std::string UnmatchedReport::without_reasons(int k) const {
+  std::vector<std::string> parts;
+  if (rows_no_box[k] > 0) parts.push_back(fmt::format("{} named by no box row", rows_no_box[k]));
+  if (rows_bad_boxes_only[k] > 0)
+    parts.push_back(fmt::format("{} named only by unusable box rows", rows_bad_boxes_only[k]));
+  if (rows_frames_missing[k] > 0)
+    parts.push_back(fmt::format("{} whose named frames are all missing from the folder",
+                                rows_frames_missing[k]));
+  if (parts.empty()) return "";
+  return fmt::format(" ({})", fmt::join(parts, ", "));
+}
+
 std::string UnmatchedReport::summary() const {
   std::string out = fmt::format(
       "images: {} box rows; {} name visit-wounds not in the metadata; {} bad rows skipped; {} "
@@ -373,9 +410,9 @@ std::string UnmatchedReport::summary() const {
     }
     const auto& f = refs_by_fallback[k];
     out += fmt::format(
-        "  {}: {} visit-wounds without frames; views: {} exact, {} other angle, {} other zoom, {} "
-        "other debridement\n",
-        to_string(m), rows_without[k], f[0], f[1], f[2], f[3]);
+        "  {}: {} visit-wounds without frames{}; views: {} exact, {} other angle, {} "
+        "other zoom, {} other debridement\n",
+        to_string(m), rows_without[k], without_reasons(k), f[0], f[1], f[2], f[3]);
   }
   for (const auto& e : examples) out += "  " + e + "\n";
   return out;

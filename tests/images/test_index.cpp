@@ -160,6 +160,40 @@ TEST(ImageIndex, KeepsRowsWithoutAModalityAndReportsWhatDidNotMatch) {
   EXPECT_EQ(b.index.rows_with(ImageModality::kDepthRgb), (std::vector<int>{0, 1}));
 }
 
+// Why each visit-wound lacks a modality, counted per visit-wound (not per box row).
+TEST(ImageIndex, CountsPerVisitWoundWhyAModalityIsMissing) {
+  const Built plain = build(write_study());
+  const UnmatchedReport& r = plain.index.report;
+  const int rgb = static_cast<int>(ImageModality::kDepthRgb);
+  const int map = static_cast<int>(ImageModality::kDepthMap);
+  const int thermal = static_cast<int>(ImageModality::kThermalMap);
+  // Row 3 (patient 3) is named by no box row; row 2's one Depth_RGB frame is missing.
+  EXPECT_EQ(r.rows_no_box[rgb], 1);
+  EXPECT_EQ(r.rows_frames_missing[rgb], 1);
+  EXPECT_EQ(r.rows_bad_boxes_only[rgb], 0);
+  EXPECT_EQ(r.rows_no_box[map], 1);
+  EXPECT_EQ(r.rows_frames_missing[map], 0);
+  EXPECT_EQ(r.rows_no_box[thermal], 1);
+  for (int k : {rgb, map, thermal})
+    EXPECT_EQ(r.rows_no_box[k] + r.rows_bad_boxes_only[k] + r.rows_frames_missing[k],
+              r.rows_without[k]);
+  EXPECT_NE(r.summary().find("depth_rgb: 2 visit-wounds without frames (1 named by no box row, 1 "
+                             "whose named frames are all missing from the folder)"),
+            std::string::npos)
+      << r.summary();
+
+  // A thermal box row for patient 3 with an empty box: that visit-wound is named, but only by an
+  // unusable row.
+  const std::string bad =
+      std::string(kThermalBoxes) + "11_P003001BTLW.png,3,0,1,B,T,LW,1,5,5,1,1\r\n";
+  const Built b = build(write_study(bad.c_str()));
+  EXPECT_EQ(b.index.report.rows_bad_boxes_only[thermal], 1);
+  EXPECT_EQ(b.index.report.rows_no_box[thermal], 0);
+  EXPECT_EQ(b.index.report.rows_no_box[rgb], 1);  // the depth camera's rows are unchanged
+  EXPECT_NE(b.index.report.summary().find("1 named only by unusable box rows"), std::string::npos)
+      << b.index.report.summary();
+}
+
 TEST(ImageIndex, ErrorModeNamesTheMissingFileAndTheBoxLine) {
   const std::string dir = write_study();
   ImageIndexSettings s;
