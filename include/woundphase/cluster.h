@@ -17,7 +17,7 @@ int launched_ranks();
 // This process's rank among them; 0 without a launcher.
 int launched_rank();
 
-class Cluster {
+class Cluster : public RemoteSearch {
  public:
   // Joins the MPI job when this process is one of several ranks started by a launcher; nullptr
   // otherwise (MPI is then never initialised). InputError when started as one of several ranks by
@@ -26,15 +26,18 @@ class Cluster {
   // Ends this rank's part: rank 0 tells workers still waiting to stop, or, when the search failed
   // while they were computing (exit_code != 0), aborts the job with that code; then MPI_Finalize.
   void finish(int exit_code);
-  ~Cluster();
+  ~Cluster() override;
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
   int rank() const;
   int size() const;
   bool coordinator() const { return rank() == 0; }
+  // Rank 0: the search spread over the other ranks (coordinator.cpp).
+  SearchResult run(const Dataset& data, const SearchSettings& settings, const ProgressFn& progress,
+                   JobCache* cache) override;
 
-  struct Impl;  // MPI state (distributed.cpp)
+  struct Impl;  // MPI state (src/cluster/transport.h)
   Impl& impl() { return *impl_; }
 
  private:

@@ -265,14 +265,22 @@ class JobCache {
   virtual bool reuse_networks() { return false; }
 };
 
-class Cluster;  // cluster.h: the processes of an mpirun
+// Computes a search's jobs on other processes and returns the result run_search gives in one:
+// Cluster (cluster.h, rank 0 of an mpirun) is one. An interface, so that the search does not
+// depend on the cluster stage (src/cluster/), which depends on the search.
+class RemoteSearch {
+ public:
+  virtual ~RemoteSearch() = default;
+  virtual SearchResult run(const Dataset& data, const SearchSettings& settings,
+                           const ProgressFn& progress, JobCache* cache) = 0;
+};
 
 // Runs every (run, fold, combination) job; with `cache`, finished jobs are taken from it and new
-// ones handed to it. Results do not depend on which jobs came from the cache. With `cluster`
+// ones handed to it. Results do not depend on which jobs came from the cache. With `remote`
 // (rank 0 of an mpirun), the jobs run on the other ranks (cluster.h); the result is the same.
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
                         const ProgressFn& progress = nullptr, JobCache* cache = nullptr,
-                        Cluster* cluster = nullptr);
+                        RemoteSearch* remote = nullptr);
 
 // Per-combination means and standard deviations over folds x runs.
 std::vector<CombinationSummary> summarise(const std::vector<Combination>& combinations,

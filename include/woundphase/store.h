@@ -68,11 +68,12 @@ struct StoredSearchSettings {
 // A search backed by the store in `out_dir`: checks that a stored run used the same settings and
 // data (else InputError listing the differences, unless fresh), reuses finished jobs, commits each
 // new job as it finishes, then exports the CSV files from the store.
-// With `cluster` (rank 0 of an mpirun) the jobs run on the other ranks; this process alone
+// With `remote` (Cluster: rank 0 of an mpirun) the jobs run on the other ranks; this process alone
 // writes the store and the outputs.
 SearchResult run_stored_search(const Dataset& data, const SearchSettings& settings,
                                const std::string& out_dir, ResumeMode resume,
-                               const ProgressFn& progress = nullptr, Cluster* cluster = nullptr);
+                               const ProgressFn& progress = nullptr,
+                               RemoteSearch* remote = nullptr);
 
 // Where a stored search in `out_dir` keeps the network of the image branch of (run, fold,
 // modality), and the settings it searches with (decoded crops cached in OUT/image_cache unless

@@ -325,13 +325,13 @@ class LockedCache final : public JobCache {
 namespace {
 
 SearchResult run_search_pass(const Dataset& data, const SearchSettings& settings,
-                             const ProgressFn& progress, JobCache* cache, Cluster* cluster) {
+                             const ProgressFn& progress, JobCache* cache, RemoteSearch* remote) {
   settings.validate();
   if (!data.has_labels)
     throw InputError(fmt::format("{}: a search needs labels", data.metadata_path));
   require_two_classes(data, data.labels(),
                       fmt::format("the study's {} visit-wounds", data.rows.size()));
-  if (cluster != nullptr) return run_search_coordinator(data, settings, progress, cache, *cluster);
+  if (remote != nullptr) return remote->run(data, settings, progress, cache);
 
   std::unique_ptr<ImageInputs> images;
   if (settings.uses_images()) images = prepare_images(data, settings, progress);
@@ -482,17 +482,17 @@ std::vector<CleaningRow> optimistic_flags(const Dataset& data, const SearchSetti
 }  // namespace
 
 SearchResult run_search(const Dataset& data, const SearchSettings& settings,
-                        const ProgressFn& progress, JobCache* cache, Cluster* cluster) {
+                        const ProgressFn& progress, JobCache* cache, RemoteSearch* remote) {
   if (settings.tabular.clean.method == CleanMethod::kNone)
-    return run_search_pass(data, settings, progress, cache, cluster);
+    return run_search_pass(data, settings, progress, cache, remote);
   if (settings.clean_protocol == CleanProtocol::kHonest) {
-    SearchResult result = run_search_pass(data, settings, progress, cache, cluster);
+    SearchResult result = run_search_pass(data, settings, progress, cache, remote);
     result.cleaning_label = fmt::format("{}, {}, honest", to_string(settings.tabular.clean.method),
                                         to_string(settings.tabular.clean.action));
     return result;
   }
   settings.validate();
-  if (cluster != nullptr)
+  if (remote != nullptr)
     throw InputError("--clean-protocol optimistic runs in one process (not under mpirun)");
   bool has_metadata = false;
   for (const Combination& c : settings.combinations)

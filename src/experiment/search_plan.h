@@ -1,5 +1,5 @@
 // Internal to src/experiment: the plan of a search, shared by the single-process search and the
-// distributed one (distributed.cpp). The plan follows from the data, the settings and the seed
+// distributed one (src/cluster/). The plan follows from the data, the settings and the seed
 // alone, so every process of a distributed search derives the same folds and rows, and a job's
 // result never depends on which process computed it or when.
 #pragma once
@@ -13,8 +13,6 @@
 #include "woundphase/experiment.h"
 
 namespace woundphase {
-
-class Cluster;
 
 class SearchPlan {
  public:
@@ -59,10 +57,5 @@ std::string job_line(int done, int total, const JobRecord& job, bool stored,
 void apply_decisions(const Dataset& data, const SearchSettings& settings, SearchResult* result);
 // The per-combination summary rows (and the ensemble's), once every job is in `result`.
 void summarise_result(const SearchSettings& settings, SearchResult* result);
-
-// The search spread over the ranks of `cluster`, seen from rank 0: the same result run_search
-// gives in one process. Defined in distributed.cpp.
-SearchResult run_search_coordinator(const Dataset& data, const SearchSettings& settings,
-                                    const ProgressFn& progress, JobCache* cache, Cluster& cluster);
 
 }  // namespace woundphase
