@@ -199,6 +199,27 @@ struct CurvePoint {
   double val_qwk = 0;
 };
 
+// Per class (class index order).
+using ClassCounts = std::array<long, kNumClasses>;
+inline long injected_total(const ClassCounts& counts) {
+  long n = 0;
+  for (long c : counts) n += c;
+  return n;
+}
+
+// Generated images (--gen-aug-dir) that training batches of one fold received, per class
+// (generated_images.csv). Validation and test images are never replaced.
+struct GeneratedCount {
+  int run = 0;
+  int fold = 0;
+  std::string combination;  // the fused combination; for a branch row, the branch's modality
+  std::string modality;
+  std::string stage;  // kGeneratedBranch (the fold's image branch) or kGeneratedStage2
+  ClassCounts injected{};
+};
+inline constexpr char kGeneratedBranch[] = "branch";
+inline constexpr char kGeneratedStage2[] = "stage2";
+
 // The report's ranking of the combinations, as results.csv records it (rank, 1 = best).
 struct SearchRanking {
   std::vector<int> rank;    // per SearchResult::summary row
@@ -216,6 +237,7 @@ struct SearchResult {
   std::vector<CleaningRow> cleaning;
   std::string cleaning_label;  // "" or e.g. "confident, drop, honest" (results.csv, the table)
   std::vector<std::pair<FoldResult, CurvePoint>> curves;  // training curves (run/fold/modalities)
+  std::vector<GeneratedCount> generated;  // --gen-aug-dir: each branch once, each stage 2
   std::vector<CombinationSummary> summary;
   SearchRanking ranking;  // set when a stored search writes its outputs
   // The frames the search could not use (missing, oversized, corrupt), when it read images; under
@@ -241,7 +263,8 @@ struct JobRecord {
   std::vector<PredictionRow> test;
   std::vector<PredictionRow> oof;
   std::vector<CurvePoint> curve;
-  std::vector<CleaningRow> cleaning;  // jobs that fitted the metadata branch with --clean
+  std::vector<CleaningRow> cleaning;      // jobs that fitted the metadata branch with --clean
+  std::vector<GeneratedCount> generated;  // --gen-aug-dir: its branches' and its stage 2's
   std::string weights;  // saved network of an image job ("" for tree models: they refit in ms)
   double seconds = 0;
   int attempt = 1;  // how many times this job was computed (resume must not redo finished jobs)

@@ -130,8 +130,14 @@ class FusionModel {
   // works on the model's own copies of the branches (create_fusion_model clones them), so the
   // caller's branches are untouched. 0 trainable parameters (fixed with stage2_unfreeze 0) is an
   // InputError saying why. Afterwards the model is in its best stage-2 state.
+  // `inject` (optional, one per source; an empty function: none) puts other images into each
+  // training batch of that source, before its branch runs, given the batch's images' labels (the
+  // labels of the samples they show), as FitHooks::inject does for a branch; its generator is
+  // the stage's own (seeded from settings.seed). Validation and the features used for selection
+  // never pass through it.
   virtual TrainingHistory fit_stage2(const FusionImages& train, const FusionImages& val,
-                                     const EpochFn& on_epoch = nullptr) = 0;
+                                     const EpochFn& on_epoch = nullptr,
+                                     const std::vector<InjectFn>& inject = {}) = 0;
   // Back to the state before fit_stage2 (head and branches): stage 2 did not beat stage 1.
   virtual void revert_stage2() = 0;
 

@@ -278,7 +278,7 @@ class ImageModel {
 
 // Bumped whenever ImageModel, VisionSettings, FusionModel, FusionSettings (fusion.h) or the
 // factories change; the loader refuses a library built with another version.
-inline constexpr int kVisionAbiVersion = 6;
+inline constexpr int kVisionAbiVersion = 7;
 inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
 inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
 

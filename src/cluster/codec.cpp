@@ -6,7 +6,7 @@
 #include <cstdint>  // for uint8_t
 #include <vector>
 
-#include "experiment/search_plan.h"  // for cleaning_json, cleaning_from
+#include "experiment/search_plan.h"  // for cleaning_json, cleaning_from, generated_json
 #include "woundphase/files.h"        // for file_fingerprint
 
 namespace woundphase {
@@ -98,6 +98,7 @@ nlohmann::json job_json(const JobRecord& job) {
           {"oof", rows_json(job.oof)},
           {"curve", curve},
           {"cleaning", cleaning_json(job.cleaning)},
+          {"generated", generated_json(job.generated)},
           {"tuned", job.result.tuned},
           {"weights", job.weights},
           {"seconds", job.seconds},
@@ -120,6 +121,7 @@ JobRecord job_from(const nlohmann::json& j) {
   job.test = rows_from(j.at("test"));
   job.oof = rows_from(j.at("oof"));
   job.cleaning = cleaning_from(j.at("cleaning"));
+  job.generated = generated_from(j.at("generated"), r.run, r.fold);
   r.tuned = j.at("tuned").get<std::string>();
   for (const auto& c : j.at("curve"))
     job.curve.push_back(CurvePoint{c.at(0).get<std::string>(), c.at(1).get<int>(),

@@ -147,6 +147,11 @@ std::unique_ptr<ImageInputs> prepare_images(const Dataset& data, const SearchSet
   index_settings.on_missing_image = settings.images.preprocess.on_missing_image;
   in->index = build_image_index(data, data.dir, index_settings);
   if (progress) progress({0, 0, in->index.report.summary()});
+  // Generated images before any decoding: a missing class folder is an error at once.
+  for (ImageModality m : needed)
+    in->generated[static_cast<int>(m)] =
+        load_generated(settings.images, data.schema, m, settings.images.preprocess,
+                       branch_channels(m, settings.images.preprocess));
   in->cache =
       std::make_unique<ImageCache>(data.dir, settings.images.preprocess, settings.images.cache_dir);
   const auto start = Clock::now();
@@ -263,10 +268,11 @@ FoldWork::Branch& FoldWork::branch(Modality m) {
   s.vision.threads = kNetworkThreads;
   const auto start = Clock::now();
   auto b = std::make_unique<Branch>();
-  b->trained = train_branch(data_, index, cache, m, s, settings_.tabular.sampling, fit,
-                            labels_of(fit, plan_.fit_rows, plan_.fit_labels), val,
-                            labels_of(val, plan_.val_rows, plan_.val_labels), plan_.seed, progress_,
-                            load ? "" : path, load ? path : "");
+  b->trained = train_branch(
+      data_, index, cache, m, s, images_->generated[static_cast<int>(image_modality(m))],
+      settings_.tabular.sampling, fit, labels_of(fit, plan_.fit_rows, plan_.fit_labels), val,
+      labels_of(val, plan_.val_rows, plan_.val_labels), plan_.seed, progress_, load ? "" : path,
+      load ? path : "");
   std::vector<int> rows = plan_.fit_rows;
   rows.insert(rows.end(), plan_.val_rows.begin(), plan_.val_rows.end());
   rows.insert(rows.end(), plan_.test_rows.begin(), plan_.test_rows.end());
@@ -370,7 +376,20 @@ JobRecord FoldWork::compute_image(const Combination& combo) {
   job.oof = prediction_rows(plan_, job.result.modalities, val, probs_of(val));
   job.curve = b.trained.curve;
   job.weights = cache_ != nullptr ? cache_->weights_path(plan_.run, plan_.fold, to_string(m)) : "";
+  add_branch_counts(m, &job);
   return job;
+}
+
+void FoldWork::add_branch_counts(Modality m, JobRecord* job) {
+  if (settings_.images.gen_aug_dir.empty()) return;
+  GeneratedCount c;
+  c.run = plan_.run;
+  c.fold = plan_.fold;
+  c.combination = to_string(m);
+  c.modality = to_string(m);
+  c.stage = kGeneratedBranch;
+  c.injected = branch(m).trained.generated_injected;
+  job->generated.push_back(c);
 }
 
 JobRecord FoldWork::compute_fused(const Combination& combo) {
@@ -384,6 +403,7 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
   const Metadata* meta = has_metadata ? &metadata() : nullptr;
   JobRecord job = new_record(combo, 0);
   if (meta != nullptr) job.cleaning = meta->cleaning;
+  for (Modality m : image_mods) add_branch_counts(m, &job);
 
   // The combination's samples: visit-wounds with every image modality of it.
   auto complete = [&](const std::vector<int>& rows, const std::vector<int>* labels,
@@ -566,7 +586,32 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
     const FusionImages val_images = samples(identity(val, val_labels), val, val_f);
     const FusionImages test_images = samples(identity(test, {}), test, test_f);
     log_layers(2);
-    head->fit_stage2(train_images, val_images, on_epoch(kStage2, fs.stage2_epochs));
+    // --gen-aug-dir: each image source's training batches get its modality's generated images
+    // (validation and test samples never do), counted per modality.
+    std::vector<InjectFn> inject(train_images.images.size());
+    std::vector<ClassCounts> injected(inject.size(), ClassCounts{});
+    for (size_t i = 0; i < image_mods.size(); ++i) {
+      const size_t s = has_metadata ? i + 1 : i;
+      const auto& generated = images_->generated[static_cast<int>(image_modality(image_mods[i]))];
+      if (generated)
+        inject[s] = make_injection(generated, settings_.images.gen_aug_probability,
+                                   settings_.images.gen_aug_mix, &injected[s]);
+    }
+    head->fit_stage2(train_images, val_images, on_epoch(kStage2, fs.stage2_epochs), inject);
+    if (!settings_.images.gen_aug_dir.empty()) {
+      for (size_t i = 0; i < image_mods.size(); ++i) {
+        GeneratedCount c;
+        c.run = plan_.run;
+        c.fold = plan_.fold;
+        c.combination = name;
+        c.modality = to_string(image_mods[i]);
+        c.stage = kGeneratedStage2;
+        c.injected = injected[has_metadata ? i + 1 : i];
+        job.generated.push_back(c);
+        spdlog::debug("  {} stage 2: {} generated {} images injected into training batches", name,
+                      injected_total(c.injected), c.modality);
+      }
+    }
     const Probabilities val2 = predict_images(val_images);
     const Probabilities test2 = predict_images(test_images);
     stage2.stage = kStage2;

@@ -29,6 +29,8 @@ struct ImageInputs {
   ImageIndex index;
   std::unique_ptr<ImageCache> cache;
   std::vector<ImageModality> modalities;  // the ones the search decodes
+  // --gen-aug-dir: each modality's generated images (null: none), read once for every fold.
+  std::array<std::shared_ptr<const GeneratedImages>, kNumImageModalities> generated;
   // The frames of those modalities that could not be used: missing or not files (the index) and
   // oversized or corrupt (the cache), by file name.
   std::vector<SkippedImage> skipped() const;
@@ -105,6 +107,8 @@ class FoldWork {
   JobRecord compute_image(const Combination& combo);
   JobRecord compute_fused(const Combination& combo);
   JobRecord new_record(const Combination& combo, int n_train) const;
+  // --gen-aug-dir: the generated images the fold's branch of `m` trained on, into job->generated.
+  void add_branch_counts(Modality m, JobRecord* job);
 
   const Dataset& data_;
   const SearchSettings& settings_;

@@ -49,16 +49,6 @@ std::vector<const ImageU8*> readable_crops(const ImageIndex& index, ImageCache& 
   return out;
 }
 
-// Generative augmentation's images of one modality, planar, per class.
-struct GeneratedImages {
-  std::array<std::vector<std::vector<uint8_t>>, kNumClasses> by_class;
-  size_t count() const {
-    size_t n = 0;
-    for (const auto& c : by_class) n += c.size();
-    return n;
-  }
-};
-
 // The folder of `m`'s generated images: DIR/<modality>/ when DIR has a folder per modality (a
 // modality without one gets none: empty path), else DIR itself for every modality (the layout of
 // one shared set, DIR/I, DIR/P, DIR/R).
@@ -72,7 +62,7 @@ fs::path generated_root(const std::string& dir, ImageModality m) {
 
 // Reads every PNG of ROOT/<class label>/ (sorted: directory order is not deterministic), decoded
 // and cropped as the modality's frames are.
-GeneratedImages load_generated(const ImageBranchSettings& settings, const Schema& schema,
+GeneratedImages read_generated(const ImageBranchSettings& settings, const Schema& schema,
                                ImageModality m, const PreprocessSettings& prep, int channels) {
   GeneratedImages out;
   const fs::path root = generated_root(settings.gen_aug_dir, m);
@@ -110,30 +100,6 @@ GeneratedImages load_generated(const ImageBranchSettings& settings, const Schema
   return out;
 }
 
-// Per training batch, with probability gen_aug_probability, a share gen_aug_mix of its images
-// (rounded, at least one) are replaced by generated images of their own class, drawn at random:
-// labels and weights stay. Counts what it injected into *injected.
-InjectFn make_injection(std::shared_ptr<const GeneratedImages> generated, double probability,
-                        double mix, long* injected) {
-  return [generated, probability, mix, injected](ImageBatch& batch, const std::vector<int>& labels,
-                                                 std::mt19937_64& rng) {
-    if (std::uniform_real_distribution<double>(0, 1)(rng) >= probability) return;
-    const int n = batch.count;
-    const int replace = std::max(1, static_cast<int>(std::lround(mix * n)));
-    std::vector<int> order(n);
-    for (int i = 0; i < n; ++i) order[i] = i;
-    for (int i = n; i > 1; --i) std::swap(order[i - 1], order[uniform_index(rng(), i)]);
-    for (int j = 0; j < replace && j < n; ++j) {
-      const int at = order[j];
-      const auto& pool = generated->by_class[labels[at]];
-      if (pool.empty()) continue;
-      const auto& image = pool[uniform_index(rng(), pool.size())];
-      std::copy(image.begin(), image.end(), batch.image(at));
-      ++*injected;
-    }
-  };
-}
-
 // Augmentation works on interleaved images: each planar image is converted and back.
 AugmentFn make_augment(const AugmentSettings& aug) {
   return [aug](ImageBatch& batch, std::mt19937_64& rng) {
@@ -159,9 +125,11 @@ void save_curve(const std::string& path, const TrainedBranch& branch) {
   for (const CurvePoint& c : branch.curve)
     points.push_back(
         {{"epoch", c.epoch}, {"loss", c.loss}, {"val_loss", c.val_loss}, {"val_qwk", c.val_qwk}});
-  write_file_atomically(
-      path + kCurveSuffix,
-      nlohmann::json({{"best_val_qwk", branch.best_val_qwk}, {"curve", points}}).dump());
+  write_file_atomically(path + kCurveSuffix,
+                        nlohmann::json({{"best_val_qwk", branch.best_val_qwk},
+                                        {"curve", points},
+                                        {"generated_injected", branch.generated_injected}})
+                            .dump());
 }
 
 void load_curve(const std::string& path, TrainedBranch* branch) {
@@ -170,6 +138,9 @@ void load_curve(const std::string& path, TrainedBranch* branch) {
   if (j.is_discarded() || !j.contains("curve"))
     throw InputError(fmt::format("{}{}: not a branch curve file", path, kCurveSuffix));
   branch->best_val_qwk = j.at("best_val_qwk").get<double>();
+  // (Absent from curves saved before the counts were kept: none recorded.)
+  if (j.contains("generated_injected"))
+    branch->generated_injected = j.at("generated_injected").get<ClassCounts>();
   for (const auto& c : j.at("curve"))
     branch->curve.push_back(CurvePoint{to_string(branch->modality), c.at("epoch").get<int>(),
                                        c.at("loss").get<double>(), c.at("val_loss").get<double>(),
@@ -177,6 +148,42 @@ void load_curve(const std::string& path, TrainedBranch* branch) {
 }
 
 }  // namespace
+
+std::shared_ptr<const GeneratedImages> load_generated(const ImageBranchSettings& settings,
+                                                      const Schema& schema, ImageModality m,
+                                                      const PreprocessSettings& prep,
+                                                      int channels) {
+  if (settings.gen_aug_dir.empty()) return nullptr;
+  auto generated =
+      std::make_shared<const GeneratedImages>(read_generated(settings, schema, m, prep, channels));
+  const auto& g = generated->by_class;
+  spdlog::debug("  {}: {} generated images ({} {}, {} {}, {} {})", to_string(m), generated->count(),
+                g[0].size(), schema.class_labels[0], g[1].size(), schema.class_labels[1],
+                g[2].size(), schema.class_labels[2]);
+  if (generated->count() == 0) return nullptr;
+  return generated;
+}
+
+InjectFn make_injection(std::shared_ptr<const GeneratedImages> generated, double probability,
+                        double mix, ClassCounts* injected) {
+  return [generated, probability, mix, injected](ImageBatch& batch, const std::vector<int>& labels,
+                                                 std::mt19937_64& rng) {
+    if (std::uniform_real_distribution<double>(0, 1)(rng) >= probability) return;
+    const int n = batch.count;
+    const int replace = std::max(1, static_cast<int>(std::lround(mix * n)));
+    std::vector<int> order(n);
+    for (int i = 0; i < n; ++i) order[i] = i;
+    for (int i = n; i > 1; --i) std::swap(order[i - 1], order[uniform_index(rng(), i)]);
+    for (int j = 0; j < replace && j < n; ++j) {
+      const int at = order[j];
+      const auto& pool = generated->by_class[labels[at]];
+      if (pool.empty()) continue;
+      const auto& image = pool[uniform_index(rng(), pool.size())];
+      std::copy(image.begin(), image.end(), batch.image(at));
+      ++(*injected)[labels[at]];
+    }
+  };
+}
 
 ImageModality image_modality(Modality m) {
   return static_cast<ImageModality>(static_cast<int>(m) - 1);
@@ -275,6 +282,7 @@ bool branch_saved(const std::string& path) {
 
 TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCache& cache,
                            Modality modality, const ImageBranchSettings& settings,
+                           const std::shared_ptr<const GeneratedImages>& generated,
                            const SamplingSettings& sampling, const std::vector<int>& fit_rows,
                            const std::vector<int>& fit_labels, const std::vector<int>& val_rows,
                            const std::vector<int>& val_labels, unsigned long long seed,
@@ -319,24 +327,14 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
                   e.improved ? " *" : "");
   };
   if (settings.augment.any()) hooks.augment = make_augment(settings.augment);
-  long injected = 0;
-  if (!settings.gen_aug_dir.empty()) {
-    auto generated = std::make_shared<const GeneratedImages>(
-        load_generated(settings, data.schema, m, cache.settings(), channels));
-    const auto& g = generated->by_class;
-    spdlog::debug("  {}: {} generated images ({} {}, {} {}, {} {})", to_string(m),
-                  generated->count(), g[0].size(), data.schema.class_labels[0], g[1].size(),
-                  data.schema.class_labels[1], g[2].size(), data.schema.class_labels[2]);
-    if (generated->count() > 0)
-      hooks.inject = make_injection(std::move(generated), settings.gen_aug_probability,
-                                    settings.gen_aug_mix, &injected);
-  }
+  if (generated)
+    hooks.inject = make_injection(generated, settings.gen_aug_probability, settings.gen_aug_mix,
+                                  &branch.generated_injected);
   const TrainingHistory history = branch.model->fit(fit, val, vs, hooks);
-  branch.generated_injected = injected;
   if (!settings.gen_aug_dir.empty())
     spdlog::debug(
         "  {}: {} generated images injected into training batches (never validation or test)",
-        to_string(m), injected);
+        to_string(m), injected_total(branch.generated_injected));
   if (history.best_epoch > 0) branch.best_val_qwk = history.epochs[history.best_epoch - 1].val_qwk;
   if (!save_weights.empty()) {
     std::error_code ec;

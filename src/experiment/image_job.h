@@ -5,7 +5,8 @@
 // of the fold.
 #pragma once
 
-#include <memory>  // for unique_ptr
+#include <array>
+#include <memory>  // for unique_ptr, shared_ptr
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -51,19 +52,47 @@ LabelledImages gather_samples(const std::vector<SampleRef>& refs, const std::vec
                               const ImageIndex& index, ImageCache& cache, ImageModality m,
                               int channels);
 
+// Generative augmentation's images of one modality (--gen-aug-dir), planar, per class.
+struct GeneratedImages {
+  std::array<std::vector<std::vector<uint8_t>>, kNumClasses> by_class;
+  size_t count() const {
+    size_t n = 0;
+    for (const auto& c : by_class) n += c.size();
+    return n;
+  }
+};
+
+// The generated images of `m`, decoded and cropped as its frames are (channels: the branch's):
+// every PNG of DIR/<modality>/<class label>/, or of DIR/<class label>/ when DIR has no folder per
+// modality (one set for every modality). nullptr without --gen-aug-dir, for a modality without
+// its folder, or when the folders hold no image. InputError naming the folder when a class folder
+// is missing or a file cannot be used.
+std::shared_ptr<const GeneratedImages> load_generated(const ImageBranchSettings& settings,
+                                                      const Schema& schema, ImageModality m,
+                                                      const PreprocessSettings& prep, int channels);
+
+// Per training batch, with probability `probability`, a share `mix` of its images (rounded, at
+// least one) are replaced by generated images of their own class, drawn at random: labels and
+// weights stay. Adds what it injected, per class, to *injected.
+InjectFn make_injection(std::shared_ptr<const GeneratedImages> generated, double probability,
+                        double mix, ClassCounts* injected);
+
 struct TrainedBranch {
   Modality modality = Modality::kThermalMap;
   std::unique_ptr<ImageModel> model;
   std::vector<CurvePoint> curve;  // its training (empty when loaded without a stored curve)
   double best_val_qwk = 0;        // of the restored epoch (model selection of the fold)
-  long generated_injected = 0;    // generated images put into its training batches (--gen-aug-dir)
+  // Generated images put into its training batches per class (--gen-aug-dir).
+  ClassCounts generated_injected{};
 };
 
 // Trains the branch of `modality` on `fit_rows` (resampled per `sampling`) with early stopping on
-// `val_rows`; with `load_weights` the saved network (and its curve, from the sidecar file) is
-// loaded instead. With `save_weights` the network and its curve are saved (atomically).
+// `val_rows`, `generated` (may be null) injected into its training batches; with `load_weights`
+// the saved network (and its curve and counts, from the sidecar file) is loaded instead. With
+// `save_weights` the network and its curve are saved (atomically).
 TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCache& cache,
                            Modality modality, const ImageBranchSettings& settings,
+                           const std::shared_ptr<const GeneratedImages>& generated,
                            const SamplingSettings& sampling, const std::vector<int>& fit_rows,
                            const std::vector<int>& fit_labels, const std::vector<int>& val_rows,
                            const std::vector<int>& val_labels, unsigned long long seed,

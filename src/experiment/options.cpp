@@ -87,7 +87,7 @@ const OptionTable<ImageBranchSettings>& image_branch_options() {
           "pre-generated training images: DIR/<modality>/I|P|R/ (a modality without its folder "
           "gets none) or DIR/I|P|R/ for every modality; never validation or test");
     t.add("--gen-aug-probability", &S::gen_aug_probability,
-          "chance that a training batch gets generated images (stage 2 excluded)")
+          "chance that a training batch (branch or stage 2) gets generated images")
         .range(0, 1);
     t.add("--gen-aug-mix", &S::gen_aug_mix,
           "share of such a batch's images replaced by generated ones of the same class")

@@ -24,6 +24,7 @@ namespace woundphase {
 namespace {
 constexpr char kCleaningFile[] = "cleaning.csv";
 constexpr char kTuningFile[] = "tuning.csv";
+constexpr char kGeneratedFile[] = "generated_images.csv";
 }  // namespace
 }  // namespace woundphase
 
@@ -130,6 +131,25 @@ std::string stage_tables(const SearchResult& result) {
       out += "\n";
     }
   }
+  return out;
+}
+
+// generated_images.csv: per (run, fold), each image branch's then each stage 2's generated images
+// per modality and class; sorted, so the bytes do not depend on which job finished first.
+std::string generated_csv(const Dataset& data, const SearchResult& result) {
+  auto rows = result.generated;
+  std::stable_sort(rows.begin(), rows.end(), [](const GeneratedCount& a, const GeneratedCount& b) {
+    const int a_stage = a.stage == kGeneratedBranch ? 0 : 1;  // branches first
+    const int b_stage = b.stage == kGeneratedBranch ? 0 : 1;
+    return std::tie(a.run, a.fold, a_stage, a.combination, a.modality) <
+           std::tie(b.run, b.fold, b_stage, b.combination, b.modality);
+  });
+  std::string out = "run,fold,combination,modality,stage,class,injected\n";
+  for (const GeneratedCount& g : rows)
+    for (int c = 0; c < kNumClasses; ++c)
+      out +=
+          fmt::format("{},{},{},{},{},{},{}\n", g.run, g.fold, csv_field(g.combination), g.modality,
+                      g.stage, csv_field(data.schema.class_labels[c]), g.injected[c]);
   return out;
 }
 
@@ -318,6 +338,8 @@ SearchRanking write_search_outputs(const Dataset& data, const SearchResult& resu
   }
   if (!result.cleaning.empty())
     write_file_atomically((dir / kCleaningFile).string(), cleaning_csv(data, result));
+  if (!result.generated.empty())
+    write_file_atomically((dir / kGeneratedFile).string(), generated_csv(data, result));
   std::string tuning = "run,fold,modalities,trials,seconds,inner_qwk,decision,config\n";
   bool tuned = false;
   for (const auto& f : result.folds) {

@@ -215,11 +215,42 @@ std::vector<CleaningRow> cleaning_from(const nlohmann::json& j) {
   return out;
 }
 
+nlohmann::json generated_json(const std::vector<GeneratedCount>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const GeneratedCount& c : rows)
+    out.push_back({c.combination, c.modality, c.stage, c.injected});
+  return out;
+}
+
+std::vector<GeneratedCount> generated_from(const nlohmann::json& j, int run, int fold) {
+  std::vector<GeneratedCount> out;
+  for (const auto& e : j) {
+    GeneratedCount c;
+    c.run = run;
+    c.fold = fold;
+    c.combination = e.at(0).get<std::string>();
+    c.modality = e.at(1).get<std::string>();
+    c.stage = e.at(2).get<std::string>();
+    c.injected = e.at(3).get<ClassCounts>();
+    out.push_back(c);
+  }
+  return out;
+}
+
 void append_job(const JobRecord& job, SearchResult* result) {
   result->folds.push_back(job.result);
   result->predictions.insert(result->predictions.end(), job.test.begin(), job.test.end());
   result->oof_predictions.insert(result->oof_predictions.end(), job.oof.begin(), job.oof.end());
   for (const CurvePoint& point : job.curve) result->curves.emplace_back(job.result, point);
+  // A (run, fold)'s image branch is shared by its combinations: its counts once.
+  for (const GeneratedCount& c : job.generated) {
+    const bool seen = std::any_of(
+        result->generated.begin(), result->generated.end(), [&](const GeneratedCount& g) {
+          return g.run == c.run && g.fold == c.fold && g.stage == c.stage &&
+                 g.combination == c.combination && g.modality == c.modality;
+        });
+    if (!seen) result->generated.push_back(c);
+  }
   // A (run, fold)'s metadata branch is shared by its combinations: its verdicts once.
   if (job.cleaning.empty()) return;
   const CleaningRow& first = job.cleaning.front();

@@ -44,6 +44,9 @@ class SearchPlan {
 // Label-cleaning verdicts as JSON (the store and the MPI codec keep them so).
 nlohmann::json cleaning_json(const std::vector<CleaningRow>& rows);
 std::vector<CleaningRow> cleaning_from(const nlohmann::json& j);
+// Generated-image counts as JSON (the same two keep them), without run and fold: the job's.
+nlohmann::json generated_json(const std::vector<GeneratedCount>& rows);
+std::vector<GeneratedCount> generated_from(const nlohmann::json& j, int run, int fold);
 
 // Appends a finished job's fold result, predictions and curve to `result`.
 void append_job(const JobRecord& job, SearchResult* result);

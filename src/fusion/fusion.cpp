@@ -50,6 +50,7 @@ constexpr uint64_t kStage1Salt = 12;         // stage-1 dropout
 constexpr uint64_t kStage1ShuffleSalt = 13;  // stage-1 epoch order
 constexpr uint64_t kStage2Salt = 14;         // stage-2 dropout (head and branches)
 constexpr uint64_t kStage2ShuffleSalt = 15;  // stage-2 epoch order
+constexpr uint64_t kStage2InjectSalt = 16;   // stage-2 generated-image injection
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
@@ -283,8 +284,9 @@ class TorchFusionModel final : public FusionModel {
     return without_backtrace([&] { return predict_impl(features); });
   }
   TrainingHistory fit_stage2(const FusionImages& train, const FusionImages& val,
-                             const EpochFn& on_epoch) override {
-    return without_backtrace([&] { return fit_stage2_impl(train, val, on_epoch); });
+                             const EpochFn& on_epoch,
+                             const std::vector<InjectFn>& inject) override {
+    return without_backtrace([&] { return fit_stage2_impl(train, val, on_epoch, inject); });
   }
   void revert_stage2() override {
     without_backtrace([&] {
@@ -730,7 +732,7 @@ class TorchFusionModel final : public FusionModel {
   }
 
   TrainingHistory fit_stage2_impl(const FusionImages& train, const FusionImages& val,
-                                  const EpochFn& on_epoch) {
+                                  const EpochFn& on_epoch, const std::vector<InjectFn>& inject) {
     const auto start = Clock::now();
     stage2_start_ = snapshot(/*with_branches=*/true);
     if (settings_.stage2_epochs == 0) return {};  // no stage 2
@@ -741,6 +743,9 @@ class TorchFusionModel final : public FusionModel {
           to_string(settings_.kind)));
     check_images(train, "stage-2 training", true);
     check_images(val, "stage-2 validation", true);
+    if (!inject.empty() && inject.size() != sources_.size())
+      throw std::logic_error(fmt::format("fit_stage2: {} inject hooks for {} sources",
+                                         inject.size(), sources_.size()));
     if (train.fixed.count < 2) throw InputError("stage-2 training: at least 2 samples are needed");
     torch::set_num_threads(settings_.threads);
     at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
@@ -770,6 +775,10 @@ class TorchFusionModel final : public FusionModel {
         torch_branches_[s]->seed_training(
             mix_seed(mix_seed(settings_.seed, kStage2Salt), static_cast<uint64_t>(s)));
     std::mt19937_64 rng(mix_seed(settings_.seed, kStage2ShuffleSalt));
+    // Injection draws from its own stream: the epochs' order is the same with or without it.
+    std::mt19937_64 inject_rng(mix_seed(settings_.seed, kStage2InjectSalt));
+    ImageBatch injected;
+    std::vector<int> injected_labels;
     torch::optim::Adam optimizer(params, torch::optim::AdamOptions(settings_.stage2_learning_rate)
                                              .weight_decay(settings_.weight_decay));
     const auto b = static_cast<size_t>(settings_.batch_size);
@@ -810,7 +819,23 @@ class TorchFusionModel final : public FusionModel {
             }
           TorchBranch& branch = *torch_branches_[s];
           const auto m = static_cast<int>(owner.size());
-          const torch::Tensor e = branch.embed_tensor(branch.input(pixels.data(), m));
+          const uint8_t* batch_pixels = pixels.data();
+          if (!inject.empty() && inject[s]) {
+            // The batch's images as an ImageBatch (its pixels moved in and back, not copied),
+            // each with its sample's label: generated images replace views of their own class.
+            injected.count = m;
+            injected.size = images.size;
+            injected.channels = images.channels;
+            injected.pixels.swap(pixels);
+            injected_labels.clear();
+            for (int64_t j : owner) injected_labels.push_back(train.fixed.labels[batch[j]]);
+            inject[s](injected, injected_labels, inject_rng);
+            if (injected.count != m || injected.pixels.size() != bytes * m)
+              throw std::logic_error("the inject hook changed the batch's shape");
+            pixels.swap(injected.pixels);
+            batch_pixels = pixels.data();
+          }
+          const torch::Tensor e = branch.embed_tensor(branch.input(batch_pixels, m));
           const torch::Tensor p = torch::softmax(branch.classify(e), 1);
           const torch::Tensor owner_idx = torch::tensor(owner, torch::kLong).to(device_);
           const auto options = torch::TensorOptions(torch::kDouble).device(device_);

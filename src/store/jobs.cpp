@@ -7,7 +7,7 @@
 #include <mutex>  // for recursive_mutex, lock_guard
 #include <nlohmann/json.hpp>
 
-#include "experiment/search_plan.h"  // for cleaning_json, cleaning_from
+#include "experiment/search_plan.h"  // for cleaning_json, cleaning_from, generated_json
 #include "store/sqlite.h"
 #include "woundphase/store.h"
 
@@ -112,6 +112,10 @@ std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& m
                "SELECT config FROM tuning WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
   tl.bind(1, run).bind(2, fold).bind(3, modalities);
   if (tl.step()) job.result.tuned = tl.text(0);
+  Statement gl(impl_->db,
+               "SELECT rows FROM generated WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+  gl.bind(1, run).bind(2, fold).bind(3, modalities);
+  if (gl.step()) job.generated = generated_from(nlohmann::json::parse(gl.text(0)), run, fold);
   return job;
 }
 
@@ -241,6 +245,17 @@ void Store::save_job(const JobRecord& job) {
           .bind(2, r.fold)
           .bind(3, r.modalities)
           .bind(4, r.tuned)
+          .run();
+    Statement gdel(impl_->db,
+                   "DELETE FROM generated WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
+    gdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
+    if (!job.generated.empty())
+      Statement(impl_->db,
+                "INSERT INTO generated(run, fold, modalities, rows) VALUES(?1, ?2, ?3, ?4)")
+          .bind(1, r.run)
+          .bind(2, r.fold)
+          .bind(3, r.modalities)
+          .bind(4, generated_json(job.generated).dump())
           .run();
     static int saves = 0;
     test_kill_point("commit", saves++);

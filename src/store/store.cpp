@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS cleaning(
 CREATE TABLE IF NOT EXISTS tuning(
   run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, config TEXT NOT NULL,
   PRIMARY KEY(run, fold, modalities));
+CREATE TABLE IF NOT EXISTS generated(
+  run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, rows TEXT NOT NULL,
+  PRIMARY KEY(run, fold, modalities));
 CREATE TABLE IF NOT EXISTS curves(
   run INTEGER NOT NULL, fold INTEGER NOT NULL, modalities TEXT NOT NULL, component TEXT NOT NULL,
   epoch INTEGER NOT NULL, loss REAL, val_loss REAL, val_qwk REAL,
@@ -184,14 +187,14 @@ void Store::clear_jobs() {
   exec(
       impl_->db,
       "BEGIN; DELETE FROM predictions; DELETE FROM jobs; DELETE FROM cleaning; DELETE FROM tuning; "
-      "COMMIT;");
+      "DELETE FROM generated; COMMIT;");
 }
 
 void Store::clear_all() {
   const std::lock_guard<std::recursive_mutex> writing(write_lock());
   exec(impl_->db,
        "BEGIN; DELETE FROM predictions; DELETE FROM jobs; DELETE FROM splits; DELETE FROM meta; "
-       "DELETE FROM cleaning; DELETE FROM tuning; COMMIT;");
+       "DELETE FROM cleaning; DELETE FROM tuning; DELETE FROM generated; COMMIT;");
   set_meta("store_format", kStoreFormat);
 }
 

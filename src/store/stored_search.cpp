@@ -170,9 +170,9 @@ SearchResult run_stored_search(const Dataset& data, const SearchSettings& settin
     fs::remove_all(fs::path(out_dir) / kImageCacheDir, ec);
     fs::remove_all(fs::path(out_dir) / kModelsDir, ec);
     // results.csv first: without it the folder never looks like a complete run.
-    for (const char* f :
-         {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv", "splits.csv",
-          "settings.json", "comparisons.csv", "complementarity.csv", "cleaning.csv", "tuning.csv"})
+    for (const char* f : {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
+                          "splits.csv", "settings.json", "comparisons.csv", "complementarity.csv",
+                          "cleaning.csv", "tuning.csv", "generated_images.csv"})
       fs::remove(fs::path(out_dir) / f, ec);
   }
 

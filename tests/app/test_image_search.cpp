@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -37,6 +38,8 @@ TEST(ImageSearch, ThermalMapCrossValidationEndToEndAndResumesIdentically) {
   EXPECT_NE(r.output.find("thermal_map epoch 1"), std::string::npos);
   const auto results = lines(slurp(base + "/a/results.csv"));
   ASSERT_EQ(results.size(), 3U);
+  // Without --gen-aug-dir nothing is generated and no count file is written.
+  EXPECT_FALSE(fs::exists(base + "/a/generated_images.csv"));
   EXPECT_EQ(results[1].rfind("thermal_map,", 0), 0U);
   // Only visit-wounds with a thermal image are evaluated for thermal_map; metadata sees them all.
   std::set<std::string> thermal_rows, metadata_rows;
@@ -124,6 +127,16 @@ TEST(ImageSearch, GeneratedImagesJoinTrainingOnlyAndNeedAFolderPerClass) {
       << r.output;
   EXPECT_NE(r.output.find("generated images injected into training batches"), std::string::npos)
       << r.output;
+  // The branch's counts are stored: per fold and class, > 0 in every fold.
+  const auto stored = lines(slurp(base + "/o/generated_images.csv"));
+  ASSERT_EQ(stored.size(), 1U + 2U * 3U);
+  for (int fold = 0; fold < 2; ++fold) {
+    long sum = 0;
+    for (size_t i = 1; i < stored.size(); ++i)
+      if (stored[i].rfind("0," + std::to_string(fold) + ",thermal_map,thermal_map,branch,", 0) == 0)
+        sum += std::stol(stored[i].substr(stored[i].rfind(',') + 1));
+    EXPECT_GT(sum, 0) << "fold " << fold;
+  }
   // Test predictions are still one per visit-wound with an image: nothing generated is evaluated.
   const auto preds = lines(slurp(base + "/o/predictions.csv"));
   std::set<std::string> keys(preds.begin() + 1, preds.end());
@@ -132,13 +145,45 @@ TEST(ImageSearch, GeneratedImagesJoinTrainingOnlyAndNeedAFolderPerClass) {
   fs::create_directories(base + "/per/thermal_map");
   for (const char* c : {"I", "P", "R"})
     fs::copy(base + "/gen/" + c, base + "/per/thermal_map/" + c);
-  r = run_cli("search --data " + base +
-              "/study --modalities thermal_map,depth_map --cv-folds 2 --image-size 32 --epochs 1 "
-              "-v 2 --gen-aug-probability 1 --gen-aug-dir " +
-              base + "/per --out " + base + "/o3");
+  // A fused combination with stage 2: its batches get them too; counts stored per fold, stage,
+  // modality and class; the same bytes on 1 and 2 threads.
+  const std::string fused = "search --data " + base +
+                            "/study --modalities thermal_map+depth_map --cv-folds 2 "
+                            "--image-size 32 --epochs 1 --stage2-epochs 1 -v 2 "
+                            "--gen-aug-probability 1 --gen-aug-dir " +
+                            base + "/per --out ";
+  r = run_cli(fused + base + "/o3 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("thermal_map: 6 generated images"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("depth_map: 0 generated images"), std::string::npos) << r.output;
+  // (combination, modality, stage) -> injected, summed over folds and classes.
+  std::map<std::string, long> injected;
+  const auto counts = lines(slurp(base + "/o3/generated_images.csv"));
+  ASSERT_FALSE(counts.empty());
+  EXPECT_EQ(counts[0], "run,fold,combination,modality,stage,class,injected");
+  for (size_t i = 1; i < counts.size(); ++i) {
+    std::vector<std::string> f;
+    std::stringstream line(counts[i]);
+    for (std::string cell; std::getline(line, cell, ',');) f.push_back(cell);
+    ASSERT_EQ(f.size(), 7U) << counts[i];
+    injected[f[2] + " " + f[3] + " " + f[4]] += std::stol(f[6]);
+  }
+  // 2 folds x 2 branches x 3 classes, 2 folds x 2 stage-2 modalities x 3 classes.
+  EXPECT_EQ(counts.size(), 1U + 12U + 12U);
+  EXPECT_GT(injected["thermal_map thermal_map branch"], 0);
+  EXPECT_GT(injected["thermal_map+depth_map thermal_map stage2"], 0);
+  EXPECT_EQ(injected["depth_map depth_map branch"], 0);
+  EXPECT_EQ(injected["thermal_map+depth_map depth_map stage2"], 0);
+  EXPECT_EQ(injected.size(), 4U);
+  // Resumed from the store (every job finished), the counts come back as they were.
+  r = run_cli(fused + base + "/o3 --threads 1 --resume auto");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(stored)"), std::string::npos) << r.output;
+  EXPECT_EQ(lines(slurp(base + "/o3/generated_images.csv")), counts);
+  r = run_cli(fused + base + "/o4 --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* f : {"generated_images.csv", "predictions.csv", "training_curves.csv"})
+    EXPECT_EQ(slurp(base + "/o3/" + f), slurp(base + "/o4/" + f)) << f;
   fs::remove_all(base + "/gen/R");
   r = run_cli(args + base + "/o2");
   EXPECT_EQ(r.exit_code, 2);

@@ -9,7 +9,9 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>  // for function
+#include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -594,6 +596,65 @@ TEST(FusionStage2, SameSeedSameModelAndCheckpointsRoundTrip) {
   // A model over other sources cannot load it.
   auto other = create_fusion_model(s, image_sources(1), {nullptr, branches[0].get()});
   EXPECT_NE(error_of([&] { other->load(path); }).find(path), std::string::npos);
+}
+
+TEST(FusionStage2, InjectionSeesTrainingBatchesOnlyWithTheirSamplesLabels) {
+  const FusionImages train = image_samples(30, 1, 7), val = image_samples(15, 1, 8);
+  const auto branches = trained_branches(train);
+  const FusionSettings s = stage2_settings(FusionKind::kFeatureConcat);
+  // Every image by its bytes: the training images with their sample's label, the validation ones.
+  std::map<std::string, int> train_label;
+  std::set<std::string> val_images;
+  const LabelledImages& t = train.images[1];
+  auto bytes_of = [](const ImageBatch& b, int i) {
+    return std::string(reinterpret_cast<const char*>(b.image(i)), b.image_bytes());
+  };
+  for (int i = 0; i < t.images.count; ++i)
+    train_label[bytes_of(t.images, i)] = train.fixed.labels[t.groups[i]];
+  for (int i = 0; i < val.images[1].images.count; ++i)
+    val_images.insert(bytes_of(val.images[1].images, i));
+
+  auto run = [&](bool replace, long* seen, bool* wrong) {
+    auto model = create_fusion_model(s, image_sources(1), with_metadata(branches));
+    model->fit_stage1(model->features(train), model->features(val));
+    std::vector<InjectFn> inject(2);  // metadata: none
+    inject[1] = [&](ImageBatch& batch, const std::vector<int>& labels, std::mt19937_64&) {
+      ASSERT_EQ(static_cast<int>(labels.size()), batch.count);
+      for (int i = 0; i < batch.count; ++i) {
+        const std::string b = bytes_of(batch, i);
+        const auto it = train_label.find(b);
+        if (it == train_label.end() || it->second != labels[i] || val_images.count(b) > 0)
+          *wrong = true;
+        ++*seen;
+        if (replace) std::fill(batch.image(i), batch.image(i) + batch.image_bytes(), 0);
+      }
+    };
+    const TrainingHistory h = model->fit_stage2(train, val, nullptr, inject);
+    return std::make_pair(h, model->predict_images(val));
+  };
+  auto [plain, plain_val] = [&] {
+    auto model = create_fusion_model(s, image_sources(1), with_metadata(branches));
+    model->fit_stage1(model->features(train), model->features(val));
+    const TrainingHistory h = model->fit_stage2(train, val);
+    return std::make_pair(h, model->predict_images(val));
+  }();
+  long seen = 0;
+  bool wrong = false;
+  const auto [looked, looked_val] = run(false, &seen, &wrong);
+  EXPECT_FALSE(wrong) << "a batch image that is not a training image of that label";
+  // Every training image once per epoch (the last lone sample of an epoch aside: 30 samples in
+  // batches of 16 leave none), nothing else.
+  ASSERT_EQ(looked.epochs.size(), 2u);
+  EXPECT_EQ(seen, 2L * t.images.count);
+  // A hook that changes nothing changes nothing: the same losses and predictions.
+  for (size_t e = 0; e < plain.epochs.size(); ++e)
+    EXPECT_EQ(looked.epochs[e].train_loss, plain.epochs[e].train_loss);
+  EXPECT_EQ(looked_val, plain_val);
+  // One that blanks every image trains on something else.
+  long seen2 = 0;
+  const auto [blanked, blanked_val] = run(true, &seen2, &wrong);
+  EXPECT_NE(blanked.epochs[0].train_loss, plain.epochs[0].train_loss);
+  EXPECT_NE(blanked_val, plain_val);
 }
 
 TEST(FusionStage2, FrozenBranchesTrainTheHeadAloneAndImagesAreChecked) {
