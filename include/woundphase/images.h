@@ -311,16 +311,28 @@ class ImageCache {
 
 // ---- Augmentation (training only) --------------------------------------------------------------
 
+// Applied in this order, each drawing only when it is on: flips, rotation, rot90, zoom-crop,
+// brightness/contrast/noise, cutout.
 struct AugmentSettings {
   bool flips = false;       // horizontal and vertical flips, each with probability 1/2
   double rotation_deg = 0;  // [0, 45] uniform rotation in +-rotation_deg, zero fill
   double brightness = 0;    // [0, 1] additive shift uniform in +-brightness * 255
   double contrast = 0;      // [0, 1] factor uniform in 1 +- contrast, around the mean
   double noise = 0;         // [0, 1] Gaussian noise, sd = noise * 255
+  // The predecessor's recipe (VisionSettings' --aug-rot90, --aug-zoom, --aug-cutout):
+  double rot90 = 0;   // [0, 1] probability of turning by 90, 180 or 270 degrees (equally likely)
+  double zoom = 0;    // [0, 0.5] crop a side share 1 - u * zoom (u uniform in [0, 1]) at a uniform
+                      // position, resized back to the image's size (bilinear)
+  double cutout = 0;  // [0, 0.5] one square of this share of the area, at a uniform position
+                      // inside the image, set to 0
   bool any() const;
   void validate() const;
   static AugmentSettings training();  // flips, +-10 deg, 0.1, 0.1, 0.02
 };
+
+// `image` turned counter-clockwise by quarter_turns x 90 degrees (numpy's rot90): a W x H image
+// becomes H x W after an odd number of turns. Any integer (negative: clockwise).
+ImageU8 rotate90(const ImageU8& image, int quarter_turns);
 
 // A randomly transformed copy; the input itself when nothing is asked. The draws come from `rng`
 // through the library's own transforms of its output, so a seed gives the same pixels everywhere.

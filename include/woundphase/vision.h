@@ -142,6 +142,12 @@ struct VisionSettings {
   double grad_clip = 0;          // clip the gradients' global L2 norm to this; 0 = off
   double lr_plateau_factor = 0;  // multiply the rate by this after a plateau; 0 = constant rate
   int lr_plateau_patience = 2;   // epochs without a lower validation loss that make a plateau
+  // ... and its augmentations of training images (images.h, AugmentSettings: rot90, zoom,
+  // cutout): declared here so that they take per-modality values like every network knob; the
+  // trainer does not read them, the caller's augment hook applies them.
+  double aug_rot90 = 0;
+  double aug_zoom = 0;
+  double aug_cutout = 0;
   uint64_t seed = 42;
   int threads = 2;
   VisionDevice device = VisionDevice::kCpu;  // see above
@@ -278,7 +284,7 @@ class ImageModel {
 
 // Bumped whenever ImageModel, VisionSettings, FusionModel, FusionSettings (fusion.h) or the
 // factories change; the loader refuses a library built with another version.
-inline constexpr int kVisionAbiVersion = 7;
+inline constexpr int kVisionAbiVersion = 8;
 inline constexpr char kVisionLibraryName[] = "libwoundphase_vision.so";
 inline constexpr char kVisionLibraryEnv[] = "WOUNDPHASE_VISION_LIB";
 

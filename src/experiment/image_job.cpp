@@ -326,7 +326,11 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
                   to_string(m), e.epoch, e.train_loss, e.val_loss, e.val_qwk,
                   e.improved ? " *" : "");
   };
-  if (settings.augment.any()) hooks.augment = make_augment(settings.augment);
+  AugmentSettings augment = settings.augment;
+  augment.rot90 = vs.aug_rot90;
+  augment.zoom = vs.aug_zoom;
+  augment.cutout = vs.aug_cutout;
+  if (augment.any()) hooks.augment = make_augment(augment);
   if (generated)
     hooks.inject = make_injection(generated, settings.gen_aug_probability, settings.gen_aug_mix,
                                   &branch.generated_injected);

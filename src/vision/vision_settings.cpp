@@ -37,6 +37,9 @@ constexpr int kMaxProjectionWidth = 4096;
 constexpr double kMaxLabelSmoothing = 0.5;
 constexpr double kMaxMixup = 10;
 constexpr double kMaxGradClip = 1e6;
+// Bounds of AugmentSettings' (images.h): at most half the side cropped away, half the area cut.
+constexpr double kMaxZoom = 0.5;
+constexpr double kMaxCutout = 0.5;
 
 constexpr std::array<std::pair<const char*, BackboneKind>, 7> kBackbones = {{
     {"simple", BackboneKind::kSimple},
@@ -234,6 +237,17 @@ const OptionTable<VisionSettings>& vision_options() {
     t.add("--lr-plateau-patience", &S::lr_plateau_patience,
           "epochs without a lower validation loss that make a plateau")
         .range(1, kMaxEpochs);
+    t.add("--aug-rot90", &S::aug_rot90,
+          "probability that a training image turns by 90, 180 or 270 degrees; 0 = off")
+        .range(0, 1);
+    t.add("--aug-zoom", &S::aug_zoom,
+          "zoom-crop: a training image is cropped to a side share 1 - u * S (u uniform) at a "
+          "random position and resized back; 0 = off")
+        .range(0, kMaxZoom);
+    t.add("--aug-cutout", &S::aug_cutout,
+          "share of a training image's area blanked (set to 0) by one square at a random "
+          "position; 0 = off")
+        .range(0, kMaxCutout);
     t.add("--seed", &S::seed, "weights, shuffling, dropout, augmentation").run_context();
     t.add("--threads", &S::threads, "libtorch intra-op threads")
         .range(1, kMaxThreads)

@@ -100,6 +100,29 @@ TEST(PerModality, TheCommandLineChecksEachModalitysValueBeforeTraining) {
   const auto& images = settings.at("settings").at("images");
   EXPECT_EQ(images.at("per_modality").at("depth_rgb").at("projection"), "16");
   EXPECT_EQ(images.at("projection"), "none");
+  EXPECT_EQ(images.at("aug_cutout"), 0.0);
+
+  // An augmentation for one modality: its branch trains on other pixels, the other's does not.
+  const auto aug = testing::run_cli(search +
+                                    "--projection depth_rgb=16 --aug-cutout thermal_map=0.5 "
+                                    "--aug-rot90 thermal_map=1 --out " +
+                                    dir + "/aug");
+  ASSERT_EQ(aug.exit_code, 0) << aug.output;
+  const auto aug_images =
+      nlohmann::json::parse(testing::slurp(dir + "/aug/settings.json")).at("settings").at("images");
+  EXPECT_EQ(aug_images.at("per_modality").at("thermal_map").at("aug_cutout"), 0.5);
+  EXPECT_EQ(aug_images.at("per_modality").at("thermal_map").at("aug_rot90"), 1.0);
+  EXPECT_EQ(aug_images.at("aug_cutout"), 0.0);
+  auto curve_rows = [&](const std::string& run, const std::string& modality) {
+    std::vector<std::string> out;
+    for (const std::string& line :
+         testing::lines(testing::slurp(dir + "/" + run + "/training_curves.csv")))
+      if (line.find("," + modality + ",") != std::string::npos) out.push_back(line);
+    return out;
+  };
+  ASSERT_FALSE(curve_rows("good", "thermal_map").empty());
+  EXPECT_NE(curve_rows("aug", "thermal_map"), curve_rows("good", "thermal_map"));
+  EXPECT_EQ(curve_rows("aug", "depth_rgb"), curve_rows("good", "depth_rgb"));
 }
 
 }  // namespace
