@@ -13,8 +13,11 @@
 #    metadata, synthetic frames whose appearance carries the phase), searched with metadata,
 #    thermal_map, depth_rgb and their fusions with metadata (5 folds x 3 runs, 32x32): prints the
 #    comparisons against metadata; expected: fusions that beat metadata by > 0.1 QWK are
-#    significant.
-# Usage: [NULL_COHORTS=6] [NULL_PATIENTS=40] [SKIP_NULL=0] [SKIP_POWER=0] bench/fusion_significance.sh
+#    significant. POWER_EPOCHS (default 30, the program's default with early stopping) sets the
+#    image branches' epochs; the first measurement used 8, which left the branches undertrained
+#    and their gains noisy from fold to fold.
+# Usage: [NULL_COHORTS=6] [NULL_PATIENTS=40] [SKIP_NULL=0] [SKIP_POWER=0] [POWER_EPOCHS=30]
+#        bench/fusion_significance.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${WOUNDPHASE_BIN:-build/woundphase}  # another build of the program (e.g. a copy)
@@ -56,7 +59,7 @@ if [ "${SKIP_POWER:-0}" != 1 ]; then
   if [ ! -f "$dir/run/results.csv" ]; then
     "$bin" synth --from ../shared/data/dfu --out "$dir/study" > /dev/null
     "$bin" -v 0 search --data "$dir/study" --out "$dir/run" --cv-folds 5 --runs 3 \
-      --image-size 32 --epochs 8 \
+      --image-size 32 --epochs "${POWER_EPOCHS:-30}" \
       --modalities metadata,thermal_map,depth_rgb,metadata+thermal_map,metadata+depth_rgb,metadata+thermal_map+depth_rgb \
       > /dev/null
   fi
