@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>  // for hardware_concurrency
 
 #include "interrupt.h"
 #include "progress.h"
@@ -23,6 +24,35 @@
 namespace fs = std::filesystem;
 
 namespace woundphase::app {
+
+// XGBoost's per-round OpenMP regions on a few hundred rows cost more in synchronisation than they
+// gain, and busy-wait badly when other processes share the cores (measured: 0.2 s alone vs
+// 4-30 s under load with 2 threads), so boosting in `train` runs on one thread.
+constexpr int kTrainGbdtThreads = 1;
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void SearchOptions::set_threads(int threads) {
+  settings.threads = threads;
+  settings.images.vision.threads = threads;
+}
+
+void TrainOptions::set_threads(int threads) {
+  settings.threads = threads;
+  settings.tabular.forest.threads = threads;
+  settings.tabular.gbdt.threads = kTrainGbdtThreads;
+  settings.images.vision.threads = threads;
+}
+
+void DemoOptions::set_threads(int threads) {
+  settings.threads = threads;
+  settings.images.vision.threads = threads;
+  synth.threads = threads;
+}
+
 namespace {
 
 // Whether --modalities names `m` (in a combination; "all" names none).

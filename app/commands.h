@@ -12,6 +12,9 @@
 
 namespace woundphase::app {
 
+// --threads' default: every core the machine reports (1 when it reports none).
+int default_threads();
+
 // Options every data-reading command shares.
 struct DataOptions {
   std::string data_dir;
@@ -30,8 +33,9 @@ struct SearchOptions {
   std::string modalities = "metadata";
   GivenOptions given;  // what the user set, and where: options with no effect are refused
   SearchSettings settings;
-  ProgressFn progress;      // also told every event (the Python module's callback); may throw
-  bool print_table = true;  // false: the caller shows results.csv itself (the Python module)
+  ProgressFn progress;            // also told every event (the Python module's callback); may throw
+  bool print_table = true;        // false: the caller shows results.csv itself (the Python module)
+  void set_threads(int threads);  // --threads: jobs at once (one intra-op thread per network)
 };
 
 struct TrainOptions {
@@ -44,8 +48,9 @@ struct TrainOptions {
   int verbosity = 1;
   GivenOptions given;
   TrainSettings settings;
-  ProgressFn progress;        // also told every event (the Python module's callback); may throw
-  bool print_summary = true;  // false: no line on stdout (the Python module)
+  ProgressFn progress;            // also told every event (the Python module's callback); may throw
+  bool print_summary = true;      // false: no line on stdout (the Python module)
+  void set_threads(int threads);  // --threads: the forest's and the image networks' threads
 };
 
 struct PredictOptions {
@@ -53,6 +58,7 @@ struct PredictOptions {
   std::string data_dir;
   std::string out_csv;
   PredictSettings settings;  // --explain, threads
+  void set_threads(int threads) { settings.threads = threads; }
 };
 
 struct DemoOptions {
@@ -63,6 +69,7 @@ struct DemoOptions {
   std::string resume_command;    // the command line, printed on Ctrl-C
   SynthSettings synth;
   SearchSettings settings;
+  void set_threads(int threads);
 };
 
 int run_synth(const std::string& out_dir, const SynthSettings& settings);

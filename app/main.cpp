@@ -25,21 +25,12 @@ namespace fs = std::filesystem;
 using namespace woundphase;
 
 constexpr int kExitOk = 0;
-// XGBoost's per-round OpenMP regions on a few hundred rows cost more in synchronisation than they
-// gain, and busy-wait badly when other processes share the cores (measured: 0.2 s alone vs
-// 4-30 s under load with 2 threads), so boosting runs on one thread.
-constexpr int kGbdtThreads = 1;
 constexpr int kExitInternal = 1;
 constexpr int kExitBadInput = 2;
 constexpr int kMaxThreads = 4096;
 // A demo needs a few patients per fold and class; more than this is no longer a demo.
 constexpr int kMinDemoPatients = 20;
 constexpr int kMaxDemoPatients = 100000;
-
-int default_threads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
-}
 
 void add_data_options(CLI::App* cmd, app::DataOptions* data) {
   cmd->add_option("--data", data->data_dir, "study folder holding the metadata CSV")->required();
@@ -116,7 +107,7 @@ int main(int argc, char** argv) {
   cli.require_subcommand(1);
   cli.fallthrough();  // global options may also follow the subcommand
   int verbosity = 1;
-  int threads = default_threads();
+  int threads = app::default_threads();
   cli.add_option("--verbosity,-v", verbosity,
                  "0 errors and the final table, 1 a line per job, 2 detail (epochs), 3 detail "
                  "and a progress bar with ETA")
@@ -300,28 +291,22 @@ int main(int argc, char** argv) {
         return app::run_synth(synth_out, synth);
       }
       if (*search_cmd) {
-        search.settings.images.vision.threads = threads;
-        search.settings.threads = threads;
+        search.set_threads(threads);
         cluster = Cluster::join();  // nullptr for a single process: MPI stays uninitialised
         return app::run_search_command(search, cluster.get());
       }
       if (*train_cmd) {
-        train.settings.tabular.forest.threads = threads;
-        train.settings.tabular.gbdt.threads = kGbdtThreads;
-        train.settings.threads = threads;
-        train.settings.images.vision.threads = threads;
+        train.set_threads(threads);
         return app::run_train(train);
       }
       if (*predict_cmd) {
-        predict.settings.threads = threads;
+        predict.set_threads(threads);
         return app::run_predict(predict);
       }
       if (*inspect_cmd) return app::run_inspect(inspect);
       if (*report_cmd) return app::run_report(report_dir);
       if (*demo_cmd) {
-        demo.settings.threads = threads;
-        demo.settings.images.vision.threads = threads;
-        demo.synth.threads = threads;
+        demo.set_threads(threads);
         return app::run_demo(demo);
       }
     } catch (const InputError& e) {

@@ -151,15 +151,6 @@ void configure_logging(int verbosity) {
   app::configure_logging(verbosity);
 }
 
-// Threads as the CLI's --threads default: every core.
-int default_threads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
-}
-
-// XGBoost boosting runs on one thread in `train`, as app/main.cpp sets it (kGbdtThreads there).
-constexpr int kTrainGbdtThreads = 1;
-
 void search(const std::string& data, const std::string& out, const std::string& modalities,
             const std::string& schema, const std::string& resume, int threads, int verbosity,
             const py::dict& settings, const py::object& callback) {
@@ -172,9 +163,7 @@ void search(const std::string& data, const std::string& out, const std::string& 
   options.verbosity = verbosity;
   options.print_table = false;
   apply(search_knobs(), settings, &options);
-  // As app/main.cpp hands --threads to a search.
-  options.settings.images.vision.threads = threads;
-  options.settings.threads = threads;
+  options.set_threads(threads);
   configure_logging(verbosity);
   run_interruptibly(
       [options](const ProgressFn& progress) mutable {
@@ -195,11 +184,7 @@ void train(const std::string& data, const std::string& out, const std::string& m
   options.verbosity = verbosity;
   options.print_summary = false;
   apply(train_knobs(), settings, &options);
-  // As app/main.cpp hands --threads to train.
-  options.settings.tabular.forest.threads = threads;
-  options.settings.tabular.gbdt.threads = kTrainGbdtThreads;
-  options.settings.threads = threads;
-  options.settings.images.vision.threads = threads;
+  options.set_threads(threads);
   configure_logging(verbosity);
   run_interruptibly(
       [options](const ProgressFn& progress) mutable {
@@ -332,7 +317,7 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
-  m.def("default_threads", &default_threads);
+  m.def("default_threads", &app::default_threads);
   m.def("search_knobs", [] { return describe(search_knobs()); });
   m.def("train_knobs", [] { return describe(train_knobs()); });
   m.def("synth_knobs", [] { return describe(synth_knobs()); });
