@@ -224,8 +224,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   // Relative paths in a config file are relative to its folder; keys take _ or -.
   const std::string config_path = app::config_path_in(args);
-  cli.config_formatter(std::make_shared<app::ConfigFile>(
-      config_path.empty() ? "" : fs::path(config_path).parent_path().string()));
+  cli.config_formatter(std::make_shared<app::ConfigFile>(config_path));
   // --print-config shows the configuration before any data is named: nothing is required then.
   if (std::find(args.begin(), args.end(), "--print-config") != args.end())
     for (CLI::App* cmd : cli.get_subcommands([](const CLI::App*) { return true; }))

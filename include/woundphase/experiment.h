@@ -409,6 +409,9 @@ const OptionTable<TrainSettings>& train_options();
 // commas itself: "--projection depth_rgb=128,32,thermal_map=64"). InputError naming the option.
 void set_image_option_text(const Option<ImageBranchSettings>& o, ImageBranchSettings& s,
                            const std::string& text);
+// The flags of those network knobs ("--backbone", ...), in the registry's order: what a config
+// file's [SUBCOMMAND.MODALITY] tables may set.
+std::vector<std::string> per_modality_flags();
 
 void train_bundle(const Dataset& data, const TrainSettings& settings, const std::string& bundle_dir,
                   const ProgressFn& progress = nullptr);

@@ -224,6 +224,13 @@ void set_image_option_text(const Option<ImageBranchSettings>& o, ImageBranchSett
   }
 }
 
+std::vector<std::string> per_modality_flags() {
+  std::vector<std::string> flags;
+  for (const auto& o : vision_options().options())
+    if (per_modality_knob(o.flag) == &o) flags.push_back(o.flag);
+  return flags;
+}
+
 VisionSettings ImageBranchSettings::vision_for(ImageModality m) const {
   VisionSettings v = vision;
   const auto it = per_modality.find(to_string(m));
