@@ -17,9 +17,10 @@
 #include "woundphase/explain.h"  // for metadata_importance
 #include "woundphase/from_search.h"
 #include "woundphase/image_coverage.h"
-#include "woundphase/images.h"  // for write_synthetic_study
+#include "woundphase/images.h"
 #include "woundphase/inspect.h"
 #include "woundphase/report.h"
+#include "woundphase/synth.h"  // for write_synthetic_study
 
 namespace fs = std::filesystem;
 

@@ -1,8 +1,8 @@
 // The image data layer: the study's image folders and bounding boxes matched to visit-wounds, the
 // viridis colour code of the depth and thermal maps, wound crops (per-modality box rules, resize
-// keeping aspect, zero padding), a decoded uint8 cache, training augmentation, and synthetic image
-// studies. OpenCV stays inside src/images/: this header exposes plain buffers (ImageU8) so the
-// network code can consume them without it.
+// keeping aspect, zero padding), a decoded uint8 cache and training augmentation (synthetic image
+// studies: synth.h). OpenCV stays inside src/images/: this header exposes plain buffers (ImageU8)
+// so the network code can consume them without it.
 #pragma once
 
 #include <array>
@@ -15,7 +15,6 @@
 
 #include "woundphase/dataset.h"     // for Dataset
 #include "woundphase/image_name.h"  // for ImageName, Camera
-#include "woundphase/synth.h"       // for SynthSettings, SynthSummary
 #include "woundphase/vision.h"      // for kImageSizes
 
 namespace woundphase {
@@ -337,26 +336,5 @@ ImageU8 rotate90(const ImageU8& image, int quarter_turns);
 // A randomly transformed copy; the input itself when nothing is asked. The draws come from `rng`
 // through the library's own transforms of its output, so a seed gives the same pixels everywhere.
 ImageU8 augment(const ImageU8& image, const AugmentSettings& settings, std::mt19937_64& rng);
-
-// ---- Synthetic image studies -------------------------------------------------------------------
-
-struct StudySummary {
-  SynthSummary cohort;  // of the metadata written (or copied with from_dir)
-  std::array<long, kNumImageModalities> images{};  // frames written per modality
-  long depth_boxes = 0;                            // rows of the box files written
-  long thermal_boxes = 0;
-  double seconds = 0;
-};
-
-// `woundphase synth`: the metadata CSV (write_synthetic_cohort) and, with settings.write_images,
-// the box files and the frames they name, at settings.image_scale of the real cameras' frames.
-// With settings.from_dir, the real study's metadata CSV is copied and its box files are rescaled,
-// and only the frames they name are drawn, at their boxes. Frames: a foot on a background with
-// each named wound inside its box; depth and thermal maps viridis-coded; thermal frames with a
-// black sensor border (~47% of the frame) and temperatures that follow the row's wound-centre,
-// peri-ulcer and intact-skin columns; image_signal scales a phase-dependent appearance the
-// metadata lacks. Same seed, same bytes, at any thread count. Files go to temporary names first;
-// the box files are written after the frames.
-StudySummary write_synthetic_study(const std::string& out_dir, const SynthSettings& settings);
 
 }  // namespace woundphase

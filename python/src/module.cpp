@@ -24,8 +24,9 @@
 #include "progress.h"  // app/: configure_logging
 #include "woundphase/experiment.h"
 #include "woundphase/image_coverage.h"  // for inspect_study
-#include "woundphase/images.h"          // for write_synthetic_study
+#include "woundphase/images.h"
 #include "woundphase/inspect.h"
+#include "woundphase/synth.h"   // for write_synthetic_study
 #include "woundphase/vision.h"  // for vision_available
 
 namespace py = pybind11;

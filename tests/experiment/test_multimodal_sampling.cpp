@@ -13,6 +13,7 @@
 #include "test_paths.h"
 #include "woundphase/experiment.h"
 #include "woundphase/images.h"
+#include "woundphase/synth.h"
 
 namespace fs = std::filesystem;
 
@@ -29,8 +30,7 @@ struct Study {
 
 Study& study() {
   static Study s = [] {
-    const std::string dir =
-        (fs::temp_directory_path() / "woundphase_tests" / "multimodal_sampling").string();
+    const std::string dir = testing::shared_dir("multimodal_sampling");
     fs::remove_all(dir);
     SynthSettings synth;
     synth.patients = 24;

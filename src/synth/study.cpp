@@ -16,9 +16,10 @@
 #include <vector>
 
 #include "images/internal.h"
-#include "images/synth_images.h"
+#include "synth/frames.h"
 #include "woundphase/core.h"  // for InputError, mix_seed
 #include "woundphase/images.h"
+#include "woundphase/synth.h"
 
 namespace woundphase {
 namespace {
@@ -57,7 +58,7 @@ constexpr double kShotJitter = 0.015;
 constexpr double kThermalBoxWidth = 1.15;
 constexpr double kThermalBoxHeight = 1.45;
 
-// Temperatures for visits whose columns are blank, as synth draws them (see src/data/synth.cpp).
+// Temperatures for visits whose columns are blank, as synth draws them (see src/synth/cohort.cpp).
 constexpr std::array<double, kNumClasses> kWoundTempShift = {0.8, 0.0, -1.5};
 constexpr std::array<double, kNumClasses> kPeriTempShift = {0.5, 0.0, -0.9};
 constexpr double kWoundTempOffset = -0.4;
@@ -344,7 +345,7 @@ Temperatures temperatures(const Dataset& data, int row, const std::array<int, 3>
 }
 
 struct FrameJob {
-  images_internal::FrameSpec spec;
+  synth_internal::FrameSpec spec;
   std::vector<ImageModality> modalities;
 };
 
@@ -381,7 +382,7 @@ std::vector<FrameJob> frame_jobs(const std::vector<BoxRow>& rows, Camera camera,
       job.modalities = modalities;
       jobs.push_back(std::move(job));
     }
-    images_internal::WoundSpec w;
+    synth_internal::WoundSpec w;
     w.box = r.box;
     w.wound_seed = mix_seed(settings.seed ^ kWoundStream,
                             fnv1a64(fmt::format("{}/{}/{}", r.name.patient, r.name.appt, r.dfu)));
@@ -486,7 +487,7 @@ StudySummary write_synthetic_study(const std::string& out_dir, const SynthSettin
     jobs.push_back(std::move(job));
   for (ImageModality m : kImageModalities)
     if (m != ImageModality::kThermalRgb || settings.thermal_rgb) create_folder(out / folder_of(m));
-  images_internal::DrawSettings draw;
+  synth_internal::DrawSettings draw;
   draw.seed = settings.seed;
   draw.image_signal = settings.image_signal;
   const int n = static_cast<int>(jobs.size());
@@ -497,7 +498,7 @@ StudySummary write_synthetic_study(const std::string& out_dir, const SynthSettin
     try {
       for (ImageModality m : jobs[i].modalities)
         write_png((out / folder_of(m) / jobs[i].spec.file_name).string(),
-                  images_internal::draw_frame(m, jobs[i].spec, draw));
+                  synth_internal::draw_frame(m, jobs[i].spec, draw));
     } catch (const std::exception& e) {
       errors[i] = e.what();
     }

@@ -1,7 +1,7 @@
 // Synthetic frames. Geometry (foot, wound outlines, the thermal sensor border) comes from the
 // frame's seed; every pixel's noise from a hash of (seed, x, y), so drawing order and threads do
 // not matter. Sizes are relative to the frame, so a frame looks alike at every image scale.
-#include "images/synth_images.h"
+#include "synth/frames.h"
 
 #include <algorithm>  // for clamp, min, max
 #include <array>
@@ -11,8 +11,10 @@
 #include "images/internal.h"  // for fnv1a64
 #include "woundphase/core.h"  // for mix_seed
 
-namespace woundphase::images_internal {
+namespace woundphase::synth_internal {
 namespace {
+
+using images_internal::fnv1a64;
 
 constexpr double kPi = 3.141592653589793;
 
@@ -550,4 +552,4 @@ ImageU8 draw_frame(ImageModality m, const FrameSpec& frame, const DrawSettings& 
   return draw_rgb(frame, scene, settings, seed);
 }
 
-}  // namespace woundphase::images_internal
+}  // namespace woundphase::synth_internal

@@ -1,4 +1,4 @@
-// Drawing synthetic frames (internal to the images stage): a foot on a background, wounds in their
+// Drawing synthetic frames (internal to the synth stage): a foot on a background, wounds in their
 // boxes; depth and thermal maps viridis-coded. Every pixel is a function of the frame's seed, so
 // frames can be drawn in any order on any thread.
 #pragma once
@@ -10,7 +10,7 @@
 #include "woundphase/image_name.h"
 #include "woundphase/images.h"
 
-namespace woundphase::images_internal {
+namespace woundphase::synth_internal {
 
 // One wound shown in a frame.
 struct WoundSpec {
@@ -41,4 +41,4 @@ struct DrawSettings {
 
 ImageU8 draw_frame(ImageModality m, const FrameSpec& frame, const DrawSettings& settings);
 
-}  // namespace woundphase::images_internal
+}  // namespace woundphase::synth_internal

@@ -29,39 +29,6 @@ std::string read_bytes(const std::string& path) {
   return buffer.str();
 }
 
-// Records of a CSV text (quotes may wrap commas, quotes and line breaks; "" = a quote).
-std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
-  std::vector<std::vector<std::string>> records;
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if (quoted) {
-      if (ch == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (ch == '"') {
-        quoted = false;
-      } else {
-        fields.back() += ch;
-      }
-    } else if (ch == '"') {
-      quoted = true;
-    } else if (ch == ',') {
-      fields.emplace_back();
-    } else if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-      continue;
-    } else if (ch == '\n') {
-      records.push_back(fields);
-      fields.assign(1, "");
-    } else {
-      fields.back() += ch;
-    }
-  }
-  if (fields.size() > 1 || !fields[0].empty()) records.push_back(fields);
-  return records;
-}
-
 struct Cohort {
   SynthSummary summary;
   std::string bytes;
@@ -82,7 +49,7 @@ Cohort generate(const std::string& dir, int patients, unsigned long long seed, d
   Cohort c;
   c.summary = write_synthetic_cohort(dir, settings);
   c.bytes = read_bytes(dir + "/" + kFileName);
-  auto records = parse_csv(c.bytes.substr(c.bytes.rfind(kBom, 0) == 0 ? 3 : 0));
+  auto records = testing::parse_csv(c.bytes.substr(c.bytes.rfind(kBom, 0) == 0 ? 3 : 0));
   if (records.empty()) return c;
   c.header = records.front();
   c.rows.assign(records.begin() + 1, records.end());

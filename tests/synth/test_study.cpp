@@ -10,10 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "images/synth_images.h"  // the drawing, internal to the images stage
+#include "synth/frames.h"  // the drawing, internal to the synth stage
 #include "test_paths.h"
 #include "woundphase/core.h"  // for InputError
 #include "woundphase/images.h"
+#include "woundphase/synth.h"
 
 namespace woundphase {
 namespace {
@@ -256,27 +257,27 @@ ClassStats crop_means(const std::string& dir, ImageModality m, int channel,
 // One wound drawn as each phase: at image-signal 0 the frames are identical, byte for byte (the
 // thermal map given the same temperatures), so nothing in them depends on the label.
 TEST(SynthImages, ImageSignalZeroDrawsEveryPhaseAlike) {
-  images_internal::FrameSpec f;
+  synth_internal::FrameSpec f;
   f.file_name = "7_P004021ADMW.png";
   f.name = parse_image_name(f.file_name);
   f.width = 128;
   f.height = 72;
   f.patient_seed = 3;
-  images_internal::WoundSpec w;
+  synth_internal::WoundSpec w;
   w.box = {50, 30, 62, 41};
   w.wound_seed = 99;
   w.wound_c = 31;
   w.peri_c = 31.5;
   w.intact_c = 30.5;
   f.wounds = {w};
-  images_internal::DrawSettings zero;
+  synth_internal::DrawSettings zero;
   zero.seed = 5;
   zero.image_signal = 0;
-  images_internal::DrawSettings one = zero;
+  synth_internal::DrawSettings one = zero;
   one.image_signal = 1;
   for (ImageModality m : kImageModalities) {
     SCOPED_TRACE(to_string(m));
-    images_internal::FrameSpec frame = f;
+    synth_internal::FrameSpec frame = f;
     if (camera_of(m) == Camera::kThermal) {
       frame.file_name = "7_P004021ATMW.png";
       frame.name = parse_image_name(frame.file_name);
@@ -288,11 +289,11 @@ TEST(SynthImages, ImageSignalZeroDrawsEveryPhaseAlike) {
     std::array<ImageU8, kNumClasses> at_one;
     for (int phase = 0; phase < kNumClasses; ++phase) {
       frame.wounds[0].phase = phase;
-      at_zero[phase] = images_internal::draw_frame(m, frame, zero);
-      at_one[phase] = images_internal::draw_frame(m, frame, one);
+      at_zero[phase] = synth_internal::draw_frame(m, frame, zero);
+      at_one[phase] = synth_internal::draw_frame(m, frame, one);
     }
     frame.wounds[0].phase = -1;  // unknown phase: the neutral look
-    EXPECT_EQ(images_internal::draw_frame(m, frame, zero), at_zero[0]);
+    EXPECT_EQ(synth_internal::draw_frame(m, frame, zero), at_zero[0]);
     EXPECT_EQ(at_zero[0], at_zero[1]);
     EXPECT_EQ(at_zero[0], at_zero[2]);
     EXPECT_NE(at_one[0], at_one[2]);
