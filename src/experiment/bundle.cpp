@@ -1,4 +1,5 @@
-// Model bundles: fit on every labelled patient, save everything needed to predict, apply later.
+// Model bundles: fit on every labelled patient (train_bundle) and save everything needed to
+// predict; load them back (load_bundle). Applying them: predict.cpp.
 #include <fmt/format.h>
 #include <unistd.h>         // for getpid
 #include <xgboost/c_api.h>  // for XGBoostVersion
@@ -12,6 +13,7 @@
 #include <numeric>  // for iota
 #include <sstream>
 
+#include "experiment/bundle_rows.h"
 #include "experiment/fold.h"
 #include "experiment/grad_cam.h"
 #include "experiment/search_stats.h"  // for fit_job_temperature
@@ -32,11 +34,6 @@ constexpr int kOldestBundleFormat = 1;
 constexpr const char* kBundleFile = "bundle.json";
 constexpr const char* kFusionFile = "fusion.pt";
 constexpr const char* kTrainPredictionsFile = "train_predictions.csv";
-constexpr const char* kExplanationsFile = "explanations.csv";
-constexpr const char* kCasePageFile = "predictions.html";
-constexpr const char* kModalitySharesFile = "modality_shares.csv";
-// Clinical features listed per visit-wound on the case page.
-constexpr size_t kCaseTopFeatures = 5;
 
 std::string xgboost_version() {
   int major = 0;
@@ -46,169 +43,7 @@ std::string xgboost_version() {
   return fmt::format("{}.{}.{}", major, minor, patch);
 }
 
-}  // namespace
-
-namespace {
-
 std::string branch_file(Modality m) { return fmt::format("branch_{}.pt", to_string(m)); }
-
-// The combination's modalities whose bits are set in `mask` (bit i: combo[i]), in its order.
-Combination modalities_in(const Combination& combo, unsigned mask) {
-  Combination out;
-  for (size_t i = 0; i < combo.size(); ++i)
-    if ((mask >> i) & 1U) out.push_back(combo[i]);
-  return out;
-}
-
-// What predict_rows gives: probabilities (NaN for rows without a prediction) and the
-// sub-combination each row was predicted from ("" without a prediction).
-struct RowPredictions {
-  Probabilities probs;
-  std::vector<std::string> used;
-};
-
-// The fitted models of a bundle (the training process's own or a loaded bundle's: the same code,
-// so both give the same numbers).
-struct BundleModels {
-  const Combination* combo = nullptr;
-  const MetadataModel* metadata = nullptr;
-  std::vector<ImageModel*> branches;  // the combination's image modalities, in its order
-  FusionModel* head = nullptr;
-  std::vector<std::pair<Combination, FusionModel*>> sub_heads;
-};
-
-// Probabilities of `rows` (every one has each modality of `sub`) from the models for `sub`: the
-// tree model or the image branch alone for one modality, else the combination's head or the
-// sub-combination's. Empty when the bundle has no head for `sub` (written before sub-heads).
-Probabilities predict_group(const BundleModels& m, const Combination& sub,
-                            const std::vector<int>& rows, const Probabilities& meta,
-                            const ImageIndex* index, ImageCache* cache) {
-  const Combination& combo = *m.combo;
-  auto branch_of = [&](Modality modality) {
-    size_t k = 0;
-    for (Modality c : combo) {
-      if (c == modality) return m.branches[k];
-      k += is_image(c) ? 1 : 0;
-    }
-    throw std::logic_error("predict_group: no branch for " + to_string(modality));
-  };
-  Probabilities out;
-  if (sub.size() == 1 && !is_image(sub.front())) {
-    for (int r : rows)
-      out.insert(out.end(), meta.begin() + r * kNumClasses, meta.begin() + (r + 1) * kNumClasses);
-    return out;
-  }
-  if (sub.size() == 1) {
-    const BranchFeatures f =
-        branch_features(*index, *cache, sub.front(), *branch_of(sub.front()), rows);
-    for (int r : rows) {
-      const size_t slot = f.slot.at(r);
-      out.insert(out.end(), f.probs.begin() + slot * kNumClasses,
-                 f.probs.begin() + (slot + 1) * kNumClasses);
-    }
-    return out;
-  }
-  FusionModel* head = sub == combo ? m.head : nullptr;
-  for (const auto& [c, h] : m.sub_heads)
-    if (c == sub) head = h;
-  if (head == nullptr) return out;
-  FusionImages samples;
-  samples.fixed.count = static_cast<int>(rows.size());
-  std::vector<SampleRef> refs;
-  for (size_t i = 0; i < rows.size(); ++i)
-    refs.push_back(SampleRef{static_cast<int>(i), -1, 0.0F, 0});
-  for (Modality modality : sub) {
-    if (!is_image(modality)) {
-      Probabilities p;
-      for (int r : rows)
-        p.insert(p.end(), meta.begin() + r * kNumClasses, meta.begin() + (r + 1) * kNumClasses);
-      samples.fixed.probs.push_back(std::move(p));
-      samples.fixed.embeddings.emplace_back();
-      samples.images.emplace_back();
-      continue;
-    }
-    samples.fixed.probs.emplace_back();
-    samples.fixed.embeddings.emplace_back();
-    samples.images.push_back(gather_samples(refs, rows, *index, *cache, image_modality(modality),
-                                            branch_of(modality)->channels()));
-  }
-  return head->predict_images(samples);
-}
-
-// Probabilities for every row of `data`. A row is predicted from the modalities of the
-// combination it has: all of them through the combination's model, fewer through the models of
-// that sub-combination (the metadata's tree model, an image branch, a sub-combination head).
-// With `require_all`, only rows with every modality get a prediction.
-RowPredictions predict_rows(const BundleModels& m, bool require_all, const Dataset& data,
-                            const ImageIndex* index, ImageCache* cache) {
-  const Combination& combo = *m.combo;
-  std::vector<int> rows(data.rows.size());
-  std::iota(rows.begin(), rows.end(), 0);
-  Probabilities meta;
-  if (m.metadata != nullptr) meta = predict_metadata(*m.metadata, data, rows);
-  // Which of the combination's modalities each row has (bit i: combo[i]).
-  std::vector<unsigned> mask(rows.size(), 0);
-  for (size_t i = 0; i < combo.size(); ++i) {
-    if (!is_image(combo[i])) {
-      for (unsigned& bits : mask) bits |= 1U << i;
-      continue;
-    }
-    for (int r : rows_with_images(*index, *cache, combo[i], rows)) mask[r] |= 1U << i;
-  }
-  const unsigned full = (1U << combo.size()) - 1;
-  std::map<unsigned, std::vector<int>> groups;
-  for (int r : rows)
-    if (mask[r] != 0 && (!require_all || mask[r] == full)) groups[mask[r]].push_back(r);
-  RowPredictions out;
-  out.probs.assign(rows.size() * kNumClasses, NAN);
-  out.used.assign(rows.size(), "");
-  for (const auto& [bits, group] : groups) {
-    const Combination sub = modalities_in(combo, bits);
-    const Probabilities p = predict_group(m, sub, group, meta, index, cache);
-    if (p.empty()) continue;
-    for (size_t i = 0; i < group.size(); ++i) {
-      for (int c = 0; c < kNumClasses; ++c)
-        out.probs[group[i] * kNumClasses + c] = p[i * kNumClasses + c];
-      out.used[group[i]] = to_string(sub);
-    }
-  }
-  return out;
-}
-
-// The predictions file of predict (and train_predictions.csv); returns the scores of the rows
-// that have predictions.
-Scores write_predictions(const Schema& schema, const Dataset& data, const Probabilities& probs,
-                         const Decision& decision, const std::vector<std::string>& used,
-                         const std::string& out_csv) {
-  const auto& labels = schema.class_labels;
-  std::string out = "patient,appt,dfu";
-  if (data.has_labels) out += ",label";
-  out += fmt::format(",prob_{},prob_{},prob_{},pred,modalities_used\n", labels[0], labels[1],
-                     labels[2]);
-  std::vector<int> truth;
-  std::vector<int> pred;
-  for (size_t i = 0; i < data.rows.size(); ++i) {
-    const VisitWound& vw = data.rows[i];
-    out += fmt::format("{},{},{}", csv_field(data.patients[vw.patient]), vw.appt, vw.dfu);
-    if (data.has_labels) out += "," + labels[vw.label];
-    const double* p = probs.data() + i * kNumClasses;
-    if (std::isnan(p[0])) {
-      out += ",,,,,\n";  // the row has none of the modalities (or not all, --require-all)
-      continue;
-    }
-    const int best = decision.apply_row(p);
-    out += fmt::format(",{:.6f},{:.6f},{:.6f},{},{}\n", p[0], p[1], p[2], labels[best], used[i]);
-    if (data.has_labels) {
-      truth.push_back(vw.label);
-      pred.push_back(best);
-    }
-  }
-  const fs::path parent = fs::absolute(out_csv).parent_path();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  write_file_atomically(out_csv, out);
-  return score(truth, pred);
-}
 
 nlohmann::json vision_json(const VisionSettings& v, int channels) {
   return {{"backbone", v.backbone},
@@ -234,17 +69,6 @@ PreprocessSettings preprocess_from_json(const nlohmann::json& j) {
   options_from_json(image_limits_options(), p.limits, j);
   p.validate();
   return p;
-}
-
-// The image inputs of a dataset for a bundle's modalities (memory cache only).
-std::unique_ptr<ImageInputs> bundle_images(const Dataset& data, const Combination& combo,
-                                           const PreprocessSettings& preprocess, int threads) {
-  SearchSettings s;
-  s.combinations = {combo};
-  s.threads = threads;
-  s.images.preprocess = preprocess;
-  s.images.vision.image_size = preprocess.image_size;
-  return prepare_images(data, s, nullptr);
 }
 
 }  // namespace
@@ -515,165 +339,6 @@ Bundle load_bundle(const std::string& bundle_dir) {
     throw InputError(fmt::format("{}: damaged bundle (its models do not match '{}')", file.string(),
                                  to_string(b.combination)));
   return b;
-}
-
-namespace {
-
-// The features with the largest |contribution| to class `c` of explained row `i`, largest first.
-std::vector<CaseFeature> top_features(const TabularExplanation& e, int i, int c) {
-  const Contributions& k = e.contributions;
-  std::vector<size_t> order(k.features);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::abs(k.at(i, c, a)) > std::abs(k.at(i, c, b));
-  });
-  std::vector<CaseFeature> out;
-  for (size_t j = 0; j < order.size() && j < kCaseTopFeatures; ++j) {
-    if (k.at(i, c, order[j]) == 0) break;
-    out.push_back({e.features[order[j]].name, e.value_text(i, order[j]), k.at(i, c, order[j])});
-  }
-  return out;
-}
-
-}  // namespace
-
-Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
-                             Scores* scores, int threads) {
-  PredictSettings settings;
-  settings.threads = threads;
-  return predict_bundle(bundle, data, out_csv, scores, settings);
-}
-
-Probabilities predict_bundle(const Bundle& bundle, const Dataset& data, const std::string& out_csv,
-                             Scores* scores, const PredictSettings& settings,
-                             std::vector<std::string>* modalities_used) {
-  settings.validate();
-  std::unique_ptr<ImageInputs> images;
-  if (!bundle.branches.empty()) {
-    for (Modality m : bundle.combination) {
-      if (!is_image(m)) continue;
-      const fs::path folder = fs::path(data.dir) / folder_of(image_modality(m));
-      std::error_code ec;  // a folder that cannot be read (a symlink loop) is as good as missing
-      if (!fs::is_directory(folder, ec))
-        throw InputError(
-            fmt::format("{}: missing; the bundle's combination '{}' needs its {} images",
-                        folder.string(), to_string(bundle.combination), to_string(m)));
-    }
-    images = bundle_images(data, bundle.combination, bundle.preprocess, settings.threads);
-  }
-  BundleModels models;
-  models.combo = &bundle.combination;
-  models.metadata = bundle.metadata ? &*bundle.metadata : nullptr;
-  for (const auto& m : bundle.branches) models.branches.push_back(m.get());
-  models.head = bundle.head.get();
-  for (const auto& sub : bundle.sub_heads)
-    models.sub_heads.emplace_back(sub.combination, sub.head.get());
-  const RowPredictions predicted =
-      predict_rows(models, settings.require_all, data, images ? &images->index : nullptr,
-                   images ? images->cache.get() : nullptr);
-  const Probabilities probs = stats::apply_temperature(predicted.probs, bundle.temperature);
-  const Scores s =
-      write_predictions(bundle.schema, data, probs, bundle.decision, predicted.used, out_csv);
-  if (scores != nullptr && data.has_labels) *scores = s;
-  if (modalities_used != nullptr) *modalities_used = predicted.used;
-  const fs::path folder = fs::absolute(out_csv).parent_path();
-
-  std::vector<int> rows;
-  for (size_t i = 0; i < data.rows.size(); ++i)
-    if (!std::isnan(probs[i * kNumClasses])) rows.push_back(static_cast<int>(i));
-  std::optional<TabularExplanation> explanation;
-  if (bundle.metadata && (settings.explain || settings.report))
-    explanation = explain_metadata(*bundle.metadata, data, rows);
-  if (settings.explain)
-    write_explanations_csv(bundle.schema, data, *explanation,
-                           (folder / kExplanationsFile).string());
-  // Image explanations: Grad-CAM overlays of every image a prediction used; for a fused
-  // combination, each modality's share (the decided class's probability with every modality minus
-  // without that one, from the sub-combination's model on the same visit-wounds).
-  std::vector<GradCamImage> cams;
-  std::vector<std::vector<std::pair<std::string, double>>> shares(data.rows.size());
-  std::vector<int> decisions;
-  for (int r : rows) {
-    const double* p = probs.data() + r * kNumClasses;
-    decisions.push_back(bundle.decision.apply_row(p));
-  }
-  if (settings.explain && images) {
-    GradCamRequest request{rows, decisions, predicted.used};
-    cams = write_grad_cam(bundle.combination, models.branches, data, images->index, *images->cache,
-                          request, folder.string());
-    write_grad_cam_csv(data, bundle.schema.class_labels, cams,
-                       (folder / kGradCamFolder / kGradCamIndex).string());
-  }
-  if (settings.explain && bundle.combination.size() > 1) {
-    const std::string full = to_string(bundle.combination);
-    std::vector<int> complete;
-    std::vector<int> decided;
-    for (size_t i = 0; i < rows.size(); ++i)
-      if (predicted.used[rows[i]] == full) {
-        complete.push_back(rows[i]);
-        decided.push_back(decisions[i]);
-      }
-    std::vector<int> all(data.rows.size());
-    std::iota(all.begin(), all.end(), 0);
-    const Probabilities meta =
-        bundle.metadata ? predict_metadata(*bundle.metadata, data, all) : Probabilities{};
-    std::string csv = fmt::format("patient,appt,dfu,modality,class,prob,prob_without,share\n");
-    for (size_t k = 0; k < bundle.combination.size() && !complete.empty(); ++k) {
-      Combination without;
-      for (size_t j = 0; j < bundle.combination.size(); ++j)
-        if (j != k) without.push_back(bundle.combination[j]);
-      const Probabilities p = stats::apply_temperature(
-          predict_group(models, without, complete, meta, images ? &images->index : nullptr,
-                        images ? images->cache.get() : nullptr),
-          bundle.temperature);
-      if (p.empty()) continue;  // a bundle written before sub-combination heads
-      for (size_t i = 0; i < complete.size(); ++i) {
-        const int r = complete[i];
-        const int c = decided[i];
-        const double with = probs[r * kNumClasses + c];
-        const double share = with - p[i * kNumClasses + c];
-        shares[r].emplace_back(to_string(bundle.combination[k]), share);
-        const VisitWound& vw = data.rows[r];
-        csv += fmt::format("{},{},{},{},{},{:.6f},{:.6f},{:.6f}\n",
-                           csv_field(data.patients[vw.patient]), vw.appt, vw.dfu,
-                           to_string(bundle.combination[k]), bundle.schema.class_labels[c], with,
-                           p[i * kNumClasses + c], share);
-      }
-    }
-    write_file_atomically((folder / kModalitySharesFile).string(), csv);
-  }
-  if (settings.report) {
-    CasePage page;
-    page.bundle = bundle.dir;
-    page.combination = to_string(bundle.combination);
-    page.class_labels = bundle.schema.class_labels;
-    page.branch_only = bundle.combination.size() > 1;
-    if (explanation) page.contribution_scale = to_string(explanation->contributions.scale);
-    std::vector<int> slot(data.rows.size(), -1);
-    for (size_t i = 0; i < rows.size(); ++i) slot[rows[i]] = static_cast<int>(i);
-    for (size_t r = 0; r < data.rows.size(); ++r) {
-      const VisitWound& vw = data.rows[r];
-      CaseEntry e;
-      e.patient = data.patients[vw.patient];
-      e.appt = vw.appt;
-      e.dfu = vw.dfu;
-      if (data.has_labels) e.label = bundle.schema.class_labels[vw.label];
-      e.modalities_used = predicted.used[r];
-      if (slot[r] >= 0) {
-        const double* p = probs.data() + r * kNumClasses;
-        e.prob.assign(p, p + kNumClasses);
-        e.decision = bundle.decision.apply_row(p);
-        if (explanation) e.top = top_features(*explanation, slot[r], e.decision);
-        e.shares = shares[r];
-      }
-      page.entries.push_back(std::move(e));
-    }
-    for (const GradCamImage& g : cams)
-      page.entries[g.row].images.push_back({fmt::format("{} {}", to_string(g.modality), g.view),
-                                            (folder / kGradCamFolder / g.file).string()});
-    write_file_atomically((folder / kCasePageFile).string(), render_case_page(page));
-  }
-  return probs;
 }
 
 }  // namespace woundphase
