@@ -10,6 +10,7 @@
 #include <utility>  // for pair
 
 #include "woundphase/dataset.h"  // for csv_field
+#include "woundphase/enum_names.h"
 
 namespace woundphase {
 namespace {
@@ -99,14 +100,17 @@ std::string p_value(double v) { return fmt::format("{:.10g}", v); }
 
 }  // namespace
 
-std::string to_string(CalibrationMethod m) {
-  return m == CalibrationMethod::kTemperature ? "temperature" : "none";
-}
+namespace {
 
+constexpr EnumNames<CalibrationMethod, 2> kCalibrationNames(
+    "--calibrate",
+    {{{CalibrationMethod::kNone, "none"}, {CalibrationMethod::kTemperature, "temperature"}}});
+
+}  // namespace
+
+std::string to_string(CalibrationMethod m) { return kCalibrationNames.name(m); }
 CalibrationMethod parse_calibration(const std::string& text) {
-  if (text == "none") return CalibrationMethod::kNone;
-  if (text == "temperature") return CalibrationMethod::kTemperature;
-  throw InputError(fmt::format("--calibrate: unknown method '{}' (none, temperature)", text));
+  return kCalibrationNames.parse(text);
 }
 
 double fit_job_temperature(const Dataset& data, const std::vector<PredictionRow>& fit_rows) {

@@ -8,6 +8,7 @@
 #include <limits>   // for numeric_limits
 #include <numeric>  // for iota
 
+#include "woundphase/enum_names.h"
 #include "woundphase/metrics.h"
 
 namespace woundphase {
@@ -18,23 +19,17 @@ constexpr double kQwkTie = 1e-12;
 
 }  // namespace
 
-std::string to_string(DecisionRule r) {
-  switch (r) {
-    case DecisionRule::kArgmax:
-      return "argmax";
-    case DecisionRule::kExpected:
-      return "expected";
-    case DecisionRule::kThresholds:
-      return "thresholds";
-  }
-  return "argmax";
-}
+namespace {
 
-DecisionRule parse_decision(const std::string& text) {
-  for (DecisionRule r : {DecisionRule::kArgmax, DecisionRule::kExpected, DecisionRule::kThresholds})
-    if (to_string(r) == text) return r;
-  throw InputError("--decision must be one of argmax, expected, thresholds; got '" + text + "'");
-}
+constexpr EnumNames<DecisionRule, 3> kDecisionNames("--decision",
+                                                    {{{DecisionRule::kArgmax, "argmax"},
+                                                      {DecisionRule::kExpected, "expected"},
+                                                      {DecisionRule::kThresholds, "thresholds"}}});
+
+}  // namespace
+
+std::string to_string(DecisionRule r) { return kDecisionNames.name(r); }
+DecisionRule parse_decision(const std::string& text) { return kDecisionNames.parse(text); }
 
 std::vector<double> expected_grades(const Probabilities& probs) {
   if (probs.size() % kNumClasses != 0)

@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "woundphase/enum_names.h"
 #include "woundphase/files.h"  // for file_fingerprint
 #include "woundphase/store.h"
 
@@ -50,33 +51,19 @@ std::vector<std::string> differences(const nlohmann::json& stored, const nlohman
 
 }  // namespace
 
-ResumeMode parse_resume(const std::string& text) {
-  if (text == "fresh") return ResumeMode::kFresh;
-  if (text == "auto") return ResumeMode::kAuto;
-  if (text == "from_data") return ResumeMode::kFromData;
-  if (text == "from_models") return ResumeMode::kFromModels;
-  if (text == "from_predictions") return ResumeMode::kFromPredictions;
-  throw InputError(
-      fmt::format("--resume: unknown mode '{}' (choose from fresh, auto, from_data, from_models, "
-                  "from_predictions)",
-                  text));
-}
+namespace {
 
-std::string to_string(ResumeMode m) {
-  switch (m) {
-    case ResumeMode::kFresh:
-      return "fresh";
-    case ResumeMode::kAuto:
-      return "auto";
-    case ResumeMode::kFromData:
-      return "from_data";
-    case ResumeMode::kFromModels:
-      return "from_models";
-    case ResumeMode::kFromPredictions:
-      return "from_predictions";
-  }
-  return "auto";
-}
+constexpr EnumNames<ResumeMode, 5> kResumeNames(
+    "--resume", {{{ResumeMode::kFresh, "fresh"},
+                  {ResumeMode::kAuto, "auto"},
+                  {ResumeMode::kFromData, "from_data"},
+                  {ResumeMode::kFromModels, "from_models"},
+                  {ResumeMode::kFromPredictions, "from_predictions"}}});
+
+}  // namespace
+
+ResumeMode parse_resume(const std::string& text) { return kResumeNames.parse(text); }
+std::string to_string(ResumeMode m) { return kResumeNames.name(m); }
 
 namespace {
 

@@ -4,6 +4,7 @@
 #include <cmath>      // for ceil
 
 #include "tabular/models.h"
+#include "woundphase/enum_names.h"
 
 namespace woundphase {
 namespace {
@@ -105,31 +106,22 @@ class Cleaning final : public TreeModel {
 
 }  // namespace
 
-CleanMethod parse_clean_method(const std::string& text) {
-  for (CleanMethod m : {CleanMethod::kNone, CleanMethod::kConfident, CleanMethod::kMisclass})
-    if (to_string(m) == text) return m;
-  throw InputError("--clean must be one of none, confident, misclass; got '" + text + "'");
-}
+namespace {
 
-std::string to_string(CleanMethod m) {
-  switch (m) {
-    case CleanMethod::kNone:
-      return "none";
-    case CleanMethod::kConfident:
-      return "confident";
-    case CleanMethod::kMisclass:
-      return "misclass";
-  }
-  return "none";
-}
+constexpr EnumNames<CleanMethod, 3> kCleanMethodNames("--clean",
+                                                      {{{CleanMethod::kNone, "none"},
+                                                        {CleanMethod::kConfident, "confident"},
+                                                        {CleanMethod::kMisclass, "misclass"}}});
+constexpr EnumNames<CleanAction, 2> kCleanActionNames("--clean-action",
+                                                      {{{CleanAction::kDrop, "drop"},
+                                                        {CleanAction::kDownweight, "downweight"}}});
 
-CleanAction parse_clean_action(const std::string& text) {
-  for (CleanAction a : {CleanAction::kDrop, CleanAction::kDownweight})
-    if (to_string(a) == text) return a;
-  throw InputError("--clean-action must be one of drop, downweight; got '" + text + "'");
-}
+}  // namespace
 
-std::string to_string(CleanAction a) { return a == CleanAction::kDrop ? "drop" : "downweight"; }
+CleanMethod parse_clean_method(const std::string& text) { return kCleanMethodNames.parse(text); }
+std::string to_string(CleanMethod m) { return kCleanMethodNames.name(m); }
+CleanAction parse_clean_action(const std::string& text) { return kCleanActionNames.parse(text); }
+std::string to_string(CleanAction a) { return kCleanActionNames.name(a); }
 
 std::vector<LabelIssue> confident_issues(const Probabilities& probs, const std::vector<int>& y) {
   const size_t n = y.size();

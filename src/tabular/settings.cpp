@@ -5,6 +5,7 @@
 #include <sstream>  // for ostringstream, stringstream
 
 #include "woundphase/class_weights.h"
+#include "woundphase/enum_names.h"
 #include "woundphase/options.h"
 #include "woundphase/tabular.h"
 
@@ -44,43 +45,23 @@ std::array<double, kNumClasses> parse_shares(const std::string& text) {
 
 }  // namespace
 
-ClassWeight parse_class_weight(const std::string& text) {
-  if (text == "balanced") return ClassWeight::kBalanced;
-  if (text == "frequency") return ClassWeight::kFrequency;
-  if (text == "none") return ClassWeight::kNone;
-  throw InputError("--class-weight must be one of balanced, frequency, none; got '" + text + "'");
-}
+namespace {
 
-std::string to_string(ClassWeight w) {
-  switch (w) {
-    case ClassWeight::kBalanced:
-      return "balanced";
-    case ClassWeight::kFrequency:
-      return "frequency";
-    case ClassWeight::kNone:
-      return "none";
-  }
-  return "none";
-}
+constexpr EnumNames<ClassWeight, 3> kClassWeightNames("--class-weight",
+                                                      {{{ClassWeight::kBalanced, "balanced"},
+                                                        {ClassWeight::kFrequency, "frequency"},
+                                                        {ClassWeight::kNone, "none"}}});
+constexpr EnumNames<TreeModelKind, 3> kTreeModelNames("--model",
+                                                      {{{TreeModelKind::kForest, "rf"},
+                                                        {TreeModelKind::kGbdt, "gbdt"},
+                                                        {TreeModelKind::kStack, "stack"}}});
 
-TreeModelKind parse_tree_model(const std::string& text) {
-  if (text == "rf") return TreeModelKind::kForest;
-  if (text == "gbdt") return TreeModelKind::kGbdt;
-  if (text == "stack") return TreeModelKind::kStack;
-  throw InputError("--model must be one of rf, gbdt, stack; got '" + text + "'");
-}
+}  // namespace
 
-std::string to_string(TreeModelKind k) {
-  switch (k) {
-    case TreeModelKind::kForest:
-      return "rf";
-    case TreeModelKind::kGbdt:
-      return "gbdt";
-    case TreeModelKind::kStack:
-      return "stack";
-  }
-  return "rf";
-}
+ClassWeight parse_class_weight(const std::string& text) { return kClassWeightNames.parse(text); }
+std::string to_string(ClassWeight w) { return kClassWeightNames.name(w); }
+TreeModelKind parse_tree_model(const std::string& text) { return kTreeModelNames.parse(text); }
+std::string to_string(TreeModelKind k) { return kTreeModelNames.name(k); }
 
 std::vector<double> class_weights(const std::vector<int>& y, ClassWeight mode) {
   // Balanced is the project's one definition (class_weights.h), which also checks the labels.

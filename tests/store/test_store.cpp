@@ -191,7 +191,9 @@ TEST(Store, ResumeModesParseAndPrint) {
     parse_resume("later");
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("--resume: unknown mode 'later'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("--resume must be one of fresh, auto, from_data, "
+                                         "from_models, from_predictions; got 'later'"),
+              std::string::npos);
   }
 }
 
