@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>  // for getpid
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>  // for getenv
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -24,15 +27,62 @@ std::string real_data_dir() {
   return "";
 }
 
+namespace {
+
+constexpr char kKeepVariable[] = "WOUNDPHASE_KEEP_TEST_FILES";
+
+// Removes this process's scratch root when the process ends (kept when WOUNDPHASE_KEEP_TEST_FILES
+// is set, to look at a failed test's files).
+struct ScratchRoot {
+  fs::path path;
+  ScratchRoot() : path(fs::temp_directory_path() / "woundphase_tests" / std::to_string(getpid())) {
+    std::error_code ec;
+    fs::remove_all(path, ec);  // a folder left by an earlier process with the same id
+  }
+  ~ScratchRoot() {
+    if (std::getenv(kKeepVariable) != nullptr) return;
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+const fs::path& root() {
+  static const ScratchRoot scratch;
+  return scratch.path;
+}
+
+}  // namespace
+
+std::string scratch_root() {
+  fs::create_directories(root());
+  return root().string();
+}
+
 std::string scratch_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "scratch";
-  fs::path dir = fs::temp_directory_path() / "woundphase_tests" / name;
+  fs::path dir = root() / name;
   // Emptied on the test's first call only: later calls in the same test return the same folder.
   static std::set<std::string> prepared;
   if (prepared.insert(name).second) fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
+}
+
+std::string shared_dir(const std::string& name) {
+  const fs::path dir = root() / "shared" / name;
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+const std::string& cli_cohort(const std::string& name, const std::string& synth_args) {
+  static std::map<std::string, std::string> written;
+  const auto it = written.find(name);
+  if (it != written.end()) return it->second;
+  const std::string dir = shared_dir(name);
+  const CommandResult r = run_cli("synth --out " + dir + " " + synth_args);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return written.emplace(name, dir).first->second;
 }
 
 std::string slurp(const std::string& path) {
@@ -84,6 +134,45 @@ bool tools_expected() {
 ::testing::TestPartResult::Type missing_tool_result() {
   return tools_expected() ? ::testing::TestPartResult::kFatalFailure
                           : ::testing::TestPartResult::kSkip;
+}
+
+// Records of a CSV text (quotes may wrap commas, quotes and line breaks; "" = a quote).
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> records;
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (quoted) {
+      if (ch == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (ch == '"') {
+        quoted = false;
+      } else {
+        fields.back() += ch;
+      }
+    } else if (ch == '"') {
+      quoted = true;
+    } else if (ch == ',') {
+      fields.emplace_back();
+    } else if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+      continue;
+    } else if (ch == '\n') {
+      records.push_back(fields);
+      fields.assign(1, "");
+    } else {
+      fields.back() += ch;
+    }
+  }
+  if (fields.size() > 1 || !fields[0].empty()) records.push_back(fields);
+  return records;
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
 }
 
 }  // namespace woundphase::testing

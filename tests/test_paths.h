@@ -12,14 +12,29 @@ std::string source_dir();
 std::string binary();
 // ../shared/data/dfu relative to the source tree (CI has it); empty if it is not there.
 std::string real_data_dir();
-// A scratch folder unique to the calling test, emptied on the test's first call.
+// This process's scratch root, $TMPDIR/woundphase_tests/<pid>: test processes that run at the
+// same time (ctest -j, several worktrees) never share a folder. Removed when the process ends,
+// unless WOUNDPHASE_KEEP_TEST_FILES is set.
+std::string scratch_root();
+// A scratch folder unique to the calling test, under scratch_root(), emptied on the test's first
+// call.
 std::string scratch_dir();
+// A folder under scratch_root() that the tests of this process share (a cohort written once):
+// created, never emptied.
+std::string shared_dir(const std::string& name);
+// A synthetic study written once per process by the program, `woundphase synth --out DIR
+// SYNTH_ARGS`, into shared_dir(name); its folder. A failed synth fails the calling test.
+const std::string& cli_cohort(const std::string& name, const std::string& synth_args);
 
 // A file's bytes ("" if it cannot be read), and a text's lines.
 std::string slurp(const std::string& path);
 // Whether the image networks library was built next to the binary (it needs libtorch).
 bool vision_built();
 std::vector<std::string> lines(const std::string& text);
+// Records of a CSV text (quotes may wrap commas, quotes and line breaks; "" = a quote; CRLF or LF).
+std::vector<std::vector<std::string>> parse_csv(const std::string& text);
+// How many times `what` stands in `text` (overlapping ones too).
+size_t occurrences(const std::string& text, const std::string& what);
 
 struct CommandResult {
   int exit_code = -1;

@@ -19,16 +19,7 @@ using testing::slurp;
 using testing::run_cli;
 
 // A synthetic cohort written once by the CLI and shared by the tests.
-const std::string& cohort() {
-  static const std::string dir = [] {
-    const std::string d = (fs::temp_directory_path() / "woundphase_tests" / "cli_cohort").string();
-    fs::remove_all(d);
-    const auto r = run_cli("synth --out " + d + " --patients 60 --seed 5");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
-  return dir;
-}
+const std::string& cohort() { return testing::cli_cohort("cli_cohort", "--patients 60 --seed 5"); }
 
 TEST(Cli, SearchWritesEveryOutputWithTheDocumentedColumns) {
   const std::string out = testing::scratch_dir();

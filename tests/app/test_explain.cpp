@@ -42,15 +42,7 @@ std::vector<std::string> fields(const std::string& line) {
 
 // A cohort with a strong planted phase signal, written once.
 const std::string& signal_cohort() {
-  static const std::string dir = [] {
-    const std::string d =
-        (fs::temp_directory_path() / "woundphase_tests" / "explain_cohort").string();
-    fs::remove_all(d);
-    const auto r = run_cli("synth --out " + d + " --patients 40 --seed 3 --signal 1");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
-  return dir;
+  return testing::cli_cohort("explain_cohort", "--patients 40 --seed 3 --signal 1");
 }
 
 struct Explained {
@@ -124,12 +116,6 @@ TEST(Explain, ContributionsAddUpToPredictionsCsvAndThePlantedSignalLeads) {
   EXPECT_TRUE(found) << "largest mean |contribution|: " << top;
 }
 
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // predict --report: a card per visit-wound with its decision and the features that pushed it
 // most (the largest |contribution| of explanations.csv for the decided class), self-contained,
 // and Chromium renders it.
@@ -142,7 +128,7 @@ TEST(Explain, CasePageShowsEveryVisitWoundWithItsTopFeaturesAndRenders) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string html = slurp(dir + "/out/predictions.html");
   const auto preds = lines(slurp(dir + "/out/preds.csv"));
-  EXPECT_EQ(count(html, "<section class=\"card\">"), preds.size() - 1);
+  EXPECT_EQ(testing::occurrences(html, "<section class=\"card\">"), preds.size() - 1);
   // No script, no external resource.
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("http"), std::string::npos);

@@ -25,15 +25,7 @@ using testing::slurp;
 
 // A metadata-only cohort (no image folders), written once.
 const std::string& cohort() {
-  static const std::string dir = [] {
-    const std::string d =
-        (fs::temp_directory_path() / "woundphase_tests" / "first_hour_cohort").string();
-    fs::remove_all(d);
-    const auto r = run_cli("synth --out " + d + " --patients 40 --seed 11 --no-images");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
-  return dir;
+  return testing::cli_cohort("first_hour_cohort", "--patients 40 --seed 11 --no-images");
 }
 
 std::string search_args(const std::string& out) {
@@ -205,7 +197,7 @@ struct ImageSearch {
 const ImageSearch& image_search() {
   static const ImageSearch s = [] {
     ImageSearch r;
-    const fs::path base = fs::temp_directory_path() / "woundphase_tests" / "first_hour_images";
+    const fs::path base = testing::shared_dir("first_hour_images");
     fs::remove_all(base);
     r.cohort = (base / "study").string();
     r.out = (base / "search").string();

@@ -23,45 +23,21 @@ using testing::slurp;
 
 using testing::vision_built;
 
-std::vector<std::string> split(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream in(line);
-  for (std::string field; std::getline(in, field, ',');) out.push_back(field);
-  if (!line.empty() && line.back() == ',') out.emplace_back();
-  return out;
-}
-
 // folds.csv as rows of column -> value.
 std::vector<std::map<std::string, std::string>> read_table(const std::string& path) {
-  const auto text = lines(slurp(path));
+  const auto records = testing::parse_csv(slurp(path));
   std::vector<std::map<std::string, std::string>> out;
-  if (text.empty()) return out;
-  const auto header = split(text[0]);
-  for (size_t i = 1; i < text.size(); ++i) {
-    const auto fields = split(text[i]);
+  for (size_t i = 1; i < records.size(); ++i) {
     std::map<std::string, std::string> row;
-    for (size_t c = 0; c < header.size() && c < fields.size(); ++c) row[header[c]] = fields[c];
+    for (size_t c = 0; c < records[0].size() && c < records[i].size(); ++c)
+      row[records[0][c]] = records[i][c];
     out.push_back(row);
   }
   return out;
 }
 
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 const std::string& cohort() {
-  static const std::string dir = [] {
-    const std::string d =
-        (fs::temp_directory_path() / "woundphase_tests" / "fusion_cohort").string();
-    fs::remove_all(d);
-    const auto r = run_cli("synth --out " + d + " --patients 36 --seed 21 --image-scale 0.05");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
-  return dir;
+  return testing::cli_cohort("fusion_cohort", "--patients 36 --seed 21 --image-scale 0.05");
 }
 
 const std::string kFast =
@@ -82,7 +58,8 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
   // Cost grows with modalities: each image branch trains once per fold (2 folds), although
   // eight combinations contain it.
   for (const char* m : {"thermal_map", "depth_map", "depth_rgb"})
-    EXPECT_EQ(count(r.output, std::string(m) + " epoch 1:"), 2U) << m << "\n" << r.output;
+    EXPECT_EQ(testing::occurrences(r.output, std::string(m) + " epoch 1:"), 2U) << m << "\n"
+                                                                                << r.output;
   // Heads log their parameter breakdown before stage 1.
   EXPECT_NE(r.output.find("metadata+depth_rgb stage 1: "), std::string::npos) << r.output;
 

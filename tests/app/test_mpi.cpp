@@ -49,14 +49,7 @@ testing::CommandResult run_mpi(const std::string& env, const std::string& launch
 }
 
 const std::string& cohort() {
-  static const std::string dir = [] {
-    const std::string d = (fs::temp_directory_path() / "woundphase_tests" / "mpi_cohort").string();
-    fs::remove_all(d);
-    const auto r = run_cli("synth --out " + d + " --patients 36 --seed 21 --image-scale 0.05");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
-  return dir;
+  return testing::cli_cohort("mpi_cohort", "--patients 36 --seed 21 --image-scale 0.05");
 }
 
 std::string search_args(const std::string& out, const std::string& extra = "") {
@@ -69,8 +62,7 @@ std::string search_args(const std::string& out, const std::string& extra = "") {
 // One process, no mpirun: the bytes every distributed run must give.
 const std::string& reference() {
   static const std::string out = [] {
-    const std::string o =
-        (fs::temp_directory_path() / "woundphase_tests" / "mpi_reference").string();
+    const std::string o = testing::shared_dir("mpi_reference");
     fs::remove_all(o);
     const auto r = run_cli(search_args(o));
     EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -84,12 +76,6 @@ void expect_same_outputs(const std::string& out) {
     ASSERT_TRUE(fs::exists(out + "/" + f)) << f;
     EXPECT_EQ(slurp(out + "/" + f), slurp(reference() + "/" + f)) << f;
   }
-}
-
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 std::map<std::string, fs::file_time_type> networks(const std::string& out) {
@@ -109,7 +95,9 @@ TEST(Mpi, ThreeRanksGiveTheSingleProcessBytes) {
   EXPECT_NE(r.output.find("on 2 worker ranks"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("coordinator: "), std::string::npos) << r.output;
   // Every combination ran on a worker (rank 0 only coordinates and fits the ensembles).
-  EXPECT_EQ(count(r.output, ", rank 1)") + count(r.output, ", rank 2)"), 6U) << r.output;
+  EXPECT_EQ(
+      testing::occurrences(r.output, ", rank 1)") + testing::occurrences(r.output, ", rank 2)"), 6U)
+      << r.output;
   EXPECT_EQ(Store::open(out + "/woundphase.db")->total_attempts(), kJobs);
 }
 

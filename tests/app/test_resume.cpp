@@ -26,13 +26,7 @@ const char* kOutputs[] = {"results.csv", "folds.csv", "predictions.csv", "oof_pr
                           "splits.csv"};
 
 const std::string& cohort() {
-  static const std::string dir = [] {
-    std::string d = (fs::temp_directory_path() / "woundphase_tests" / "resume_cohort").string();
-    fs::remove_all(d);
-    EXPECT_EQ(run_cli("synth --out " + d + " --patients 60 --seed 8").exit_code, 0);
-    return d;
-  }();
-  return dir;
+  return testing::cli_cohort("resume_cohort", "--patients 60 --seed 8");
 }
 
 std::string search_args(const std::string& out, const std::string& extra = "") {
@@ -43,7 +37,7 @@ std::string search_args(const std::string& out, const std::string& extra = "") {
 // The outputs of an uninterrupted run, computed once.
 const std::string& reference() {
   static const std::string out = [] {
-    std::string o = (fs::temp_directory_path() / "woundphase_tests" / "resume_reference").string();
+    const std::string o = testing::shared_dir("resume_reference");
     fs::remove_all(o);
     const auto r = run_cli(search_args(o));
     EXPECT_EQ(r.exit_code, 0) << r.output;

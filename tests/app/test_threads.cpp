@@ -20,15 +20,7 @@ const char* kOutputs[] = {"results.csv",         "folds.csv",           "predict
                           "oof_predictions.csv", "training_curves.csv", "splits.csv"};
 
 const std::string& cohort() {
-  static const std::string dir = [] {
-    const std::string d =
-        (fs::temp_directory_path() / "woundphase_tests" / "threads_cohort").string();
-    fs::remove_all(d);
-    const auto r = run_cli("synth --out " + d + " --patients 36 --seed 5 --image-scale 0.05");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
-  return dir;
+  return testing::cli_cohort("threads_cohort", "--patients 36 --seed 5 --image-scale 0.05");
 }
 
 std::string search_args(const std::string& out, int threads) {

@@ -2,30 +2,18 @@
 // row; the optimistic protocol removes its flagged visit-wounds from every fold and says so.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <set>
 
+#include "fixtures/cohorts.h"
 #include "test_paths.h"
 #include "woundphase/experiment.h"
 #include "woundphase/synth.h"
-
-namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
 
 const Dataset& cohort() {
-  static const Dataset data = [] {
-    const std::string dir =
-        (fs::temp_directory_path() / "woundphase_tests" / "cleaning_cohort").string();
-    SynthSettings s;
-    s.patients = 60;
-    s.seed = 8;
-    s.signal = 0.7;
-    write_synthetic_cohort(dir, s);
-    return load_dataset(dir, Schema::dfu(), true);
-  }();
-  return data;
+  return testing::synthetic_cohort("cleaning_cohort", testing::cohort_settings(60, 8, 0.7));
 }
 
 SearchSettings settings() {

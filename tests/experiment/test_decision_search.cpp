@@ -2,31 +2,20 @@
 // out-of-fold predictions only, applied to the test fold, written to folds.csv and bundle.json.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "fixtures/cohorts.h"
 #include "test_paths.h"
 #include "woundphase/experiment.h"
 #include "woundphase/synth.h"
-
-namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
 
 const Dataset& cohort() {
-  static const Dataset data = [] {
-    const std::string dir =
-        (fs::temp_directory_path() / "woundphase_tests" / "decision_cohort").string();
-    SynthSettings s;
-    s.patients = 60;
-    s.seed = 5;
-    write_synthetic_cohort(dir, s);
-    return load_dataset(dir, Schema::dfu(), true);
-  }();
-  return data;
+  return testing::synthetic_cohort("decision_cohort", testing::cohort_settings(60, 5));
 }
 
 SearchSettings settings(DecisionRule rule) {

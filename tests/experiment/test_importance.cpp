@@ -1,30 +1,18 @@
 // The clinical features' global importance on a search's test folds (importance.csv).
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 
+#include "fixtures/cohorts.h"
 #include "woundphase/experiment.h"
 #include "woundphase/explain.h"
 #include "woundphase/synth.h"
-
-namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
 
 const Dataset& signal_cohort() {
-  static const Dataset data = [] {
-    const std::string dir =
-        (fs::temp_directory_path() / "woundphase_tests" / "importance_cohort").string();
-    SynthSettings s;
-    s.patients = 40;
-    s.seed = 4;
-    s.signal = 1;
-    write_synthetic_cohort(dir, s);
-    return load_dataset(dir, Schema::dfu(), true);
-  }();
-  return data;
+  return testing::synthetic_cohort("importance_cohort", testing::cohort_settings(40, 4));
 }
 
 SearchSettings small_search() {

@@ -2,18 +2,16 @@
 // out-of-fold probabilities and the train -> predict round trip.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
 #include <set>
 #include <sstream>
 
+#include "fixtures/cohorts.h"
 #include "test_paths.h"
 #include "woundphase/experiment.h"
 #include "woundphase/synth.h"
-
-namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
@@ -32,16 +30,7 @@ SearchSettings fast_settings() {
 }
 
 const Dataset& synthetic_cohort() {
-  static const Dataset data = [] {
-    const std::string dir =
-        (fs::temp_directory_path() / "woundphase_tests" / "search_cohort").string();
-    SynthSettings s;
-    s.patients = 90;
-    s.seed = 11;
-    write_synthetic_cohort(dir, s);
-    return load_dataset(dir, Schema::dfu(), true);
-  }();
-  return data;
+  return testing::synthetic_cohort("search_cohort", testing::cohort_settings(90, 11));
 }
 
 TEST(Search, EveryVisitWoundTestedOnceAndPatientsNeverSplit) {

@@ -2,30 +2,19 @@
 // (tuning.csv, the bundle) and its decision rule used.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "fixtures/cohorts.h"
 #include "test_paths.h"
 #include "woundphase/experiment.h"
 #include "woundphase/synth.h"
-
-namespace fs = std::filesystem;
 
 namespace woundphase {
 namespace {
 
 const Dataset& cohort() {
-  static const Dataset data = [] {
-    const std::string dir =
-        (fs::temp_directory_path() / "woundphase_tests" / "tuning_cohort").string();
-    SynthSettings s;
-    s.patients = 45;
-    s.seed = 12;
-    write_synthetic_cohort(dir, s);
-    return load_dataset(dir, Schema::dfu(), true);
-  }();
-  return data;
+  return testing::synthetic_cohort("tuning_cohort", testing::cohort_settings(45, 12));
 }
 
 TabularSettings small() {

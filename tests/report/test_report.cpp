@@ -30,12 +30,6 @@ using testing::write_fixture;
 
 constexpr const char* kNotAvailable = "not available for this run (metadata-only search)";
 
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
 // The HTML of one section: from its <h2 id="..."> to the next <h2 or the footer.
 std::string section(const std::string& html, const std::string& id) {
   const size_t start = html.find("<h2 id=\"" + id + "\"");
@@ -68,9 +62,9 @@ TEST(Report, WritesAnSvgForEveryRequiredSection) {
     EXPECT_NE(s.find("<svg"), std::string::npos) << id;
   }
   // One strip chart and two heatmaps per combination; a class chart per run.
-  EXPECT_EQ(count(section(html, "folds"), "aria-label=\"QWK per test fold: "), 2u);
-  EXPECT_EQ(count(section(html, "confusion"), "<svg"), 4u);
-  EXPECT_EQ(count(section(html, "distribution"), "aria-label=\"run "), 2u);
+  EXPECT_EQ(testing::occurrences(section(html, "folds"), "aria-label=\"QWK per test fold: "), 2u);
+  EXPECT_EQ(testing::occurrences(section(html, "confusion"), "<svg"), 4u);
+  EXPECT_EQ(testing::occurrences(section(html, "distribution"), "aria-label=\"run "), 2u);
   // Summary and settings come from settings.json; no temporary file is left behind.
   EXPECT_NE(section(html, "summary").find("0123456789abcdef"), std::string::npos);
   EXPECT_NE(section(html, "settings").find("<pre>"), std::string::npos);
@@ -99,14 +93,14 @@ TEST(Report, OptionalSectionsAppearWhenTheirFilesExist) {
   const std::string html = render_report(dir);
   const std::string stages = section(html, "stages");
   EXPECT_EQ(stages.find(kNotAvailable), std::string::npos);
-  EXPECT_EQ(count(stages, "<table"), 2u);  // one per combination
+  EXPECT_EQ(testing::occurrences(stages, "<table"), 2u);  // one per combination
   for (const char* header : {"Pre-train", "Stage 1", "Stage 2", "Final (QWK)", "mean \u00b1 std"})
     EXPECT_NE(stages.find(header), std::string::npos) << header;
   const std::string curves = section(html, "curves");
   EXPECT_EQ(curves.find(kNotAvailable), std::string::npos);
   // Two components, each with a loss and a validation-QWK chart (plus the folds' legend).
-  EXPECT_EQ(count(curves, "aria-label=\"Training loss\""), 2u);
-  EXPECT_EQ(count(curves, "aria-label=\"Validation QWK\""), 2u);
+  EXPECT_EQ(testing::occurrences(curves, "aria-label=\"Training loss\""), 2u);
+  EXPECT_EQ(testing::occurrences(curves, "aria-label=\"Validation QWK\""), 2u);
   EXPECT_NE(curves.find("thermal_map backbone"), std::string::npos);
   EXPECT_NE(curves.find("<polyline"), std::string::npos);
 }
@@ -336,7 +330,7 @@ TEST(Report, ReportsARealSearch) {
   const std::string html = slurp(dir + "/run/report.html");
   EXPECT_NE(section(html, "ranking").find("<svg"), std::string::npos);
   EXPECT_NE(section(html, "stages").find(kNotAvailable), std::string::npos);
-  EXPECT_EQ(count(section(html, "distribution"), "aria-label=\"run "), 2u);
+  EXPECT_EQ(testing::occurrences(section(html, "distribution"), "aria-label=\"run "), 2u);
 }
 
 // Renders the report in headless Chromium and checks the screenshot is not blank: a PNG of a

@@ -21,45 +21,16 @@ struct Labelled {
   int n_groups = 0;
 };
 
-// Splits one CSV line into fields; quotes may wrap fields that contain commas ("" = a quote).
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char ch = line[i];
-    if (quoted) {
-      if (ch == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (ch == '"') {
-        quoted = false;
-      } else {
-        fields.back() += ch;
-      }
-    } else if (ch == '"') {
-      quoted = true;
-    } else if (ch == ',') {
-      fields.emplace_back();
-    } else {
-      fields.back() += ch;
-    }
-  }
-  return fields;
-}
-
 // The real DFU metadata: `Patient#` (column 1) and `Healing Phase Abs` (last column).
 bool read_real(Labelled& out) {
   const std::string dir = testing::real_data_dir();
   if (dir.empty()) return false;
-  std::ifstream in(dir + "/DataMaster_Processed_V12_WithMissing.csv", std::ios::binary);
-  if (!in) return false;
-  std::string line;
-  std::getline(in, line);  // header
+  const auto records =
+      testing::parse_csv(testing::slurp(dir + "/DataMaster_Processed_V12_WithMissing.csv"));
+  if (records.empty()) return false;
   std::map<std::string, int> patient_index;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    const auto fields = split_csv_line(line);
+  for (size_t r = 1; r < records.size(); ++r) {  // records[0]: the header
+    const auto& fields = records[r];
     const std::string& phase = fields.back();
     const int label = phase == "I" ? 0 : phase == "P" ? 1 : phase == "R" ? 2 : -1;
     if (label < 0) continue;
