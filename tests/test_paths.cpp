@@ -85,6 +85,18 @@ const std::string& cli_cohort(const std::string& name, const std::string& synth_
   return written.emplace(name, dir).first->second;
 }
 
+const std::string& cli_outputs(const std::string& name,
+                               const std::function<std::string(const std::string& dir)>& args) {
+  static std::map<std::string, std::string> ran;
+  const auto it = ran.find(name);
+  if (it != ran.end()) return it->second;
+  const std::string dir = shared_dir(name);
+  fs::remove_all(dir);
+  const CommandResult r = run_cli(args(dir));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return ran.emplace(name, dir).first->second;
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

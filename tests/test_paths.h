@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>  // for function
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ std::string shared_dir(const std::string& name);
 // A synthetic study written once per process by the program, `woundphase synth --out DIR
 // SYNTH_ARGS`, into shared_dir(name); its folder. A failed synth fails the calling test.
 const std::string& cli_cohort(const std::string& name, const std::string& synth_args);
+// The folder shared_dir(name), emptied, after `woundphase ARGS` ran in it once per process, where
+// ARGS = args(folder) (a reference run several tests compare with). A failed run fails the test.
+const std::string& cli_outputs(const std::string& name,
+                               const std::function<std::string(const std::string& dir)>& args);
 
 // A file's bytes ("" if it cannot be read), and a text's lines.
 std::string slurp(const std::string& path);

@@ -10,13 +10,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::lines;
-using testing::slurp;
-
-using testing::run_cli;
 
 // A synthetic cohort written once by the CLI and shared by the tests.
 const std::string& cohort() { return testing::cli_cohort("cli_cohort", "--patients 60 --seed 5"); }
@@ -170,7 +165,7 @@ TEST(Cli, SynthIsDeterministic) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing
 
 namespace woundphase {
 namespace {

@@ -13,12 +13,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::lines;
-using testing::run_cli;
-using testing::slurp;
 
 // One CSV line split into fields (quoted fields may hold commas and doubled quotes).
 std::vector<std::string> fields(const std::string& line) {
@@ -201,4 +197,4 @@ TEST(Explain, GbdtContributionsAreMarginsWhoseSoftmaxIsThePrediction) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -15,13 +15,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::lines;
-using testing::run_cli;
-using testing::run_shell;
-using testing::slurp;
 
 // A metadata-only cohort (no image folders), written once.
 const std::string& cohort() {
@@ -182,7 +177,7 @@ TEST(Config, UnderscoreKeysRelativePathsAndPrintConfigWithoutData) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing
 
 namespace woundphase {
 namespace {

@@ -14,14 +14,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::lines;
-using testing::run_cli;
-using testing::slurp;
-
-using testing::vision_built;
 
 // folds.csv as rows of column -> value.
 std::vector<std::map<std::string, std::string>> read_table(const std::string& path) {
@@ -289,4 +283,4 @@ TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnoth
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

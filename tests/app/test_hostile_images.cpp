@@ -21,16 +21,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::lines;
-using testing::slurp;
-
-using testing::run_cli;
-using testing::run_cli_env;
-
-using testing::vision_built;
 
 std::string make_study(const std::string& dir) {
   const auto r = run_cli("synth --out " + dir + " --patients 12 --seed 2 --image-scale 0.05");
@@ -384,4 +376,4 @@ TEST(HostileImages, InspectListsLoopsAndNonFilesAsProblemsInsteadOfFailing) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -10,13 +10,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::lines;
-using testing::run_cli;
-using testing::slurp;
-using testing::vision_built;
 
 // predictions.csv as "patient/appt/dfu" -> column -> value (no quoted fields in these files).
 std::map<std::string, std::map<std::string, std::string>> read_predictions(
@@ -199,4 +194,4 @@ TEST(MissingModalities, ThreeModalityBundleCarriesSubCombinationHeads) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -13,11 +13,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::run_cli;
-using testing::slurp;
 
 // Root may run mpirun only when it says so twice.
 constexpr char kMpiEnv[] = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1";
@@ -39,8 +36,6 @@ std::string skip_reason() {
 #endif
 }
 
-using testing::run_shell;
-
 // `woundphase <args>` under `launcher` with the extra environment `env`.
 testing::CommandResult run_mpi(const std::string& env, const std::string& launcher,
                                const std::string& args) {
@@ -61,14 +56,7 @@ std::string search_args(const std::string& out, const std::string& extra = "") {
 
 // One process, no mpirun: the bytes every distributed run must give.
 const std::string& reference() {
-  static const std::string out = [] {
-    const std::string o = testing::shared_dir("mpi_reference");
-    fs::remove_all(o);
-    const auto r = run_cli(search_args(o));
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return o;
-  }();
-  return out;
+  return cli_outputs("mpi_reference", [](const std::string& o) { return search_args(o); });
 }
 
 void expect_same_outputs(const std::string& out) {
@@ -158,4 +146,4 @@ TEST(Mpi, RanksThatDisagreeAreRefused) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -13,13 +13,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::slurp;
-
-using testing::run_cli;
-using testing::run_cli_env;
 
 constexpr int kJobs = 3 * 5;  // runs x folds of the search below
 const char* kOutputs[] = {"results.csv", "folds.csv", "predictions.csv", "oof_predictions.csv",
@@ -36,14 +31,7 @@ std::string search_args(const std::string& out, const std::string& extra = "") {
 
 // The outputs of an uninterrupted run, computed once.
 const std::string& reference() {
-  static const std::string out = [] {
-    const std::string o = testing::shared_dir("resume_reference");
-    fs::remove_all(o);
-    const auto r = run_cli(search_args(o));
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return o;
-  }();
-  return out;
+  return cli_outputs("resume_reference", [](const std::string& o) { return search_args(o); });
 }
 
 void expect_same_outputs(const std::string& out) {
@@ -160,4 +148,4 @@ TEST(Faults, FileSizeLimitLikeADiskFullKeepsTheStoreConsistent) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

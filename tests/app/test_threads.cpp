@@ -9,12 +9,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::run_cli;
-using testing::run_cli_env;
-using testing::slurp;
 
 const char* kOutputs[] = {"results.csv",         "folds.csv",           "predictions.csv",
                           "oof_predictions.csv", "training_curves.csv", "splits.csv"};
@@ -70,4 +66,4 @@ TEST(Threads, AnInterruptedSearchResumesAtAnotherThreadCountToTheSameBytes) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

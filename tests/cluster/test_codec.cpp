@@ -7,11 +7,8 @@
 #include "cluster/codec.h"
 #include "fixtures/job_records.h"
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::expect_same_job;
-using testing::sample_job;
 
 // The CodecError `decode` throws for `bytes`; "" when it decodes.
 template <typename Decode>
@@ -153,4 +150,4 @@ TEST(Codec, OutOfRangeFieldsAreRefused) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -13,10 +13,8 @@
 #include "woundphase/experiment.h"
 #include "woundphase/synth.h"
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::slurp;
 
 // Small, fast settings: the behaviour under test does not need 300 trees.
 SearchSettings fast_settings() {
@@ -208,4 +206,4 @@ TEST(RealData, MetadataSearchBeatsChanceAndControlDoesNot) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/errors.h"
 #include "images/internal.h"  // for decode_frame
 #include "test_paths.h"
 #include "woundphase/core.h"  // for InputError
@@ -27,14 +28,7 @@ namespace fs = std::filesystem;
 constexpr int kWidth = 37;
 constexpr int kHeight = 23;
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::input_error_of;
 
 // A BGR gradient, so crops and channels are told apart.
 cv::Mat gradient(int width, int height) {
@@ -109,7 +103,7 @@ TEST(ImageHeader, EveryFormatReadGivesItsSizeBeforeDecoding) {
 
 TEST(ImageHeader, UnknownFormatsCutShortOrEmptyHeadersAreErrors) {
   auto message = [](const std::vector<uint8_t>& bytes) {
-    return message_of([&] { parse_image_header(bytes.data(), bytes.size()); });
+    return input_error_of([&] { parse_image_header(bytes.data(), bytes.size()); });
   };
   const std::string gif = "GIF89a\x25\x00\x17\x00";
   EXPECT_NE(message({gif.begin(), gif.end()}).find("not a PNG, JPEG, BMP, TIFF, WebP or PNM"),
@@ -137,7 +131,7 @@ class FrameFiles : public ::testing::Test {
   void SetUp() override { dir_ = testing::scratch_dir(); }
   std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
   std::string read_error(const std::string& name, const ImageLimits& limits = {}) const {
-    return message_of([&] { read_image(path(name), limits); });
+    return input_error_of([&] { read_image(path(name), limits); });
   }
   std::string dir_;
 };
@@ -289,12 +283,12 @@ TEST_F(FrameFiles, TheCacheListsSkippedFramesWithModalityAndReason) {
 TEST(ImageLimits, OutOfRangeLimitsNameTheOption) {
   ImageLimits l;
   l.max_pixels = 0;
-  EXPECT_NE(message_of([&] { l.validate(); }).find("--max-image-pixels"), std::string::npos);
+  EXPECT_NE(input_error_of([&] { l.validate(); }).find("--max-image-pixels"), std::string::npos);
   l.max_pixels = (int64_t{1} << 30) + 1;
-  EXPECT_NE(message_of([&] { l.validate(); }).find("--max-image-pixels"), std::string::npos);
+  EXPECT_NE(input_error_of([&] { l.validate(); }).find("--max-image-pixels"), std::string::npos);
   l = ImageLimits{};
   l.max_bytes = 0;
-  EXPECT_NE(message_of([&] { l.validate(); }).find("--max-image-bytes"), std::string::npos);
+  EXPECT_NE(input_error_of([&] { l.validate(); }).find("--max-image-bytes"), std::string::npos);
 }
 
 }  // namespace

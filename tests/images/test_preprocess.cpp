@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 
+#include "fixtures/errors.h"
 #include "test_paths.h"
 #include "woundphase/core.h"  // for InputError
 #include "woundphase/images.h"
@@ -16,14 +17,7 @@ namespace fs = std::filesystem;
 
 ImageU8 filled(int w, int h, int channels, uint8_t value) { return ImageU8(w, h, channels, value); }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::input_error_of;
 
 TEST(CropBox, ThermalGrowsThirtyFullFramePixelsScaledWithTheFrame) {
   const PreprocessSettings s;
@@ -50,7 +44,7 @@ TEST(CropBox, ClampsToTheFrameAndRejectsBoxesOutsideIt) {
             (Box{1020, 1370, 1080, 1440}));
   EXPECT_EQ(crop_box(ImageModality::kDepthRgb, Box{1200, 700, 1300, 760}, 1280, 720, s),
             (Box{1200, 700, 1280, 720}));
-  const std::string m = message_of([&] {
+  const std::string m = input_error_of([&] {
     crop_box(ImageModality::kDepthRgb, Box{1300, 10, 1400, 50}, 1280, 720, s);
   });
   EXPECT_NE(m.find("outside the 1280x720 frame"), std::string::npos) << m;
@@ -174,11 +168,11 @@ TinyStudy tiny_study() {
 TEST(ReadImage, CorruptOrMissingFilesAreErrorsNamingThem) {
   const TinyStudy t = tiny_study();
   const std::string corrupt = t.dir + "/" + t.corrupt.file;
-  std::string m = message_of([&] { read_image(corrupt); });
+  std::string m = input_error_of([&] { read_image(corrupt); });
   EXPECT_NE(m.find(corrupt), std::string::npos) << m;
   EXPECT_NE(m.find("cannot decode"), std::string::npos) << m;
   const std::string missing = t.dir + "/" + t.missing.file;
-  m = message_of([&] { read_image(missing); });
+  m = input_error_of([&] { read_image(missing); });
   EXPECT_NE(m.find(missing), std::string::npos) << m;
   EXPECT_NE(m.find("not found"), std::string::npos) << m;
   const ImageU8 ok = read_image(t.dir + "/" + t.good.file);
@@ -221,9 +215,9 @@ TEST(ImageCache, SkipModeCountsMissingAndCorruptFilesErrorModeNamesThem) {
 
   s.on_missing_image = MissingImage::kError;
   ImageCache strict(t.dir, s);
-  std::string m = message_of([&] { strict.get(t.corrupt, ImageModality::kThermalMap); });
+  std::string m = input_error_of([&] { strict.get(t.corrupt, ImageModality::kThermalMap); });
   EXPECT_NE(m.find(t.dir + "/" + t.corrupt.file), std::string::npos) << m;
-  m = message_of([&] { strict.get(t.missing, ImageModality::kThermalMap); });
+  m = input_error_of([&] { strict.get(t.missing, ImageModality::kThermalMap); });
   EXPECT_NE(m.find(t.dir + "/" + t.missing.file), std::string::npos) << m;
 }
 

@@ -34,6 +34,16 @@ struct Fixture {
   long visit_wounds = 0;
 };
 
+// The HTML of one section of a report: from its <h2 id="ID"> to the next <h2 or the footer; ""
+// when the page has no such section.
+inline std::string report_section(const std::string& html, const std::string& id) {
+  const size_t start = html.find("<h2 id=\"" + id + "\"");
+  if (start == std::string::npos) return "";
+  size_t end = html.find("<h2", start + 1);
+  if (end == std::string::npos) end = html.find("<footer", start);
+  return html.substr(start, end - start);
+}
+
 inline void fixture_write(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;

@@ -19,25 +19,10 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
 
-using testing::slurp;
-
-using testing::FixtureOptions;
-using testing::scratch_dir;
-using testing::write_fixture;
-
 constexpr const char* kNotAvailable = "not available for this run (metadata-only search)";
-
-// The HTML of one section: from its <h2 id="..."> to the next <h2 or the footer.
-std::string section(const std::string& html, const std::string& id) {
-  const size_t start = html.find("<h2 id=\"" + id + "\"");
-  if (start == std::string::npos) return "";
-  size_t end = html.find("<h2", start + 1);
-  if (end == std::string::npos) end = html.find("<footer", start);
-  return html.substr(start, end - start);
-}
 
 // The <svg> element whose aria-label is `label`.
 std::string svg_labelled(const std::string& html, const std::string& label) {
@@ -57,17 +42,18 @@ TEST(Report, WritesAnSvgForEveryRequiredSection) {
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(html.find("</html>"), std::string::npos);
   for (const char* id : {"ranking", "folds", "confusion", "f1", "distribution"}) {
-    const std::string s = section(html, id);
+    const std::string s = report_section(html, id);
     ASSERT_FALSE(s.empty()) << id;
     EXPECT_NE(s.find("<svg"), std::string::npos) << id;
   }
   // One strip chart and two heatmaps per combination; a class chart per run.
-  EXPECT_EQ(testing::occurrences(section(html, "folds"), "aria-label=\"QWK per test fold: "), 2u);
-  EXPECT_EQ(testing::occurrences(section(html, "confusion"), "<svg"), 4u);
-  EXPECT_EQ(testing::occurrences(section(html, "distribution"), "aria-label=\"run "), 2u);
+  EXPECT_EQ(testing::occurrences(report_section(html, "folds"), "aria-label=\"QWK per test fold: "),
+            2u);
+  EXPECT_EQ(testing::occurrences(report_section(html, "confusion"), "<svg"), 4u);
+  EXPECT_EQ(testing::occurrences(report_section(html, "distribution"), "aria-label=\"run "), 2u);
   // Summary and settings come from settings.json; no temporary file is left behind.
-  EXPECT_NE(section(html, "summary").find("0123456789abcdef"), std::string::npos);
-  EXPECT_NE(section(html, "settings").find("<pre>"), std::string::npos);
+  EXPECT_NE(report_section(html, "summary").find("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(report_section(html, "settings").find("<pre>"), std::string::npos);
   for (const auto& entry : fs::directory_iterator(dir))
     EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos);
 }
@@ -77,7 +63,7 @@ TEST(Report, OptionalSectionsSayNotAvailableWithoutTheirFiles) {
   write_fixture(dir);
   const std::string html = render_report(dir);
   for (const char* id : {"stages", "curves"}) {
-    const std::string s = section(html, id);
+    const std::string s = report_section(html, id);
     EXPECT_NE(s.find(kNotAvailable), std::string::npos) << id;
     EXPECT_EQ(s.find("<svg"), std::string::npos) << id;
     EXPECT_EQ(s.find("<table"), std::string::npos) << id;
@@ -91,12 +77,12 @@ TEST(Report, OptionalSectionsAppearWhenTheirFilesExist) {
   o.curves = true;
   write_fixture(dir, o);
   const std::string html = render_report(dir);
-  const std::string stages = section(html, "stages");
+  const std::string stages = report_section(html, "stages");
   EXPECT_EQ(stages.find(kNotAvailable), std::string::npos);
   EXPECT_EQ(testing::occurrences(stages, "<table"), 2u);  // one per combination
   for (const char* header : {"Pre-train", "Stage 1", "Stage 2", "Final (QWK)", "mean \u00b1 std"})
     EXPECT_NE(stages.find(header), std::string::npos) << header;
-  const std::string curves = section(html, "curves");
+  const std::string curves = report_section(html, "curves");
   EXPECT_EQ(curves.find(kNotAvailable), std::string::npos);
   // Two components, each with a loss and a validation-QWK chart (plus the folds' legend).
   EXPECT_EQ(testing::occurrences(curves, "aria-label=\"Training loss\""), 2u);
@@ -108,7 +94,7 @@ TEST(Report, OptionalSectionsAppearWhenTheirFilesExist) {
 TEST(Report, RankingNumbersMatchResultsCsv) {
   const std::string dir = scratch_dir();
   write_fixture(dir);
-  const std::string ranking = section(render_report(dir), "ranking");
+  const std::string ranking = report_section(render_report(dir), "ranking");
   const CsvTable results = read_csv(dir + "/results.csv");
   ASSERT_EQ(results.rows.size(), 2u);
   std::vector<std::pair<double, size_t>> order;  // (qwk_mean, position of its table row)
@@ -275,9 +261,9 @@ TEST(Report, SingleSplitAndMissingOptionalInputs) {
   fs::remove(dir + "/settings.json");
   fs::remove(dir + "/oof_predictions.csv");
   const std::string html = render_report(dir);
-  EXPECT_NE(section(html, "distribution").find("splits.csv is missing"), std::string::npos);
-  EXPECT_NE(section(html, "settings").find("settings.json is missing"), std::string::npos);
-  EXPECT_NE(section(html, "ranking").find("<svg"), std::string::npos);
+  EXPECT_NE(report_section(html, "distribution").find("splits.csv is missing"), std::string::npos);
+  EXPECT_NE(report_section(html, "settings").find("settings.json is missing"), std::string::npos);
+  EXPECT_NE(report_section(html, "ranking").find("<svg"), std::string::npos);
 }
 
 TEST(Bootstrap, IsDeterministicAndBracketsTheEstimate) {
@@ -328,9 +314,9 @@ TEST(Report, ReportsARealSearch) {
   ASSERT_EQ(search.exit_code, 0) << search.output;
   write_report(dir + "/run");
   const std::string html = slurp(dir + "/run/report.html");
-  EXPECT_NE(section(html, "ranking").find("<svg"), std::string::npos);
-  EXPECT_NE(section(html, "stages").find(kNotAvailable), std::string::npos);
-  EXPECT_EQ(testing::occurrences(section(html, "distribution"), "aria-label=\"run "), 2u);
+  EXPECT_NE(report_section(html, "ranking").find("<svg"), std::string::npos);
+  EXPECT_NE(report_section(html, "stages").find(kNotAvailable), std::string::npos);
+  EXPECT_EQ(testing::occurrences(report_section(html, "distribution"), "aria-label=\"run "), 2u);
 }
 
 // Renders the report in headless Chromium and checks the screenshot is not blank: a PNG of a
@@ -370,4 +356,4 @@ TEST(ReportRender, ChromiumScreenshotShowsThePlots) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

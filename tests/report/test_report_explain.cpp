@@ -6,19 +6,8 @@
 #include "test_paths.h"
 #include "woundphase/report.h"
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::fixture_write;
-using testing::write_fixture;
-
-std::string section_of(const std::string& html, const std::string& id) {
-  const size_t start = html.find("<h2 id=\"" + id + "\"");
-  if (start == std::string::npos) return "";
-  size_t end = html.find("<h2", start + 1);
-  if (end == std::string::npos) end = html.find("<footer", start);
-  return html.substr(start, end - start);
-}
 
 TEST(ReportExplain, ImportanceRanksFeaturesByMeanAbsoluteContributionOverFolds) {
   const std::string dir = testing::scratch_dir() + "/run";
@@ -30,7 +19,7 @@ TEST(ReportExplain, ImportanceRanksFeaturesByMeanAbsoluteContributionOverFolds) 
                 "0,0,Onset (Days),0.02,probability,0.10,5\n"
                 "0,1,Onset (Days),0.04,probability,0.06,5\n"
                 "0,0,A & B,0.02,probability,nan,5\n0,1,A & B,0.02,probability,0.01,5\n");
-  const std::string s = section_of(render_report(dir), "importance");
+  const std::string s = report_section(render_report(dir), "importance");
   ASSERT_FALSE(s.empty());
   const size_t onset = s.find("Onset (Days)");
   const size_t ab = s.find("A &amp; B");
@@ -48,7 +37,7 @@ TEST(ReportExplain, ImportanceRanksFeaturesByMeanAbsoluteContributionOverFolds) 
 TEST(ReportExplain, DegradedSectionAveragesEachSubCombinationOverFolds) {
   const std::string dir = testing::scratch_dir() + "/run";
   write_fixture(dir);
-  std::string s = section_of(render_report(dir), "degraded");
+  std::string s = report_section(render_report(dir), "degraded");
   EXPECT_NE(s.find("not available"), std::string::npos) << s;
   fixture_write(dir + "/degraded.csv",
                 "run,fold,modalities,used,n,qwk_used,qwk_all\n"
@@ -56,11 +45,11 @@ TEST(ReportExplain, DegradedSectionAveragesEachSubCombinationOverFolds) {
                 "0,1,metadata+thermal_map,metadata,12,0.600000,0.500000\n"
                 "0,0,metadata+thermal_map,thermal_map,10,0.200000,0.500000\n"
                 "0,1,metadata+thermal_map,thermal_map,12,0.200000,0.500000\n");
-  s = section_of(render_report(dir), "degraded");
+  s = report_section(render_report(dir), "degraded");
   EXPECT_NE(s.find("0.500 \u00b1 0.141"), std::string::npos) << s;   // from metadata
   EXPECT_NE(s.find("0.200 \u00b1 0.000"), std::string::npos) << s;   // from thermal_map
   EXPECT_NE(s.find("-0.300 \u00b1 0.000"), std::string::npos) << s;  // its difference
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -11,21 +11,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::fixture_write;
-using testing::FixtureOptions;
-using testing::scratch_dir;
-using testing::write_fixture;
-
-std::string section_of(const std::string& html, const std::string& id) {
-  const size_t start = html.find("<h2 id=\"" + id + "\"");
-  if (start == std::string::npos) return "";
-  size_t end = html.find("<h2", start + 1);
-  if (end == std::string::npos) end = html.find("<footer", start);
-  return html.substr(start, end - start);
-}
 
 // results.csv with the statistics columns: on common rows metadata+thermal_map (own QWK lower)
 // beats metadata, and its own rows are fewer than metadata's.
@@ -45,7 +32,7 @@ TEST(ReportStats, RanksOnCommonRowsWhenTheyDifferAndSaysSo) {
   write_fixture(dir);
   write_stats_results(dir);
   const std::string html = render_report(dir);
-  const std::string ranking = section_of(html, "ranking");
+  const std::string ranking = report_section(html, "ranking");
   EXPECT_NE(ranking.find("ranked on the <b>common rows</b>"), std::string::npos);
   // The fusion ranks first on common rows (0.650 > 0.500) although its own-row QWK is lower.
   EXPECT_LT(ranking.find("<td>1</td><td class=\"l\">metadata+<wbr>thermal_map"),
@@ -56,7 +43,7 @@ TEST(ReportStats, RanksOnCommonRowsWhenTheyDifferAndSaysSo) {
                 "rows)."),
       std::string::npos);
   // Calibration table from results.csv, reliability diagrams from predictions.csv.
-  const std::string calibration = section_of(html, "calibration");
+  const std::string calibration = report_section(html, "calibration");
   EXPECT_NE(calibration.find("<td>0.081</td>"), std::string::npos);
   EXPECT_NE(calibration.find("aria-label=\"Reliability diagram \u2014 metadata\""),
             std::string::npos);
@@ -66,9 +53,10 @@ TEST(ReportStats, OwnRowRankingWhenRowsAreCommon) {
   const std::string dir = scratch_dir();
   write_fixture(dir);
   const std::string html = render_report(dir);
-  EXPECT_EQ(section_of(html, "ranking").find("common rows</b>"), std::string::npos);
-  EXPECT_NE(section_of(html, "comparisons").find("comparisons.csv is missing"), std::string::npos);
-  EXPECT_NE(section_of(html, "complementarity").find("complementarity.csv is missing"),
+  EXPECT_EQ(report_section(html, "ranking").find("common rows</b>"), std::string::npos);
+  EXPECT_NE(report_section(html, "comparisons").find("comparisons.csv is missing"),
+            std::string::npos);
+  EXPECT_NE(report_section(html, "complementarity").find("complementarity.csv is missing"),
             std::string::npos);
 }
 
@@ -91,11 +79,11 @@ TEST(ReportStats, ComparisonsAndComplementarityTables) {
                 "metadata+thermal_map,metadata,fusion,60,35,8,5,12,0.716667,0.583333,0.48,0.826,"
                 "0.216667,0.8,0.05\n");
   const std::string html = render_report(dir);
-  const std::string comparisons = section_of(html, "comparisons");
+  const std::string comparisons = report_section(html, "comparisons");
   EXPECT_NE(comparisons.find("<td>[0.020, 0.180]</td>"), std::string::npos);
   EXPECT_NE(comparisons.find("<td>0.0080</td><td>yes</td>"), std::string::npos);
   EXPECT_NE(comparisons.find("<td>n/a</td>"), std::string::npos);  // a NaN p-value
-  const std::string complementarity = section_of(html, "complementarity");
+  const std::string complementarity = report_section(html, "complementarity");
   EXPECT_NE(complementarity.find("aria-label=\"Yule&#39;s Q between the single modalities\""),
             std::string::npos);
   EXPECT_NE(complementarity.find("<td>0.333</td>"), std::string::npos);
@@ -119,4 +107,4 @@ TEST(ReportStats, MalformedComparisonsNameFileAndLine) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

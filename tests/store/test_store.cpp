@@ -13,12 +13,8 @@
 
 namespace fs = std::filesystem;
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::expect_same_job;
-using testing::sample_job;
-using testing::scratch_dir;
 
 std::string store_path() { return (fs::path(scratch_dir()) / "woundphase.db").string(); }
 
@@ -198,4 +194,4 @@ TEST(Store, ResumeModesParseAndPrint) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

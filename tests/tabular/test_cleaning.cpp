@@ -7,11 +7,8 @@
 
 #include "tabular_fixtures.h"
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::planted;
-using testing::PlantedOptions;
 
 // Clean planted labels, then every tenth row's label moved to another class.
 TabularData flipped(std::set<size_t>* flips) {
@@ -147,4 +144,4 @@ TEST(Cleaning, RowWeightsMultiplyClassWeights) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

@@ -7,11 +7,8 @@
 #include "tabular/logistic.h"
 #include "tabular_fixtures.h"
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
-
-using testing::planted;
-using testing::PlantedOptions;
 
 ForestSettings small_forest(unsigned long long seed) {
   ForestSettings f;
@@ -149,4 +146,4 @@ TEST(Stack, MalformedJsonIsAnInputError) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing
