@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "report/svg.h"  // for escape
 #include "woundphase/store.h"
 
 namespace fs = std::filesystem;
@@ -17,28 +18,7 @@ constexpr char kStoreFileName[] = "woundphase.db";
 // Missing jobs named in the terminal message; the page lists them all.
 constexpr size_t kMissingShown = 5;
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+using report::escape;  // the report's HTML escaping (& < > " ')
 
 std::string qwk_text(double v) { return std::isnan(v) ? "n/a" : fmt::format("{:.3f}", v); }
 
