@@ -8,7 +8,7 @@
 #include <memory>  // for unique_ptr
 #include <string>
 
-#include "woundphase/experiment.h"
+#include "woundphase/search.h"  // for SearchResult, JobRecord, RemoteSearch
 
 namespace woundphase {
 

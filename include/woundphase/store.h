@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "woundphase/experiment.h"
+#include "woundphase/search.h"  // for SearchResult, JobRecord, RemoteSearch
 
 namespace woundphase {
 

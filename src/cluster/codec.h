@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "woundphase/experiment.h"
+#include "woundphase/search.h"  // for JobRecord, SearchSettings
 
 namespace woundphase {
 

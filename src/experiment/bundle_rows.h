@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "experiment/fold.h"  // for ImageInputs, prepare_images
-#include "woundphase/experiment.h"
+#include "woundphase/bundle.h"
 
 namespace woundphase {
 
