@@ -167,7 +167,7 @@ TEST(Cli, SynthIsDeterministic) {
 }  // namespace
 }  // namespace woundphase::testing
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
 
 TEST(Config, FileSetsOptionsFlagsOverrideAndPrintConfigRoundTrips) {
@@ -202,9 +202,9 @@ TEST(Config, UnknownKeyOrMissingFileExitsTwo) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
 
 TEST(Inspect, ReportsCountsColumnsAndProblems) {
@@ -247,9 +247,9 @@ TEST(Report, SearchWritesItAndReportCommandRewritesIt) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
 
 // The seven knobs the headers documented but the command line and config files rejected.
@@ -331,4 +331,4 @@ TEST(Registry, ReadmeOptionReferenceMatchesTheRegistry) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing

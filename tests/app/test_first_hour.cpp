@@ -179,7 +179,7 @@ TEST(Config, UnderscoreKeysRelativePathsAndPrintConfigWithoutData) {
 }  // namespace
 }  // namespace woundphase::testing
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
 
 // A small cohort with images, searched once: metadata, thermal_map and their fusion.
@@ -326,9 +326,9 @@ TEST(FromSearch, TrainsTheTopRankedWithTheSearchSettings) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing
 
-namespace woundphase {
+namespace woundphase::testing {
 namespace {
 
 TEST(Help, EachSubcommandFits80ColumnsStartsWithAnExampleAndListsGlobals) {
@@ -406,4 +406,4 @@ TEST(Help, AHigherVerbosityNeverShowsLess) {
 }
 
 }  // namespace
-}  // namespace woundphase
+}  // namespace woundphase::testing
