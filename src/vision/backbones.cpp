@@ -322,10 +322,19 @@ std::vector<NamedTensor> to_named(const torch::OrderedDict<std::string, torch::T
   return out;
 }
 
+constexpr int64_t kImageTensorDims = 4;  // [N, C, H, W]; convolution weights [O, I, kH, kW]
+
 template <typename Holder>
 class ModuleBackbone final : public Backbone {
  public:
-  ModuleBackbone(Holder module, int64_t dim) : module_(std::move(module)), dim_(dim) {}
+  ModuleBackbone(Holder module, int64_t dim) : module_(std::move(module)), dim_(dim) {
+    // Convolution weights in channels-last layout make oneDNN (and cuDNN) run every convolution
+    // and pooling in NHWC, without a layout conversion per layer: about twice as fast per training
+    // step on the CPU for these small networks. The values are the initialised ones, unchanged.
+    torch::NoGradGuard no_grad;
+    for (auto& p : module_->parameters())
+      if (p.dim() == kImageTensorDims) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
   torch::Tensor forward(const torch::Tensor& x) override { return module_->forward(x); }
   torch::Tensor feature_map(const torch::Tensor& x) override { return module_->feature_map(x); }
   torch::Tensor pool(const torch::Tensor& a) override { return module_->pool(a); }
@@ -513,7 +522,13 @@ torch::Tensor SimpleCnnImpl::forward(const torch::Tensor& x) { return pool(featu
 torch::Tensor SimpleCnnImpl::feature_map(const torch::Tensor& x) {
   torch::Tensor y = x;
   const auto last = std::prev(features->end());
-  for (auto it = features->begin(); it != last; ++it) y = it->forward(y);
+  for (auto it = features->begin(); it != last; ++it) {
+    y = it->forward(y);
+    // A 1-channel image's first convolution cannot tell layouts apart (its channel dimension has
+    // size 1) and answers in NCHW, where max pooling runs without vector kernels at a quarter of
+    // the training step; in channels-last every later layer takes the fast path. A no-op after.
+    y = y.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
   return y;
 }
 
