@@ -43,6 +43,24 @@ Scores read_scores(Statement& st, int first) {
   return s;
 }
 
+// A job's one row of a side table (cleaning, tuning, generated): replaced, or only removed when
+// `value` is empty. `table` and `column` are this file's own names, never user text.
+void replace_job_row(sqlite3* db, const FoldResult& r, const char* table, const char* column,
+                     const std::string& value) {
+  const std::string del =
+      fmt::format("DELETE FROM {} WHERE run = ?1 AND fold = ?2 AND modalities = ?3", table);
+  Statement(db, del.c_str()).bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
+  if (value.empty()) return;
+  const std::string ins = fmt::format(
+      "INSERT INTO {}(run, fold, modalities, {}) VALUES(?1, ?2, ?3, ?4)", table, column);
+  Statement(db, ins.c_str())
+      .bind(1, r.run)
+      .bind(2, r.fold)
+      .bind(3, r.modalities)
+      .bind(4, value)
+      .run();
+}
+
 }  // namespace
 
 std::optional<JobRecord> Store::load_job(int run, int fold, const std::string& modalities) const {
@@ -223,40 +241,11 @@ void Store::save_job(const JobRecord& job) {
           .bind(7, c.val_loss)
           .bind(8, c.val_qwk)
           .run();
-    Statement kdel(impl_->db,
-                   "DELETE FROM cleaning WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
-    kdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
-    if (!job.cleaning.empty()) {
-      Statement kins(impl_->db,
-                     "INSERT INTO cleaning(run, fold, modalities, rows) VALUES(?1, ?2, ?3, ?4)");
-      kins.bind(1, r.run)
-          .bind(2, r.fold)
-          .bind(3, r.modalities)
-          .bind(4, cleaning_json(job.cleaning).dump())
-          .run();
-    }
-    Statement tdel(impl_->db,
-                   "DELETE FROM tuning WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
-    tdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
-    if (!r.tuned.empty())
-      Statement(impl_->db,
-                "INSERT INTO tuning(run, fold, modalities, config) VALUES(?1, ?2, ?3, ?4)")
-          .bind(1, r.run)
-          .bind(2, r.fold)
-          .bind(3, r.modalities)
-          .bind(4, r.tuned)
-          .run();
-    Statement gdel(impl_->db,
-                   "DELETE FROM generated WHERE run = ?1 AND fold = ?2 AND modalities = ?3");
-    gdel.bind(1, r.run).bind(2, r.fold).bind(3, r.modalities).run();
-    if (!job.generated.empty())
-      Statement(impl_->db,
-                "INSERT INTO generated(run, fold, modalities, rows) VALUES(?1, ?2, ?3, ?4)")
-          .bind(1, r.run)
-          .bind(2, r.fold)
-          .bind(3, r.modalities)
-          .bind(4, generated_json(job.generated).dump())
-          .run();
+    replace_job_row(impl_->db, r, "cleaning", "rows",
+                    job.cleaning.empty() ? std::string() : cleaning_json(job.cleaning).dump());
+    replace_job_row(impl_->db, r, "tuning", "config", r.tuned);
+    replace_job_row(impl_->db, r, "generated", "rows",
+                    job.generated.empty() ? std::string() : generated_json(job.generated).dump());
     static int saves = 0;
     test_kill_point("commit", saves++);
     exec(impl_->db, "COMMIT");
