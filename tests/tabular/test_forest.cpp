@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>  // for count
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -10,10 +11,15 @@ namespace woundphase {
 
 using testing::accuracy;
 using testing::argmax;
+using testing::expect_rows_sum_to_one;
 using testing::FixtureRng;
+using testing::leak_detector;
 using testing::mean_max_prob;
 using testing::planted;
+using testing::planted_train_test;
 using testing::PlantedOptions;
+using testing::random_rows;
+using testing::RowOrder;
 
 namespace {
 
@@ -23,25 +29,22 @@ ForestSettings small_forest(int trees = 100) {
   return s;
 }
 
-void expect_rows_sum_to_one(const Probabilities& p, size_t rows) {
-  ASSERT_EQ(p.size(), rows * kNumClasses);
-  for (size_t i = 0; i < rows; ++i) {
-    double sum = 0.0;
-    for (int c = 0; c < kNumClasses; ++c) {
-      EXPECT_GE(p[i * kNumClasses + c], 0.0);
-      sum += p[i * kNumClasses + c];
-    }
-    EXPECT_NEAR(sum, 1.0, 1e-9) << "row " << i;
+// The share of the rows of class `cls` whose most probable class is `cls`.
+double recall(const Probabilities& p, const std::vector<int>& y, int cls) {
+  size_t hits = 0;
+  size_t total = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (y[i] != cls) continue;
+    ++total;
+    hits += argmax(p, i) == cls ? 1 : 0;
   }
+  return static_cast<double>(hits) / static_cast<double>(total);
 }
 
 }  // namespace
 
 TEST(Forest, LearnsPlantedSignalWithMissingValues) {
-  PlantedOptions o;
-  const TabularData train = planted(o);
-  o.seed = 2;
-  const TabularData test = planted(o);
+  const auto [train, test] = planted_train_test(PlantedOptions{}, 2);
   auto forest = make_forest(small_forest());
   forest->fit(train);
   const Probabilities p = forest->predict(test.x);
@@ -78,36 +81,21 @@ TEST(Forest, LearnsThatMissingnessItselfIsPredictive) {
   // Class 2 exactly when feature 0 is missing; otherwise the class follows feature 1.
   FixtureRng rng(11);
   auto make = [&](size_t rows) {
-    TabularData d;
-    d.x = Matrix(rows, 6);
-    d.y.resize(rows);
-    d.group.resize(rows);
-    for (size_t i = 0; i < rows; ++i) {
-      for (size_t f = 0; f < 6; ++f) d.x.at(i, f) = static_cast<float>(rng.uniform());
+    return random_rows(rng, rows, 6, 3, [&](TabularData& d, size_t i) {
       if (rng.uniform() < 0.3) {
         d.x.at(i, 0) = kMissing;
-        d.y[i] = 2;
-      } else {
-        d.y[i] = d.x.at(i, 1) > 0.5F ? 1 : 0;
+        return 2;
       }
-      d.group[i] = static_cast<int>(i / 3);
-    }
-    return d;
+      return d.x.at(i, 1) > 0.5F ? 1 : 0;
+    });
   };
   const TabularData train = make(500);
   const TabularData test = make(500);
   auto forest = make_forest(small_forest());
   forest->fit(train);
   const Probabilities p = forest->predict(test.x);
-  size_t hits = 0;
-  size_t positives = 0;
-  for (size_t i = 0; i < test.rows(); ++i) {
-    if (test.y[i] != 2) continue;
-    ++positives;
-    hits += argmax(p, i) == 2 ? 1 : 0;
-  }
-  ASSERT_GT(positives, 100U);
-  EXPECT_GT(static_cast<double>(hits) / positives, 0.95);
+  ASSERT_GT(std::count(test.y.begin(), test.y.end(), 2), 100);
+  EXPECT_GT(recall(p, test.y, 2), 0.95);
   EXPECT_GT(accuracy(p, test.y), 0.85);
 }
 
@@ -155,9 +143,7 @@ TEST(Forest, QuantileBinsStillFindTheSignal) {
   PlantedOptions o;
   o.rows = 1500;
   o.label_noise = 0.0;
-  const TabularData train = planted(o);
-  o.seed = 3;
-  const TabularData test = planted(o);
+  const auto [train, test] = planted_train_test(o, 3);
   ForestSettings s = small_forest(50);
   s.max_bins = 16;  // far fewer bins than the ~1400 unique values per feature
   auto forest = make_forest(s);
@@ -198,30 +184,10 @@ TEST(Forest, PatientBootstrapGivesHonestOutOfBagProbabilities) {
 }
 
 TEST(Forest, OutOfBagNeverSeesTheRowsPatient) {
-  // Leak detector: labels are random per patient and feature 0 is a code unique to the patient.
   // Trained on a patient, a tree recognises its code; out of bag it cannot, so OOB accuracy must
-  // stay near chance (1/3) while in-sample accuracy is near perfect.
-  FixtureRng rng(21);
-  const int patients = 120;
-  TabularData d;
-  const size_t rows = patients * 4;
-  d.x = Matrix(rows, 3);
-  d.y.resize(rows);
-  d.group.resize(rows);
-  std::vector<int> patient_label(patients);
-  std::vector<float> code(patients);
-  for (int g = 0; g < patients; ++g) {
-    patient_label[g] = rng.below(kNumClasses);
-    code[g] = static_cast<float>(rng.uniform());
-  }
-  for (size_t i = 0; i < rows; ++i) {
-    const int g = static_cast<int>(i % patients);
-    d.group[i] = g;
-    d.y[i] = patient_label[g];
-    d.x.at(i, 0) = code[g];
-    d.x.at(i, 1) = static_cast<float>(rng.uniform());
-    d.x.at(i, 2) = static_cast<float>(rng.uniform());
-  }
+  // stay near chance (1/3) while in-sample accuracy is near perfect. The patients' rows are
+  // interleaved: the bootstrap must group by patient, not by position.
+  const TabularData d = leak_detector(120, 4, 21, RowOrder::kInterleaved);
   ForestSettings s;
   s.max_features = 1.0;
   s.min_samples_leaf = 1;
@@ -258,19 +224,12 @@ TEST(Forest, BalancedWeightsRaiseMinorityRecall) {
   // Class 2 is rare (~6%) and only weakly separable: unweighted trees mostly vote it away.
   FixtureRng rng(31);
   auto make = [&](size_t rows) {
-    TabularData d;
-    d.x = Matrix(rows, 5);
-    d.y.resize(rows);
-    d.group.resize(rows);
-    for (size_t i = 0; i < rows; ++i) {
-      for (size_t f = 0; f < 5; ++f) d.x.at(i, f) = static_cast<float>(rng.uniform());
+    return random_rows(rng, rows, 5, 4, [&](TabularData& d, size_t i) {
       const double u = rng.uniform();
       int label = u < 0.5 ? 0 : 1;
       if (d.x.at(i, 0) > 0.8F && rng.uniform() < 0.3) label = 2;
-      d.y[i] = label;
-      d.group[i] = static_cast<int>(i / 4);
-    }
-    return d;
+      return label;
+    });
   };
   const TabularData train = make(800);
   const TabularData test = make(2000);
@@ -279,15 +238,7 @@ TEST(Forest, BalancedWeightsRaiseMinorityRecall) {
     s.class_weight = w;
     auto forest = make_forest(s);
     forest->fit(train);
-    const Probabilities p = forest->predict(test.x);
-    size_t hits = 0;
-    size_t total = 0;
-    for (size_t i = 0; i < test.rows(); ++i) {
-      if (test.y[i] != 2) continue;
-      ++total;
-      hits += argmax(p, i) == 2 ? 1 : 0;
-    }
-    return static_cast<double>(hits) / total;
+    return recall(forest->predict(test.x), test.y, 2);
   };
   const double balanced = recall2(ClassWeight::kBalanced);
   const double none = recall2(ClassWeight::kNone);
@@ -305,10 +256,7 @@ TEST(Forest, BootstrapOffUsesAllRowsAndHasNoOob) {
 }
 
 TEST(Forest, JsonRoundTripPredictsBitIdentically) {
-  const TabularData train = planted(PlantedOptions{});
-  PlantedOptions o;
-  o.seed = 9;
-  const TabularData test = planted(o);
+  const auto [train, test] = planted_train_test(PlantedOptions{}, 9);
   auto forest = make_forest(small_forest(30));
   forest->fit(train);
   const nlohmann::json j = forest->to_json();

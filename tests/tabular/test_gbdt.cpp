@@ -8,35 +8,26 @@
 namespace woundphase {
 
 using testing::accuracy;
+using testing::expect_rows_sum_to_one;
+using testing::fitted_gbdt;
 using testing::planted;
+using testing::planted_train_test;
 using testing::PlantedOptions;
 using testing::single_thread_gbdt;
 
 TEST(Gbdt, LearnsPlantedSignalAndSumsToOne) {
-  PlantedOptions o;
-  const TabularData train = planted(o);
-  o.seed = 2;
-  const TabularData test = planted(o);
+  const auto [train, test] = planted_train_test(PlantedOptions{}, 2);
   auto gbdt = make_gbdt(single_thread_gbdt());
   gbdt->fit(train);
   EXPECT_FALSE(gbdt->has_oob());
   const Probabilities p = gbdt->predict(test.x);
-  ASSERT_EQ(p.size(), test.rows() * kNumClasses);
-  for (size_t i = 0; i < test.rows(); ++i) {
-    EXPECT_NEAR(p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2], 1.0, 1e-12);
-  }
+  expect_rows_sum_to_one(p, test.rows(), 1e-12);
   EXPECT_GT(accuracy(p, test.y), 0.7);
 }
 
 TEST(Gbdt, JsonRoundTripPredictsBitIdentically) {
-  const TabularData train = planted(PlantedOptions{});
-  PlantedOptions o;
-  o.seed = 4;
-  const TabularData test = planted(o);
-  GbdtSettings s = single_thread_gbdt();
-  s.n_rounds = 30;
-  auto gbdt = make_gbdt(s);
-  gbdt->fit(train);
+  const auto [train, test] = planted_train_test(PlantedOptions{}, 4);
+  auto gbdt = fitted_gbdt(train, 30);
   const nlohmann::json j = gbdt->to_json();
   EXPECT_EQ(j["kind"], "gbdt");
   auto restored = tree_model_from_json(nlohmann::json::parse(j.dump()));
@@ -45,12 +36,8 @@ TEST(Gbdt, JsonRoundTripPredictsBitIdentically) {
 
 TEST(Gbdt, SameSeedSameModel) {
   const TabularData train = planted(PlantedOptions{});
-  GbdtSettings s = single_thread_gbdt();
-  s.n_rounds = 20;
-  auto a = make_gbdt(s);
-  auto b = make_gbdt(s);
-  a->fit(train);
-  b->fit(train);
+  auto a = fitted_gbdt(train, 20);
+  auto b = fitted_gbdt(train, 20);
   EXPECT_EQ(a->predict(train.x), b->predict(train.x));
 }
 

@@ -6,47 +6,11 @@
 namespace woundphase {
 
 using testing::accuracy;
-using testing::FixtureRng;
+using testing::expect_rows_sum_to_one;
+using testing::leak_detector;
 using testing::planted;
 using testing::PlantedOptions;
 using testing::single_thread_gbdt;
-
-namespace {
-
-// Labels random per patient, feature 0 a code unique to the patient: anything that has seen the
-// patient predicts its label, anything that has not is at chance.
-TabularData leak_detector(int patients, int rows_per_patient, uint64_t seed) {
-  FixtureRng rng(seed);
-  TabularData d;
-  const size_t rows = static_cast<size_t>(patients) * rows_per_patient;
-  d.x = Matrix(rows, 3);
-  d.y.resize(rows);
-  d.group.resize(rows);
-  std::vector<int> label(patients);
-  std::vector<float> code(patients);
-  for (int g = 0; g < patients; ++g) {
-    label[g] = rng.below(kNumClasses);
-    code[g] = static_cast<float>(rng.uniform());
-  }
-  for (size_t i = 0; i < rows; ++i) {
-    const int g = static_cast<int>(i) / rows_per_patient;
-    d.group[i] = g;
-    d.y[i] = label[g];
-    d.x.at(i, 0) = code[g];
-    d.x.at(i, 1) = static_cast<float>(rng.uniform());
-    d.x.at(i, 2) = static_cast<float>(rng.uniform());
-  }
-  return d;
-}
-
-void expect_rows_sum_to_one(const Probabilities& p, size_t rows) {
-  ASSERT_EQ(p.size(), rows * kNumClasses);
-  for (size_t i = 0; i < rows; ++i) {
-    EXPECT_NEAR(p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2], 1.0, 1e-9) << "row " << i;
-  }
-}
-
-}  // namespace
 
 TEST(OutOfFold, GbdtUsesInnerFoldsThatNeverSeeTheRowsPatient) {
   const TabularData d = leak_detector(90, 4, 3);

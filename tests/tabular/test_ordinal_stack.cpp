@@ -44,22 +44,11 @@ TEST(Logistic, MatchesScikitLearnMultinomial) {
 }
 
 TEST(Ordinal, CumulativeModelsLearnTheOrderedSignal) {
-  PlantedOptions o;
-  const TabularData train = planted(o);
-  o.seed = 2;
-  const TabularData test = planted(o);
+  const auto [train, test] = testing::planted_train_test(PlantedOptions{}, 2);
   auto model = make_ordinal([](int cut) { return make_forest(small_forest(10 + cut)); });
   model->fit(train);
   const Probabilities p = model->predict(test.x);
-  ASSERT_EQ(p.size(), test.rows() * kNumClasses);
-  for (size_t i = 0; i < test.rows(); ++i) {
-    double sum = 0;
-    for (int c = 0; c < kNumClasses; ++c) {
-      EXPECT_GE(p[i * kNumClasses + c], 0.0);
-      sum += p[i * kNumClasses + c];
-    }
-    EXPECT_NEAR(sum, 1.0, 1e-12);
-  }
+  testing::expect_rows_sum_to_one(p, test.rows(), 1e-12);
   EXPECT_GT(testing::accuracy(p, test.y), 0.75);
   // P(R) is the second binary model's P(y > P); P(I) the complement of the first's P(y > I)
   // (rows where the two disagree in order are renormalised, so compare only ordered rows).
@@ -119,10 +108,7 @@ StackSettings stack_of_forest_and_gbdt() {
 }
 
 TEST(Stack, MetaLearnerOnOutOfFoldProbabilitiesPredictsWell) {
-  PlantedOptions o;
-  const TabularData train = planted(o);
-  o.seed = 3;
-  const TabularData test = planted(o);
+  const auto [train, test] = testing::planted_train_test(PlantedOptions{}, 3);
   auto stack = make_stack(stack_of_forest_and_gbdt());
   stack->fit(train);
   EXPECT_FALSE(stack->has_oob());

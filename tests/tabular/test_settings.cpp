@@ -1,21 +1,30 @@
 #include <gtest/gtest.h>
 
+#include <functional>  // for function
 #include <string>
+#include <vector>
 
+#include "fixtures/errors.h"
 #include "woundphase/tabular.h"
 
 namespace woundphase {
 
 namespace {
 
+// One knob set to a bad value, and the message validate() must give for it.
 template <typename Settings>
-std::string validation_message(const Settings& s) {
-  try {
-    s.validate();
-  } catch (const InputError& e) {
-    return e.what();
+struct BadValue {
+  std::function<void(Settings&)> set;
+  std::string message;
+};
+
+template <typename Settings>
+void expect_messages(const std::vector<BadValue<Settings>>& cases) {
+  for (const auto& c : cases) {
+    Settings s;
+    c.set(s);
+    EXPECT_EQ(testing::input_error_of([&] { s.validate(); }), c.message);
   }
-  return "";
 }
 
 }  // namespace
@@ -26,43 +35,34 @@ TEST(TabularSettings, DefaultsAreValid) {
 }
 
 TEST(TabularSettings, ForestMessagesNameTheOption) {
+  expect_messages<ForestSettings>({
+      {[](ForestSettings& s) { s.n_trees = 0; }, "--trees must be in [1, 10000], got 0"},
+      {[](ForestSettings& s) { s.max_depth = 65; }, "--max-depth must be in [1, 64], got 65"},
+      {[](ForestSettings& s) { s.min_samples_leaf = 0; },
+       "--min-samples-leaf must be in [1, 1000], got 0"},
+      {[](ForestSettings& s) { s.min_samples_split = 1; },
+       "--min-samples-split must be in [2, 1000], got 1"},
+      {[](ForestSettings& s) { s.max_features = 1.5; },
+       "--max-features must be in (0, 1]; <= 0: sqrt of the feature count, got 1.5"},
+      {[](ForestSettings& s) { s.max_bins = 4; }, "--max-bins must be in [8, 1024], got 4"},
+      {[](ForestSettings& s) { s.threads = 0; }, "--threads must be in [1, 256], got 0"},
+  });
   ForestSettings s;
-  s.n_trees = 0;
-  EXPECT_EQ(validation_message(s), "--trees must be in [1, 10000], got 0");
-  s = ForestSettings{};
-  s.max_depth = 65;
-  EXPECT_EQ(validation_message(s), "--max-depth must be in [1, 64], got 65");
-  s = ForestSettings{};
-  s.min_samples_leaf = 0;
-  EXPECT_EQ(validation_message(s), "--min-samples-leaf must be in [1, 1000], got 0");
-  s = ForestSettings{};
-  s.min_samples_split = 1;
-  EXPECT_EQ(validation_message(s), "--min-samples-split must be in [2, 1000], got 1");
-  s = ForestSettings{};
-  s.max_features = 1.5;
-  EXPECT_NE(validation_message(s).find("--max-features"), std::string::npos);
-  s = ForestSettings{};
-  s.max_bins = 4;
-  EXPECT_EQ(validation_message(s), "--max-bins must be in [8, 1024], got 4");
-  s = ForestSettings{};
   s.threads = 0;
-  EXPECT_EQ(validation_message(s), "--threads must be in [1, 256], got 0");
   EXPECT_THROW(make_forest(s), InputError);
 }
 
 TEST(TabularSettings, GbdtMessagesNameTheOption) {
+  expect_messages<GbdtSettings>({
+      {[](GbdtSettings& s) { s.n_rounds = 0; }, "--gbdt-rounds must be in [1, 10000], got 0"},
+      {[](GbdtSettings& s) { s.learning_rate = 0.0; },
+       "--gbdt-learning-rate must be in (0, 1], got 0"},
+      {[](GbdtSettings& s) { s.subsample = 1.5; }, "--subsample must be in (0, 1], got 1.5"},
+      {[](GbdtSettings& s) { s.min_child_weight = -1; },
+       "--min-child-weight must be in [0, 1000000], got -1"},
+  });
   GbdtSettings s;
-  s.n_rounds = 0;
-  EXPECT_EQ(validation_message(s), "--gbdt-rounds must be in [1, 10000], got 0");
-  s = GbdtSettings{};
-  s.learning_rate = 0.0;
-  EXPECT_EQ(validation_message(s), "--gbdt-learning-rate must be in (0, 1], got 0");
-  s = GbdtSettings{};
-  s.subsample = 1.5;
-  EXPECT_EQ(validation_message(s), "--subsample must be in (0, 1], got 1.5");
-  s = GbdtSettings{};
   s.min_child_weight = -1;
-  EXPECT_NE(validation_message(s).find("--min-child-weight"), std::string::npos);
   EXPECT_THROW(make_gbdt(s), InputError);
 }
 

@@ -17,7 +17,6 @@ using tabular_detail::ShapNode;
 using tabular_detail::ShapTree;
 using testing::planted;
 using testing::PlantedOptions;
-using testing::single_thread_gbdt;
 
 namespace {
 
@@ -215,10 +214,7 @@ TEST(TreeShap, GbdtContributionsAddUpToTheMarginOfThePredictedProbabilities) {
   PlantedOptions o;
   o.rows = 300;
   const TabularData train = planted(o);
-  GbdtSettings s = single_thread_gbdt();
-  s.n_rounds = 20;
-  auto gbdt = make_gbdt(s);
-  gbdt->fit(train);
+  auto gbdt = testing::fitted_gbdt(train, 20);
   const Probabilities p = gbdt->predict(train.x);
   const Contributions c = gbdt->contributions(train.x);
   EXPECT_EQ(c.scale, ContributionScale::kMargin);
@@ -241,10 +237,7 @@ TEST(TreeShap, OurTreeShapAgreesWithXgboostOnItsOwnTrees) {
   o.rows = 300;
   o.features = 6;
   const TabularData train = planted(o);
-  GbdtSettings s = single_thread_gbdt();
-  s.n_rounds = 10;
-  auto gbdt = make_gbdt(s);
-  gbdt->fit(train);
+  auto gbdt = testing::fitted_gbdt(train, 10);
   const Contributions theirs = gbdt->contributions(train.x);
   // XGBoost's JSON model: per tree its class, children, split feature and condition (x < c goes
   // left), default direction for missing, leaf value in split_conditions, cover in sum_hessian.
