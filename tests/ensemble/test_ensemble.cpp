@@ -2,15 +2,17 @@
 
 #include <algorithm>  // for max_element
 #include <array>
-#include <cmath>    // for exp, log, isnan, cos, sqrt
-#include <cstring>  // for memcmp
-#include <limits>   // for quiet_NaN
-#include <random>   // for mt19937_64
+#include <cmath>       // for exp, log, isnan, cos, sqrt
+#include <cstring>     // for memcmp
+#include <functional>  // for function
+#include <limits>      // for quiet_NaN
+#include <random>      // for mt19937_64
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "ensemble/optimise.h"  // for minimise_lbfgs
+#include "fixtures/errors.h"
 #include "woundphase/ensemble.h"
 
 namespace woundphase {
@@ -58,9 +60,10 @@ struct Problem {
   std::vector<int> subset;  // scenario-specific tag per sample
 };
 
-// Member 0 is informative; member 1 is confident noise. `missing1` is the share of samples member
-// 1 does not predict.
-Problem informative_vs_noise(int n, unsigned long long seed, double missing1 = 0.0) {
+// `n` samples of random classes predicted by two members: `sample(rng, y, p)` appends each
+// member's row for a sample of class `y` (and may tag its subset).
+Problem two_members(int n, unsigned long long seed,
+                    const std::function<void(Rng&, int, Problem&)>& sample) {
   Rng rng(seed);
   Problem p;
   p.members.count = n;
@@ -68,45 +71,40 @@ Problem informative_vs_noise(int n, unsigned long long seed, double missing1 = 0
   for (int i = 0; i < n; ++i) {
     const int y = rng.label();
     p.labels.push_back(y);
+    sample(rng, y, p);
+  }
+  return p;
+}
+
+// Member 0 is informative; member 1 is confident noise. `missing1` is the share of samples member
+// 1 does not predict.
+Problem informative_vs_noise(int n, unsigned long long seed, double missing1 = 0.0) {
+  return two_members(n, seed, [missing1](Rng& rng, int y, Problem& p) {
     append(p.members.probs[0], noisy_probs(rng, y, 2.0, 1.0));
     if (rng.uniform() < missing1) {
       append_missing(p.members.probs[1]);
     } else {
       append(p.members.probs[1], noisy_probs(rng, 0, 0.0, 2.0));
     }
-  }
-  return p;
+  });
 }
 
 // Member 0 is strong but its classes are reversed (I and R swapped: an ordinal flip); member 1 is
 // weak and correct. Averaging them is harmful; a stacker can undo the permutation.
 Problem permuted_member(int n, unsigned long long seed) {
-  constexpr std::array<int, kNumClasses> kFlip{2, 1, 0};
-  Rng rng(seed);
-  Problem p;
-  p.members.count = n;
-  p.members.probs.resize(2);
-  for (int i = 0; i < n; ++i) {
-    const int y = rng.label();
-    p.labels.push_back(y);
+  static constexpr std::array<int, kNumClasses> kFlip{2, 1, 0};
+  return two_members(n, seed, [](Rng& rng, int y, Problem& p) {
     append(p.members.probs[0], noisy_probs(rng, kFlip[y], 3.0, 0.7));
     append(p.members.probs[1], noisy_probs(rng, y, 0.7, 0.7));
-  }
-  return p;
+  });
 }
 
 // Subset 0: member 0 is confident and right, member 1 confident and wrong. Subset 1: member 0 is
 // unsure, member 1 confident and right. No fixed weighting works on both; a gate reading member
 // 0's confidence does.
 Problem confident_and_wrong(int n, unsigned long long seed) {
-  Rng rng(seed);
-  Problem p;
-  p.members.count = n;
-  p.members.probs.resize(2);
-  for (int i = 0; i < n; ++i) {
-    const int y = rng.label();
+  return two_members(n, seed, [](Rng& rng, int y, Problem& p) {
     const int subset = rng.uniform() < 0.5 ? 0 : 1;
-    p.labels.push_back(y);
     p.subset.push_back(subset);
     const int wrong = (y + 1 + static_cast<int>(rng.uniform() * 2.0)) % kNumClasses;
     if (subset == 0) {
@@ -116,8 +114,7 @@ Problem confident_and_wrong(int n, unsigned long long seed) {
       append(p.members.probs[0], noisy_probs(rng, y, 0.3, 0.3));
       append(p.members.probs[1], noisy_probs(rng, y, 3.0, 0.3));
     }
-  }
-  return p;
+  });
 }
 
 double log_loss(const Probabilities& p, const std::vector<int>& labels) {
@@ -168,36 +165,23 @@ constexpr std::array<EnsembleKind, 4> kFittedKinds{EnsembleKind::kAverage, Ensem
 TEST(EnsembleKind, ParsesEveryNameAndListsChoices) {
   for (const char* name : {"none", "average", "weighted", "stacking", "gating"})
     EXPECT_STREQ(to_string(parse_ensemble(name)), name);
-  try {
-    parse_ensemble("median");
-    FAIL() << "no InputError";
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("--ensemble"), std::string::npos);
-    EXPECT_NE(what.find("none, average, weighted, stacking, gating"), std::string::npos) << what;
-  }
+  const std::string what = testing::input_error_of([] { parse_ensemble("median"); });
+  EXPECT_NE(what.find("--ensemble"), std::string::npos) << what;
+  EXPECT_NE(what.find("none, average, weighted, stacking, gating"), std::string::npos) << what;
 }
 
 TEST(EnsembleSettings, ValidateNamesTheOption) {
   EnsembleSettings s;
   EXPECT_NO_THROW(s.validate());
   s.l2 = -1.0;
-  try {
-    s.validate();
-    FAIL() << "no InputError";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("--ensemble-l2"), std::string::npos);
-  }
+  EXPECT_NE(testing::input_error_of([&] { s.validate(); }).find("--ensemble-l2"),
+            std::string::npos);
   s.l2 = kNaN;
   EXPECT_THROW(s.validate(), InputError);
   s.l2 = 1e-2;
   s.iterations = 5;
-  try {
-    s.validate();
-    FAIL() << "no InputError";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("--ensemble-iterations"), std::string::npos);
-  }
+  EXPECT_NE(testing::input_error_of([&] { s.validate(); }).find("--ensemble-iterations"),
+            std::string::npos);
 }
 
 TEST(Optimise, LbfgsFindsTheRosenbrockMinimum) {
