@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <ostream>
 
 #include "test_paths.h"
 #include "woundphase/core.h"
@@ -11,6 +12,10 @@
 namespace fs = std::filesystem;
 
 namespace woundphase {
+
+// A failed comparison of two names prints them as file names.
+void PrintTo(const ImageName& n, std::ostream* os) { *os << to_name(n); }
+
 namespace {
 
 // The InputError message parse_image_name gives ("" if the name parsed).
@@ -24,27 +29,15 @@ std::string parse_error(const std::string& name) {
 }
 
 TEST(ImageName, ParsesTheStudyExample) {
-  const ImageName n = parse_image_name("280_P003011BDLW.png");
-  EXPECT_EQ(n.index, 280);
-  EXPECT_EQ(n.patient, "3");
-  EXPECT_EQ(n.appt, 1);
-  EXPECT_EQ(n.dfu, 1);
-  EXPECT_EQ(n.debridement, Debridement::kBefore);
-  EXPECT_EQ(n.camera, Camera::kDepth);
-  EXPECT_EQ(n.angle, Angle::kLeft);
-  EXPECT_EQ(n.zoom, Zoom::kWide);
+  EXPECT_EQ(
+      parse_image_name("280_P003011BDLW.png"),
+      (ImageName{280, "3", 1, 1, Debridement::kBefore, Camera::kDepth, Angle::kLeft, Zoom::kWide}));
 }
 
 TEST(ImageName, ParsesEveryLetter) {
-  const ImageName n = parse_image_name("7_P120093ATRZ.png");
-  EXPECT_EQ(n.index, 7);
-  EXPECT_EQ(n.patient, "120");
-  EXPECT_EQ(n.appt, 9);
-  EXPECT_EQ(n.dfu, 3);
-  EXPECT_EQ(n.debridement, Debridement::kAfter);
-  EXPECT_EQ(n.camera, Camera::kThermal);
-  EXPECT_EQ(n.angle, Angle::kRight);
-  EXPECT_EQ(n.zoom, Zoom::kZoom);
+  EXPECT_EQ(parse_image_name("7_P120093ATRZ.png"),
+            (ImageName{7, "120", 9, 3, Debridement::kAfter, Camera::kThermal, Angle::kRight,
+                       Zoom::kZoom}));
   EXPECT_EQ(parse_image_name("0_P000000BDMW.png").angle, Angle::kMiddle);
   EXPECT_EQ(parse_image_name("0_P000000BDMW.png").patient, "0");
   EXPECT_EQ(parse_image_name("12_P999991ADMZ.png").appt, 99);

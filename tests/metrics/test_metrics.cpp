@@ -23,6 +23,12 @@ void expand(const Confusion& c, std::vector<int>& truth, std::vector<int>& pred)
       }
 }
 
+// Plain and quadratic-weighted kappa of the confusion matrix `c`.
+void expect_kappas(const Confusion& c, double kappa, double qwk) {
+  EXPECT_NEAR(cohen_kappa(c), kappa, kEps);
+  EXPECT_NEAR(quadratic_weighted_kappa(c), qwk, kEps);
+}
+
 TEST(Confusion, CountsTrueByPredicted) {
   Confusion c = confusion_matrix({0, 0, 1, 2, 2, 2}, {0, 1, 1, 2, 2, 0});
   EXPECT_EQ(c[0][0], 1);
@@ -41,12 +47,7 @@ TEST(Confusion, RejectsBadInput) {
 
 TEST(Kappa, PerfectAgreementIsOne) {
   // Diagonal only: observed disagreement 0, expected > 0 -> kappa = 1 - 0 = 1.
-  Confusion c{};
-  c[0][0] = 10;
-  c[1][1] = 20;
-  c[2][2] = 5;
-  EXPECT_NEAR(cohen_kappa(c), 1.0, kEps);
-  EXPECT_NEAR(quadratic_weighted_kappa(c), 1.0, kEps);
+  expect_kappas({{{10, 0, 0}, {0, 20, 0}, {0, 0, 5}}}, 1.0, 1.0);
 }
 
 TEST(Kappa, TextbookTwoRaterExample) {
@@ -60,13 +61,7 @@ TEST(Kappa, TextbookTwoRaterExample) {
   //   observed weighted disagreement = 0.25 * (5 + 10) / 50 = 0.075
   //   expected weighted disagreement = 0.25 * (25*20 + 25*30) / 2500 = 0.125
   //   qwk = 1 - 0.075 / 0.125 = 0.4
-  Confusion c{};
-  c[0][0] = 20;
-  c[0][1] = 5;
-  c[1][0] = 10;
-  c[1][1] = 15;
-  EXPECT_NEAR(cohen_kappa(c), 0.4, kEps);
-  EXPECT_NEAR(quadratic_weighted_kappa(c), 0.4, kEps);
+  expect_kappas({{{20, 5, 0}, {10, 15, 0}, {0, 0, 0}}}, 0.4, 0.4);
 }
 
 TEST(Kappa, ThreeClassHandComputed) {
@@ -81,12 +76,7 @@ TEST(Kappa, ThreeClassHandComputed) {
   //   expected (counts) E_ij = r_i c_j / n: adjacent cells 36/15 + 36/15 + 18/15 + 18/15 = 108/15,
   //     times 1/4 = 27/15; far cells (0,2), (2,0): 18/15 + 18/15 = 36/15; total 63/15
   //   qwk = 1 - 1 / (63/15) = 1 - 15/63 = 16/21
-  Confusion c{};
-  c[0] = {5, 1, 0};
-  c[1] = {1, 4, 1};
-  c[2] = {0, 1, 2};
-  EXPECT_NEAR(cohen_kappa(c), 7.0 / 12.0, kEps);
-  EXPECT_NEAR(quadratic_weighted_kappa(c), 16.0 / 21.0, kEps);
+  expect_kappas({{{5, 1, 0}, {1, 4, 1}, {0, 1, 2}}}, 7.0 / 12.0, 16.0 / 21.0);
 }
 
 TEST(Kappa, UndefinedIsNaNNotZero) {
