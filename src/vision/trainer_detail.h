@@ -1,4 +1,4 @@
-// Pieces of the image trainer exposed for the tests, torch-free (defined in trainer.cpp).
+// Pieces of the image trainer exposed for the tests, torch-free (defined in loss.cpp).
 #pragma once
 
 #include <vector>
