@@ -4,7 +4,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>  // for max_element, fill, min, swap
-#include <chrono>     // for steady_clock
 #include <cmath>      // for isfinite
 #include <cstring>    // for memcpy
 #include <random>     // for mt19937_64, gamma_distribution
@@ -24,11 +23,6 @@ namespace {
 // Seeds of the training streams, derived from settings.seed (model.cpp derives initialisation's).
 constexpr uint64_t kFitSalt = 2;      // dropout, stochastic depth (the model's own generator)
 constexpr uint64_t kShuffleSalt = 3;  // epoch order, view draws, augmentation
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // A draw of Beta(alpha, alpha) from two gamma draws of `rng` (mixup's mixing weight).
 double beta_draw(double alpha, std::mt19937_64& rng) {

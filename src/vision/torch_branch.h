@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>  // for make_generator<CPUGeneratorImpl>
 #include <torch/torch.h>
 
+#include <chrono>      // for steady_clock
 #include <cstddef>     // for size_t
 #include <cstdint>     // for uint8_t, uint64_t
 #include <cstdio>      // for rename
@@ -62,6 +63,12 @@ inline bool improves(double qwk, double loss, double best_qwk, double best_loss)
   return qwk > best_qwk + kTieTolerance || (qwk >= best_qwk - kTieTolerance && loss < best_loss);
 }
 
+// Seconds on the steady clock since `start` (the trainers' timings).
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 // The epoch loop every trainer of the library shares. Each epoch: `train(report)` fills the
 // training fields, then, with validation, `validate(report)` fills val_loss, val_qwk and
 // val_accuracy; an improving epoch (improves(); every epoch without validation) calls
@@ -70,10 +77,6 @@ inline bool improves(double qwk, double loss, double best_qwk, double best_loss)
 template <typename Train, typename Validate, typename KeepBest>
 TrainingHistory run_epochs(int epochs, int patience, bool has_val, Train&& train,
                            Validate&& validate, KeepBest&& keep_best, const EpochFn& on_epoch) {
-  using Clock = std::chrono::steady_clock;
-  const auto since = [](Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-  };
   TrainingHistory history;
   double best_qwk = -std::numeric_limits<double>::infinity();
   double best_loss = std::numeric_limits<double>::infinity();
@@ -82,7 +85,7 @@ TrainingHistory run_epochs(int epochs, int patience, bool has_val, Train&& train
     r.epoch = epoch;
     const auto train_start = Clock::now();
     train(&r);
-    r.train_seconds = since(train_start);
+    r.train_seconds = seconds_since(train_start);
     const auto val_start = Clock::now();
     if (has_val) {
       validate(&r);
@@ -90,7 +93,7 @@ TrainingHistory run_epochs(int epochs, int patience, bool has_val, Train&& train
     } else {
       r.improved = true;  // no validation: the last epoch is kept
     }
-    r.val_seconds = since(val_start);
+    r.val_seconds = seconds_since(val_start);
     if (r.improved) {
       best_qwk = r.val_qwk;
       best_loss = r.val_loss;
