@@ -322,9 +322,11 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
         CurvePoint{to_string(modality), e.epoch, e.train_loss, e.val_loss, e.val_qwk});
     if (progress)
       progress({e.epoch, vs.epochs, fmt::format("{} training, epoch", to_string(m)), true});
-    spdlog::debug("  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{}",
-                  to_string(m), e.epoch, e.train_loss, e.val_loss, e.val_qwk,
-                  e.improved ? " *" : "");
+    spdlog::debug(
+        "  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{} (training {:.2f} s, "
+        "validation {:.2f} s)",
+        to_string(m), e.epoch, e.train_loss, e.val_loss, e.val_qwk, e.improved ? " *" : "",
+        e.train_seconds, e.val_seconds);
   };
   AugmentSettings augment = settings.augment;
   augment.rot90 = vs.aug_rot90;
