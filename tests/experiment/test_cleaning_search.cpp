@@ -17,11 +17,8 @@ const Dataset& cohort() {
 }
 
 SearchSettings settings() {
-  SearchSettings s;
-  s.cv_folds = 3;
+  SearchSettings s = testing::quick_search(3, 6, 40);
   s.runs = 2;
-  s.seed = 6;
-  s.tabular.forest.n_trees = 40;
   s.tabular.clean.method = CleanMethod::kConfident;
   return s;
 }

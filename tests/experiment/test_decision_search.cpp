@@ -19,10 +19,7 @@ const Dataset& cohort() {
 }
 
 SearchSettings settings(DecisionRule rule) {
-  SearchSettings s;
-  s.cv_folds = 3;
-  s.seed = 4;
-  s.tabular.forest.n_trees = 40;
+  SearchSettings s = testing::quick_search(3, 4, 40);
   s.decision = rule;
   return s;
 }

@@ -15,15 +15,7 @@ const Dataset& signal_cohort() {
   return testing::synthetic_cohort("importance_cohort", testing::cohort_settings(40, 4));
 }
 
-SearchSettings small_search() {
-  SearchSettings s;
-  s.cv_folds = 3;
-  s.runs = 1;
-  s.seed = 5;
-  s.threads = 2;
-  s.tabular.forest.n_trees = 40;
-  return s;
-}
+SearchSettings small_search() { return testing::quick_search(3, 5, 40); }
 
 bool phase_dependent(const std::string& feature) {
   // What synth --signal moves with the phase (and the visit order, through the progression).

@@ -16,15 +16,14 @@
 namespace woundphase::testing {
 namespace {
 
-// Small, fast settings: the behaviour under test does not need 300 trees.
-SearchSettings fast_settings() {
-  SearchSettings s;
-  s.cv_folds = 5;
-  s.runs = 1;
-  s.seed = 3;
-  s.threads = 2;
-  s.tabular.forest.n_trees = 60;
-  return s;
+SearchSettings fast_settings() { return quick_search(5, 3, 60); }
+
+// The control of a search: the same settings over three runs with the labels shuffled, whose
+// kappa must be near zero.
+SearchResult shuffled_control(const Dataset& data, SearchSettings s) {
+  s.shuffle_labels = true;
+  s.runs = 3;
+  return run_search(data, s);
 }
 
 const Dataset& synthetic_cohort() {
@@ -67,9 +66,7 @@ TEST(Search, LearnsSignalAndShuffledLabelsGiveKappaNearZero) {
   s.runs = 2;
   const SearchResult real = run_search(data, s);
   EXPECT_GT(real.summary[0].qwk.mean, 0.2);
-  s.shuffle_labels = true;
-  s.runs = 3;
-  const SearchResult control = run_search(data, s);
+  const SearchResult control = shuffled_control(data, s);
   EXPECT_LT(std::abs(control.summary[0].kappa.mean), 0.1);
   EXPECT_LT(std::abs(control.summary[0].qwk.mean), 0.15);
 }
@@ -199,9 +196,7 @@ TEST(RealData, MetadataSearchBeatsChanceAndControlDoesNot) {
   s.tabular.forest.n_trees = 100;
   const SearchResult r = run_search(data, s);
   EXPECT_GT(r.summary[0].qwk.mean, 0.2);
-  s.shuffle_labels = true;
-  s.runs = 3;
-  const SearchResult control = run_search(data, s);
+  const SearchResult control = shuffled_control(data, s);
   EXPECT_LT(std::abs(control.summary[0].kappa.mean), 0.1);
 }
 
