@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "fixtures/cli.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -82,10 +83,7 @@ TEST(Cli, TemperatureCalibrationInSearchTrainAndPredict) {
 
 TEST(Cli, TrainThenPredictWithAndWithoutLabels) {
   const std::string dir = testing::scratch_dir();
-  auto r = run_cli("train --data " + cohort() + " --out " + dir + "/bundle --trees 30");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_cli("predict --model " + dir + "/bundle --data " + cohort() + " --out " + dir +
-              "/preds.csv");
+  auto r = train_then_predict(cohort(), dir, "--trees 30", "preds.csv", "");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("QWK"), std::string::npos) << r.output;
   const auto with_labels = lines(slurp(dir + "/preds.csv"));

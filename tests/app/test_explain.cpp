@@ -9,32 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/cli.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace woundphase::testing {
 namespace {
-
-// One CSV line split into fields (quoted fields may hold commas and doubled quotes).
-std::vector<std::string> fields(const std::string& line) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-      out.back() += '"';
-      ++i;
-    } else if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      out.emplace_back();
-    } else {
-      out.back() += c;
-    }
-  }
-  return out;
-}
 
 // A cohort with a strong planted phase signal, written once.
 const std::string& signal_cohort() {
@@ -54,15 +35,15 @@ Explained read_outputs(const std::string& dir) {
   Explained e;
   const auto preds = lines(slurp(dir + "/preds.csv"));
   for (size_t i = 1; i < preds.size(); ++i) {
-    const auto f = fields(preds[i]);
+    const auto f = csv_fields(preds[i]);
     // patient, appt, dfu, label, prob_I, prob_P, prob_R, pred
     e.probs[f[0] + "," + f[1] + "," + f[2]] = {std::stod(f[4]), std::stod(f[5]), std::stod(f[6])};
   }
   const auto rows = lines(slurp(dir + "/explanations.csv"));
-  e.header = fields(rows.at(0));
+  e.header = csv_fields(rows.at(0));
   std::map<std::string, int> count;
   for (size_t i = 1; i < rows.size(); ++i) {
-    const auto f = fields(rows[i]);
+    const auto f = csv_fields(rows[i]);
     const std::string key = f[0] + "," + f[1] + "," + f[2];
     const double contribution = std::stod(f[6]);
     e.sums[key][f[3]] += contribution;
@@ -79,10 +60,8 @@ Explained read_outputs(const std::string& dir) {
 
 TEST(Explain, ContributionsAddUpToPredictionsCsvAndThePlantedSignalLeads) {
   const std::string dir = testing::scratch_dir();
-  auto r = run_cli("train --data " + signal_cohort() + " --out " + dir + "/bundle --trees 60");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_cli("predict --model " + dir + "/bundle --data " + signal_cohort() + " --out " + dir +
-              "/preds.csv --explain --report");
+  auto r =
+      train_then_predict(signal_cohort(), dir, "--trees 60", "preds.csv", "--explain --report");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("explanations.csv"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("predictions.html"), std::string::npos) << r.output;
@@ -117,10 +96,8 @@ TEST(Explain, ContributionsAddUpToPredictionsCsvAndThePlantedSignalLeads) {
 // and Chromium renders it.
 TEST(Explain, CasePageShowsEveryVisitWoundWithItsTopFeaturesAndRenders) {
   const std::string dir = testing::scratch_dir();
-  auto r = run_cli("train --data " + signal_cohort() + " --out " + dir + "/bundle --trees 40");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_cli("predict --model " + dir + "/bundle --data " + signal_cohort() + " --out " + dir +
-              "/out/preds.csv --report --explain");
+  auto r =
+      train_then_predict(signal_cohort(), dir, "--trees 40", "out/preds.csv", "--report --explain");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string html = slurp(dir + "/out/predictions.html");
   const auto preds = lines(slurp(dir + "/out/preds.csv"));
@@ -129,12 +106,12 @@ TEST(Explain, CasePageShowsEveryVisitWoundWithItsTopFeaturesAndRenders) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("http"), std::string::npos);
   // The first visit-wound's card lists, first, its largest contribution to its decided class.
-  const auto first = fields(preds[1]);
+  const auto first = csv_fields(preds[1]);
   const std::string decision = first[7];
   std::string top_feature;
   double top = -1;
   for (const std::string& line : lines(slurp(dir + "/out/explanations.csv"))) {
-    const auto f = fields(line);
+    const auto f = csv_fields(line);
     if (f[0] != first[0] || f[1] != first[1] || f[2] != first[2] || f[3] != decision ||
         f[4] == "(base)")
       continue;
@@ -181,11 +158,8 @@ TEST(Explain, CasePageShowsEveryVisitWoundWithItsTopFeaturesAndRenders) {
 
 TEST(Explain, GbdtContributionsAreMarginsWhoseSoftmaxIsThePrediction) {
   const std::string dir = testing::scratch_dir();
-  auto r = run_cli("train --data " + signal_cohort() + " --out " + dir +
-                   "/bundle --model gbdt --gbdt-rounds 20");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_cli("predict --model " + dir + "/bundle --data " + signal_cohort() + " --out " + dir +
-              "/preds.csv --explain");
+  auto r = train_then_predict(signal_cohort(), dir, "--model gbdt --gbdt-rounds 20", "preds.csv",
+                              "--explain");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const Explained e = read_outputs(dir);
   for (const auto& [key, probs] : e.probs) {

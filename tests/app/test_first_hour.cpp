@@ -9,8 +9,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "fixtures/cli.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -208,18 +208,9 @@ const ImageSearch& image_search() {
 
 // results.csv's column `name` per row, by modalities.
 std::map<std::string, std::string> column(const std::string& csv, const std::string& name) {
-  const auto rows = lines(csv);
-  std::vector<std::string> header;
-  std::stringstream h(rows.at(0));
-  for (std::string cell; std::getline(h, cell, ',');) header.push_back(cell);
-  const size_t at = std::find(header.begin(), header.end(), name) - header.begin();
   std::map<std::string, std::string> out;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::vector<std::string> cells;
-    std::stringstream r(rows[i]);
-    for (std::string cell; std::getline(r, cell, ',');) cells.push_back(cell);
-    if (at < cells.size()) out[cells[0]] = cells[at];
-  }
+  for (auto& row : csv_rows(csv))
+    if (row.count(name) != 0) out[row["modalities"]] = row[name];
   return out;
 }
 

@@ -8,27 +8,14 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <sstream>
 
+#include "fixtures/cli.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
 
 namespace woundphase::testing {
 namespace {
-
-// folds.csv as rows of column -> value.
-std::vector<std::map<std::string, std::string>> read_table(const std::string& path) {
-  const auto records = testing::parse_csv(slurp(path));
-  std::vector<std::map<std::string, std::string>> out;
-  for (size_t i = 1; i < records.size(); ++i) {
-    std::map<std::string, std::string> row;
-    for (size_t c = 0; c < records[0].size() && c < records[i].size(); ++c)
-      row[records[0][c]] = records[i][c];
-    out.push_back(row);
-  }
-  return out;
-}
 
 const std::string& cohort() {
   return testing::cli_cohort("fusion_cohort", "--patients 36 --seed 21 --image-scale 0.05");
@@ -46,7 +33,7 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
   auto r = run_cli(args + base + "/a");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // Every non-empty combination of metadata and the three image modalities, plus the ensemble.
-  const auto results = read_table(base + "/a/results.csv");
+  const auto results = csv_rows(slurp(base + "/a/results.csv"));
   ASSERT_EQ(results.size(), 16U) << slurp(base + "/a/results.csv");
   EXPECT_EQ(results.back().at("modalities"), "ensemble");
   // Cost grows with modalities: each image branch trains once per fold (2 folds), although
@@ -57,7 +44,7 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
   // Heads log their parameter breakdown before stage 1.
   EXPECT_NE(r.output.find("metadata+depth_rgb stage 1: "), std::string::npos) << r.output;
 
-  const auto folds = read_table(base + "/a/folds.csv");
+  const auto folds = csv_rows(slurp(base + "/a/folds.csv"));
   ASSERT_EQ(folds.size(), 32U);
   int fused = 0;
   for (const auto& f : folds) {
@@ -77,7 +64,7 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
   EXPECT_NE(r.output.find("pre-train"), std::string::npos);
   // Fused combinations evaluate only visit-wounds with all their modalities.
   std::map<std::string, std::set<std::string>> rows_of;
-  for (const auto& p : read_table(base + "/a/predictions.csv"))
+  for (const auto& p : csv_rows(slurp(base + "/a/predictions.csv")))
     rows_of[p.at("modalities")].insert(p.at("patient") + "/" + p.at("appt") + "/" + p.at("dfu"));
   for (const auto& row : rows_of["metadata+thermal_map"])
     EXPECT_TRUE(rows_of["thermal_map"].count(row)) << row;
@@ -85,7 +72,7 @@ TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStage
   // degraded.csv: each fused combination's test rows predicted from each sub-combination (all are
   // searched): 2 folds x (6 pairs x 2 + 4 triples x 6 + 1 x 14) sub-combinations; with every
   // modality the QWK is the fold's own.
-  const auto degraded = read_table(base + "/a/degraded.csv");
+  const auto degraded = csv_rows(slurp(base + "/a/degraded.csv"));
   EXPECT_EQ(degraded.size(), 100U);
   std::map<std::string, std::string> fold_qwk;
   for (const auto& f : folds)
@@ -128,7 +115,7 @@ TEST(FusionSearch, StageTwoStartsBelowStageOneForEveryHead) {
                            out);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     std::map<std::string, double> first;  // "fold/stage" -> epoch 1's training loss
-    for (const auto& row : read_table(out + "/training_curves.csv"))
+    for (const auto& row : csv_rows(slurp(out + "/training_curves.csv")))
       if (row.at("epoch") == "1" && row.at("component").rfind("head stage", 0) == 0)
         first[row.at("fold") + "/" + row.at("component")] = std::stod(row.at("loss"));
     for (const char* fold : {"0", "1", "2"}) {
@@ -183,7 +170,7 @@ TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation)
                    " --stage2-unfreeze 0.5" + kFast + " -v 2 --out " + base + "/o");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("stage2 epoch 1"), std::string::npos) << r.output;
-  for (const auto& f : read_table(base + "/o/folds.csv")) {
+  for (const auto& f : csv_rows(slurp(base + "/o/folds.csv"))) {
     ASSERT_FALSE(f.at("qwk_stage2").empty());
     const std::string& final_stage = f.at("final_stage");
     ASSERT_TRUE(final_stage == "stage1" || final_stage == "stage2") << final_stage;
@@ -225,7 +212,7 @@ TEST(FusionSearch, SmoteWithImagesRunsEveryFittedStepOnCompleteSamples) {
                    " --out " + base + "/o");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // Test predictions are real visit-wounds only, one per test visit-wound with a depth map.
-  const auto preds = read_table(base + "/o/predictions.csv");
+  const auto preds = csv_rows(slurp(base + "/o/predictions.csv"));
   std::set<std::string> keys;
   for (const auto& p : preds) keys.insert(p.at("patient") + "/" + p.at("appt") + "/" + p.at("dfu"));
   EXPECT_EQ(keys.size(), preds.size());
@@ -257,7 +244,7 @@ TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnoth
   r = run_cli("predict --model " + base + "/bundle --data " + base + "/new --out " + base +
               "/new.csv");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto rows = read_table(base + "/new.csv");
+  const auto rows = csv_rows(slurp(base + "/new.csv"));
   ASSERT_FALSE(rows.empty());
   int predicted = 0;
   for (const auto& row : rows) {
@@ -276,10 +263,8 @@ TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnoth
   EXPECT_NE(r.output.find("Thermal_Map_IMG: missing"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(base + "/noimg.csv"));
   // Predicting again gives the same bytes.
-  r = run_cli("predict --model " + base + "/bundle --data " + base + "/new --out " + base +
-              "/new2.csv");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(slurp(base + "/new.csv"), slurp(base + "/new2.csv"));
+  expect_same_predictions_again(base + "/bundle", base + "/new", base + "/new.csv",
+                                base + "/new2.csv");
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
+#include "fixtures/cli.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -162,9 +162,7 @@ TEST(ImageSearch, GeneratedImagesJoinTrainingOnlyAndNeedAFolderPerClass) {
   ASSERT_FALSE(counts.empty());
   EXPECT_EQ(counts[0], "run,fold,combination,modality,stage,class,injected");
   for (size_t i = 1; i < counts.size(); ++i) {
-    std::vector<std::string> f;
-    std::stringstream line(counts[i]);
-    for (std::string cell; std::getline(line, cell, ',');) f.push_back(cell);
+    const std::vector<std::string> f = testing::csv_fields(counts[i]);
     ASSERT_EQ(f.size(), 7U) << counts[i];
     injected[f[2] + " " + f[3] + " " + f[4]] += std::stol(f[6]);
   }

@@ -4,8 +4,8 @@
 
 #include <filesystem>
 #include <map>
-#include <sstream>
 
+#include "fixtures/cli.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -13,32 +13,13 @@ namespace fs = std::filesystem;
 namespace woundphase::testing {
 namespace {
 
-// predictions.csv as "patient/appt/dfu" -> column -> value (no quoted fields in these files).
+// predictions.csv as "patient/appt/dfu" -> column -> value.
 std::map<std::string, std::map<std::string, std::string>> read_predictions(
     const std::string& path) {
-  const auto text = lines(slurp(path));
-  std::vector<std::string> header;
   std::map<std::string, std::map<std::string, std::string>> out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    std::vector<std::string> fields;
-    std::stringstream in(text[i]);
-    for (std::string f; std::getline(in, f, ',');) fields.push_back(f);
-    if (!text[i].empty() && text[i].back() == ',') fields.emplace_back();
-    if (i == 0) {
-      header = fields;
-      continue;
-    }
-    std::map<std::string, std::string> row;
-    for (size_t c = 0; c < header.size() && c < fields.size(); ++c) row[header[c]] = fields[c];
+  for (auto& row : csv_rows(slurp(path)))
     out[row["patient"] + "/" + row["appt"] + "/" + row["dfu"]] = row;
-  }
   return out;
-}
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 // Removes the `folder` images of the odd-numbered patients (file names N_P<patient:3>...).
@@ -128,9 +109,7 @@ TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
   ASSERT_GT(index.size(), 1U);
   EXPECT_EQ(index[0], "patient,appt,dfu,modality,view,class,file,centre_share");
   for (size_t i = 1; i < index.size(); ++i) {
-    std::vector<std::string> f;
-    std::stringstream in(index[i]);
-    for (std::string field; std::getline(in, field, ',');) f.push_back(field);
+    const std::vector<std::string> f = csv_fields(index[i]);
     ASSERT_EQ(f.size(), 8U) << index[i];
     EXPECT_EQ(f[3], "thermal_map");
     EXPECT_EQ(std::stoi(f[0]) % 2, 0) << "odd patients have no thermal map left: " << index[i];
@@ -142,9 +121,7 @@ TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
   EXPECT_EQ(shares[0], "patient,appt,dfu,modality,class,prob,prob_without,share");
   EXPECT_EQ(shares.size(), 1U + 2U * fused);  // metadata and thermal_map per fused visit-wound
   for (size_t i = 1; i < shares.size(); ++i) {
-    std::vector<std::string> f;
-    std::stringstream in(shares[i]);
-    for (std::string field; std::getline(in, field, ',');) f.push_back(field);
+    const std::vector<std::string> f = csv_fields(shares[i]);
     const auto& row = half.at(f[0] + "/" + f[1] + "/" + f[2]);
     EXPECT_EQ(f[4], row.at("pred"));
     EXPECT_EQ(f[5], row.at("prob_" + f[4]));
@@ -155,7 +132,7 @@ TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
   }
   const std::string page = slurp(base + "/x/predictions.html");
   EXPECT_EQ(page.find("<script"), std::string::npos);
-  EXPECT_EQ(count_of(page, "src=\"data:image/png;base64,"), index.size() - 1);
+  EXPECT_EQ(occurrences(page, "src=\"data:image/png;base64,"), index.size() - 1);
   EXPECT_NE(page.find("Share of each modality"), std::string::npos);
 }
 
@@ -187,10 +164,8 @@ TEST(MissingModalities, ThreeModalityBundleCarriesSubCombinationHeads) {
   EXPECT_GT(used["metadata+thermal_map"], 0);  // the sub-combination head
   EXPECT_GT(used["metadata+thermal_map+depth_map"], 0);
   // Predicting again gives the same bytes.
-  r = run_cli("predict --model " + base + "/b --data " + base + "/half --out " + base +
-              "/again.csv");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(slurp(base + "/half.csv"), slurp(base + "/again.csv"));
+  expect_same_predictions_again(base + "/b", base + "/half", base + "/half.csv",
+                                base + "/again.csv");
 }
 
 }  // namespace
