@@ -25,7 +25,6 @@ namespace woundphase {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::apply_test_device;
 using testing::scratch_dir;
 
 constexpr int kSize = 32;
@@ -143,18 +142,7 @@ std::string error_of(const std::function<void()>& fn) {
 
 // ---- Images ------------------------------------------------------------------------------------
 
-VisionSettings branch_settings() {
-  VisionSettings s;
-  s.image_size = kSize;
-  s.epochs = 2;
-  s.batch_size = 16;
-  s.learning_rate = 3e-3;
-  s.patience = 0;
-  s.threads = 1;
-  s.seed = 3;
-  apply_test_device(&s);
-  return s;
-}
+VisionSettings branch_settings() { return testing::quick_vision_settings(kSize, 2, 16, 3); }
 
 // `n` images, image i of class labels[i]: a bright square in the left/centre/right third.
 ImageBatch planted_images(const std::vector<int>& labels, uint64_t seed) {

@@ -12,6 +12,7 @@
 #include <numeric>  // for accumulate
 #include <random>
 
+#include "planted_squares.h"
 #include "test_device.h"
 #include "test_paths.h"
 #include "vision/trainer_detail.h"
@@ -22,36 +23,10 @@ namespace woundphase {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::apply_test_device;
+using testing::planted_squares;
 using testing::scratch_dir;
 
 constexpr int kSize = 32;
-constexpr int kSquare = 8;        // side of the planted square
-constexpr uint8_t kNoise = 60;    // background pixels are uniform in [0, kNoise]
-constexpr uint8_t kBright = 200;  // square pixels are at least this
-
-// Class c = a bright square in the left, centre or right third of the image, at a random height,
-// on noise. Trivial for a CNN, impossible for a constant predictor.
-LabelledImages planted(int n, int channels, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  LabelledImages d;
-  d.images = ImageBatch(n, kSize, channels);
-  const int step = (kSize - kSquare - 4) / 2;
-  for (int i = 0; i < n; ++i) {
-    const int label = i % kNumClasses;
-    d.labels.push_back(label);
-    uint8_t* img = d.images.image(i);
-    for (size_t p = 0; p < d.images.image_bytes(); ++p) img[p] = rng() % (kNoise + 1);
-    const int x0 = 2 + label * step;
-    const int y0 = 2 + static_cast<int>(rng() % (kSize - kSquare - 4));
-    for (int y = y0; y < y0 + kSquare; ++y)
-      for (int x = x0; x < x0 + kSquare; ++x)
-        for (int c = 0; c < channels; ++c)
-          img[(c * kSize + y) * kSize + x] = kBright + rng() % (256 - kBright);  // planar
-  }
-  return d;
-}
-
 ImageBatch random_images(int n, int channels, uint64_t seed) {
   std::mt19937_64 rng(seed);
   ImageBatch b(n, kSize, channels);
@@ -59,19 +34,7 @@ ImageBatch random_images(int n, int channels, uint64_t seed) {
   return b;
 }
 
-VisionSettings quick_settings() {
-  VisionSettings s;
-  s.image_size = kSize;
-  s.epochs = 5;
-  s.batch_size = 32;
-  s.learning_rate = 3e-3;
-  s.patience = 0;
-  // One thread: on shared, loaded cores OpenMP's spinning threads make two several times slower.
-  s.threads = 1;
-  s.seed = 7;
-  apply_test_device(&s);
-  return s;
-}
+VisionSettings quick_settings() { return testing::quick_vision_settings(kSize, 5, 32, 7); }
 
 long total_params(const ImageModel& m, bool trainable_only) {
   long sum = 0;
@@ -207,8 +170,8 @@ TEST(VisionBackbones, EachBuildsRunsAndMatchesTorchvisionParameterCounts) {
 // ---- Training ----------------------------------------------------------------------------------
 
 TEST(VisionTraining, LearnsAPlantedTask) {
-  const LabelledImages train = planted(300, 1, 1);
-  const LabelledImages val = planted(90, 1, 2);
+  const LabelledImages train = planted_squares(300, kSize, 1, 1);
+  const LabelledImages val = planted_squares(90, kSize, 1, 2);
   VisionSettings s = quick_settings();
   auto model = create_image_model(s, 1);
   std::vector<EpochReport> seen;
@@ -229,10 +192,10 @@ TEST(VisionTraining, LearnsAPlantedTask) {
 }
 
 TEST(VisionTraining, GroupsVisitEachGroupOnceAndScoreGroupMeans) {
-  LabelledImages train = planted(240, 3, 3);
+  LabelledImages train = planted_squares(240, kSize, 3, 3);
   for (int i = 0; i < train.images.count; ++i) train.groups.push_back(i % 60);  // 4 views each
   for (int i = 0; i < train.images.count; ++i) train.labels[i] = (i % 60) % kNumClasses;
-  LabelledImages val = planted(60, 3, 4);
+  LabelledImages val = planted_squares(60, kSize, 3, 4);
   val.groups.assign(60, 0);
   for (int i = 0; i < 60; ++i) val.groups[i] = i % 20;
   for (int i = 0; i < 60; ++i) val.labels[i] = (i % 20) % kNumClasses;
@@ -242,7 +205,7 @@ TEST(VisionTraining, GroupsVisitEachGroupOnceAndScoreGroupMeans) {
   const TrainingHistory h = model->fit(train, val, s);
   EXPECT_EQ(h.epochs[0].train_images, 60);
 
-  LabelledImages mixed = planted(4, 1, 5);
+  LabelledImages mixed = planted_squares(4, kSize, 1, 5);
   mixed.groups = {0, 0, 1, 1};  // group 0 holds labels 0 and 1
   try {
     create_image_model(s, 1)->fit(mixed, {}, s);
@@ -255,20 +218,20 @@ TEST(VisionTraining, GroupsVisitEachGroupOnceAndScoreGroupMeans) {
 TEST(VisionTraining, BadInputIsAnInputErrorAcrossTheLibraryBoundary) {
   VisionSettings s = quick_settings();
   auto model = create_image_model(s, 1);
-  LabelledImages bad = planted(10, 1, 1);
+  LabelledImages bad = planted_squares(10, kSize, 1, 1);
   bad.labels[3] = 7;
   EXPECT_THROW(model->fit(bad, {}, s), InputError);
-  LabelledImages rgb = planted(10, 3, 1);
+  LabelledImages rgb = planted_squares(10, kSize, 3, 1);
   EXPECT_THROW(model->fit(rgb, {}, s), InputError);
   VisionSettings other = s;
   other.backbone = "resnet18";
-  EXPECT_THROW(model->fit(planted(10, 1, 1), {}, other), InputError);
+  EXPECT_THROW(model->fit(planted_squares(10, kSize, 1, 1), {}, other), InputError);
   EXPECT_THROW(model->set_trainable(1.5), InputError);
 }
 
 TEST(VisionTraining, SameSeedSameProbabilitiesOtherSeedOthers) {
-  const LabelledImages train = planted(120, 1, 6);
-  const LabelledImages val = planted(30, 1, 7);
+  const LabelledImages train = planted_squares(120, kSize, 1, 6);
+  const LabelledImages val = planted_squares(30, kSize, 1, 7);
   VisionSettings s = quick_settings();
   s.epochs = 2;
   s.dropout = 0.5;
@@ -293,8 +256,8 @@ TEST(VisionTraining, SameSeedSameProbabilitiesOtherSeedOthers) {
 }
 
 TEST(VisionTraining, EarlyStoppingRestoresTheBestEpochsCheckpoint) {
-  const LabelledImages train = planted(150, 1, 8);
-  LabelledImages val = planted(60, 1, 9);
+  const LabelledImages train = planted_squares(150, kSize, 1, 8);
+  LabelledImages val = planted_squares(60, kSize, 1, 9);
   std::mt19937_64 rng(3);
   for (auto& y : val.labels) y = static_cast<int>(rng() % kNumClasses);  // noise: QWK wanders
   VisionSettings s = quick_settings();
@@ -325,8 +288,8 @@ TEST(VisionTraining, EarlyStoppingRestoresTheBestEpochsCheckpoint) {
 }
 
 TEST(VisionTraining, FocalLossTrainsAndSaveLoadRoundTrips) {
-  const LabelledImages train = planted(120, 3, 10);
-  const LabelledImages val = planted(30, 3, 11);
+  const LabelledImages train = planted_squares(120, kSize, 3, 10);
+  const LabelledImages val = planted_squares(30, kSize, 3, 11);
   VisionSettings s = quick_settings();
   s.epochs = 2;
   s.loss = VisionLoss::kFocal;
@@ -377,7 +340,7 @@ TEST(VisionTraining, SetTrainableFreezesTheBackboneAndItsStatistics) {
 
   // Stage 1 with a frozen backbone: the embedding (backbone and its batch norms) does not move.
   model->set_trainable(0);
-  const LabelledImages train = planted(90, 1, 12);
+  const LabelledImages train = planted_squares(90, kSize, 1, 12);
   model->fit(train, {}, s);  // fits the input normalisation, then trains only the head
   const std::vector<float> before = model->embed(train.images);
   model->fit(train, {}, s);
@@ -450,8 +413,8 @@ TEST(VisionTorchScript, LoadsFineTunesAndRoundTrips) {
   EXPECT_EQ(layers.front().name, "backbone.conv");
   EXPECT_EQ(total_params(*model, false), (8 * 9 + 8) + 16 + (8 * 6 + 6) + (6 * 3 + 3));
 
-  const LabelledImages train = planted(150, 1, 13);
-  const LabelledImages val = planted(60, 1, 14);
+  const LabelledImages train = planted_squares(150, kSize, 1, 13);
+  const LabelledImages val = planted_squares(60, kSize, 1, 14);
   const std::vector<float> before = model->embed(val.images);
   const TrainingHistory h = model->fit(train, val, s);
   EXPECT_NE(model->embed(val.images), before);  // the TorchScript weights were fine-tuned
@@ -522,7 +485,7 @@ TEST(VisionTorchScript, MapsGoToAnRgbModelAsThreeCopiesNormalisedPerCopy) {
   VisionSettings d = s;
   d.normalization = InputNormalization::kDataset;
   auto fitted = create_image_model(d, 1);
-  const LabelledImages train = planted(60, 1, 15);
+  const LabelledImages train = planted_squares(60, kSize, 1, 15);
   fitted->fit(train, {}, d);
   const std::vector<float> f = fitted->embed(train.images);
   EXPECT_EQ(f[0], f[1]);
@@ -621,7 +584,7 @@ TEST(VisionFineTuning, FreezeBnKeepsRunningStatisticsAndUnfreezeTrainsTheTopShar
   VisionSettings s = quick_settings();
   s.backbone = "torchscript:" + dir + "/bn_stats.pt";
   s.epochs = 2;
-  const LabelledImages train = planted(60, 1, 16);
+  const LabelledImages train = planted_squares(60, kSize, 1, 16);
   auto running_mean_after_fit = [&](bool freeze_bn) {
     VisionSettings f = s;
     f.freeze_bn = freeze_bn;
@@ -661,8 +624,8 @@ TEST(VisionProjection, AutoIsThePredecessorsHeadsAndTheEmbeddingItsOutput) {
   s.projection = "16";
   auto model = create_image_model(s, 1);
   ASSERT_EQ(model->embedding_dim(), 16);
-  const LabelledImages train = planted(150, 1, 17);
-  const LabelledImages val = planted(60, 1, 18);
+  const LabelledImages train = planted_squares(150, kSize, 1, 17);
+  const LabelledImages val = planted_squares(60, kSize, 1, 18);
   const TrainingHistory h = model->fit(train, val, s);
   EXPECT_LT(h.epochs.back().train_loss, h.epochs.front().train_loss);
   EXPECT_EQ(model->embed(val.images).size(), 60u * 16);
@@ -713,8 +676,8 @@ TEST(VisionLosses, LabelSmoothingMatchesTorchsDefinition) {
 
 // The recipe's knobs change training, reproducibly; clipping to a tiny norm stops it.
 TEST(VisionRecipe, MixupSmoothingPlateauAndClippingTrainReproducibly) {
-  const LabelledImages train = planted(120, 1, 19);
-  const LabelledImages val = planted(60, 1, 20);
+  const LabelledImages train = planted_squares(120, kSize, 1, 19);
+  const LabelledImages val = planted_squares(60, kSize, 1, 20);
   VisionSettings base = quick_settings();
   base.epochs = 4;
   auto probabilities = [&](const VisionSettings& s) {
