@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <variant>
 
 #include "woundphase/dataset.h"
 #include "woundphase/random.h"  // for uniform_index
@@ -81,6 +82,59 @@ class Reader {
 
  private:
   const CsvTable& table_;
+};
+
+// A blank number reads as NaN instead of an error (Field::blank_ok).
+constexpr bool kBlankIsNaN = true;
+
+// One column of a CSV file read into one member of Row.
+template <typename Row>
+struct Field {
+  const char* column;
+  std::variant<std::string Row::*, int Row::*, long Row::*, double Row::*> member;
+  bool blank_ok = false;  // numbers only
+};
+
+// The required columns of a table, each read into its member of Row: the columns are looked up
+// (a missing one is an error) in the order given, and each row's fields read in that order, so
+// the first problem named is the first a reader going left to right would meet.
+template <typename Row>
+class Fields {
+ public:
+  Fields(const Reader& reader, std::vector<Field<Row>> fields)
+      : reader_(reader), fields_(std::move(fields)) {
+    for (const Field<Row>& f : fields_) columns_.push_back(reader_.column(f.column));
+  }
+
+  Row read(size_t row) const {
+    Row out;
+    for (size_t k = 0; k < fields_.size(); ++k) {
+      const Field<Row>& f = fields_[k];
+      const int col = columns_[k];
+      if (const auto* text = std::get_if<std::string Row::*>(&f.member)) {
+        out.** text = reader_.text(row, col);
+      } else if (const auto* integer = std::get_if<int Row::*>(&f.member)) {
+        out.** integer = static_cast<int>(reader_.integer(row, col));
+      } else if (const auto* count = std::get_if<long Row::*>(&f.member)) {
+        out.** count = reader_.integer(row, col);
+      } else {
+        out.*std::get<double Row::*>(f.member) = reader_.number(row, col, f.blank_ok);
+      }
+    }
+    return out;
+  }
+
+  // Every row of the table.
+  std::vector<Row> read_all() const {
+    std::vector<Row> out;
+    for (size_t i = 0; i < reader_.rows(); ++i) out.push_back(read(i));
+    return out;
+  }
+
+ private:
+  const Reader& reader_;
+  std::vector<Field<Row>> fields_;
+  std::vector<int> columns_;
 };
 
 std::vector<std::string> labels_from_settings(const nlohmann::json& settings,
@@ -169,15 +223,15 @@ std::vector<ResultRow> read_results(const std::string& path,
 std::vector<FoldRow> read_folds(const std::string& path, bool* has_stage_columns) {
   const CsvTable table = read_csv(path);
   const Reader r(table);
-  const int c_run = r.column("run");
-  const int c_fold = r.column("fold");
-  const int c_mod = r.column("modalities");
-  const int c_train = r.column("n_train");
-  const int c_test = r.column("n_test");
-  const int c_qwk = r.column("qwk");
-  const int c_kappa = r.column("kappa");
-  const int c_acc = r.column("accuracy");
-  const int c_f1 = r.column("macro_f1");
+  const Fields<FoldRow> fields(r, {{"run", &FoldRow::run},
+                                   {"fold", &FoldRow::fold},
+                                   {"modalities", &FoldRow::modalities},
+                                   {"n_train", &FoldRow::n_train},
+                                   {"n_test", &FoldRow::n_test},
+                                   {"qwk", &FoldRow::qwk},
+                                   {"kappa", &FoldRow::kappa},
+                                   {"accuracy", &FoldRow::accuracy},
+                                   {"macro_f1", &FoldRow::macro_f1}});
   std::array<int, kNumStages> c_stage{};
   *has_stage_columns = false;
   for (int s = 0; s < kNumStages; ++s) {
@@ -186,16 +240,7 @@ std::vector<FoldRow> read_folds(const std::string& path, bool* has_stage_columns
   }
   std::vector<FoldRow> out;
   for (size_t i = 0; i < r.rows(); ++i) {
-    FoldRow row;
-    row.run = static_cast<int>(r.integer(i, c_run));
-    row.fold = static_cast<int>(r.integer(i, c_fold));
-    row.modalities = r.text(i, c_mod);
-    row.n_train = r.integer(i, c_train);
-    row.n_test = r.integer(i, c_test);
-    row.qwk = r.number(i, c_qwk);
-    row.kappa = r.number(i, c_kappa);
-    row.accuracy = r.number(i, c_acc);
-    row.macro_f1 = r.number(i, c_f1);
+    FoldRow row = fields.read(i);
     for (int s = 0; s < kNumStages; ++s)
       if (c_stage[s] >= 0) row.stage_qwk[s] = r.number(i, c_stage[s], /*blank_ok=*/true);
     out.push_back(std::move(row));
@@ -241,37 +286,26 @@ std::vector<PredictionRow> read_predictions(const std::string& path,
 }
 
 std::vector<ComparisonRow> read_comparisons(const std::string& path) {
+  using C = ComparisonRow;
   const CsvTable table = read_csv(path);
   const Reader r(table);
-  const int c_a = r.column("a");
-  const int c_b = r.column("b");
-  const int c_n = r.column("n_common");
-  const int c_qa = r.column("qwk_a");
-  const int c_qb = r.column("qwk_b");
-  const int c_diff = r.column("qwk_diff");
-  const int c_lo = r.column("diff_ci_low");
-  const int c_hi = r.column("diff_ci_high");
-  const int c_t = r.column("p_corrected_t");
-  const int c_w = r.column("p_wilcoxon");
-  const int c_m = r.column("p_mcnemar");
-  const int c_holm = r.column("p_holm");
+  const Fields<C> fields(r, {{"a", &C::a},
+                             {"b", &C::b},
+                             {"n_common", &C::n_common},
+                             {"qwk_a", &C::qwk_a, kBlankIsNaN},
+                             {"qwk_b", &C::qwk_b, kBlankIsNaN},
+                             {"qwk_diff", &C::qwk_diff, kBlankIsNaN},
+                             {"diff_ci_low", &C::diff_ci_low, kBlankIsNaN},
+                             {"diff_ci_high", &C::diff_ci_high, kBlankIsNaN},
+                             {"p_corrected_t", &C::p_corrected_t, kBlankIsNaN},
+                             {"p_wilcoxon", &C::p_wilcoxon, kBlankIsNaN},
+                             {"p_mcnemar", &C::p_mcnemar, kBlankIsNaN},
+                             {"p_holm", &C::p_holm, kBlankIsNaN}});
   const int c_sig = r.column("significant");
   const int c_alpha = table.column_index("alpha");
   std::vector<ComparisonRow> out;
   for (size_t i = 0; i < r.rows(); ++i) {
-    ComparisonRow c;
-    c.a = r.text(i, c_a);
-    c.b = r.text(i, c_b);
-    c.n_common = r.integer(i, c_n);
-    c.qwk_a = r.number(i, c_qa, true);
-    c.qwk_b = r.number(i, c_qb, true);
-    c.qwk_diff = r.number(i, c_diff, true);
-    c.diff_ci_low = r.number(i, c_lo, true);
-    c.diff_ci_high = r.number(i, c_hi, true);
-    c.p_corrected_t = r.number(i, c_t, true);
-    c.p_wilcoxon = r.number(i, c_w, true);
-    c.p_mcnemar = r.number(i, c_m, true);
-    c.p_holm = r.number(i, c_holm, true);
+    ComparisonRow c = fields.read(i);
     const std::string& sig = r.text(i, c_sig);
     if (sig != "yes" && sig != "no") r.fail(i, c_sig, fmt::format("'{}' is not yes or no", sig));
     c.significant = sig == "yes";
@@ -282,124 +316,72 @@ std::vector<ComparisonRow> read_comparisons(const std::string& path) {
 }
 
 std::vector<ImportanceRow> read_importance(const std::string& path) {
+  using I = ImportanceRow;
   const CsvTable table = read_csv(path);
   const Reader r(table);
-  const int c_run = r.column("run");
-  const int c_fold = r.column("fold");
-  const int c_feature = r.column("feature");
-  const int c_abs = r.column("mean_abs_contribution");
-  const int c_scale = r.column("scale");
-  const int c_drop = r.column("permutation_qwk_drop");
-  const int c_permutations = r.column("permutations");
-  std::vector<ImportanceRow> out;
-  for (size_t i = 0; i < r.rows(); ++i) {
-    ImportanceRow row;
-    row.run = static_cast<int>(r.integer(i, c_run));
-    row.fold = static_cast<int>(r.integer(i, c_fold));
-    row.feature = r.text(i, c_feature);
-    row.mean_abs_contribution = r.number(i, c_abs, false);
-    row.scale = r.text(i, c_scale);
-    row.permutation_qwk_drop = r.number(i, c_drop, true);
-    row.permutations = static_cast<int>(r.integer(i, c_permutations));
-    out.push_back(std::move(row));
-  }
-  return out;
+  return Fields<I>(r, {{"run", &I::run},
+                       {"fold", &I::fold},
+                       {"feature", &I::feature},
+                       {"mean_abs_contribution", &I::mean_abs_contribution},
+                       {"scale", &I::scale},
+                       {"permutation_qwk_drop", &I::permutation_qwk_drop, kBlankIsNaN},
+                       {"permutations", &I::permutations}})
+      .read_all();
 }
 
 std::vector<DegradedRow> read_degraded(const std::string& path) {
+  using D = DegradedRow;
   const CsvTable table = read_csv(path);
   const Reader r(table);
-  const int c_run = r.column("run");
-  const int c_fold = r.column("fold");
-  const int c_modalities = r.column("modalities");
-  const int c_used = r.column("used");
-  const int c_n = r.column("n");
-  const int c_used_qwk = r.column("qwk_used");
-  const int c_all_qwk = r.column("qwk_all");
-  std::vector<DegradedRow> out;
-  for (size_t i = 0; i < r.rows(); ++i) {
-    DegradedRow row;
-    row.run = static_cast<int>(r.integer(i, c_run));
-    row.fold = static_cast<int>(r.integer(i, c_fold));
-    row.modalities = r.text(i, c_modalities);
-    row.used = r.text(i, c_used);
-    row.n = static_cast<int>(r.integer(i, c_n));
-    row.qwk_used = r.number(i, c_used_qwk, true);
-    row.qwk_all = r.number(i, c_all_qwk, true);
-    out.push_back(std::move(row));
-  }
-  return out;
+  return Fields<D>(r, {{"run", &D::run},
+                       {"fold", &D::fold},
+                       {"modalities", &D::modalities},
+                       {"used", &D::used},
+                       {"n", &D::n},
+                       {"qwk_used", &D::qwk_used, kBlankIsNaN},
+                       {"qwk_all", &D::qwk_all, kBlankIsNaN}})
+      .read_all();
 }
 
 std::vector<ComplementarityRow> read_complementarity(const std::string& path) {
+  using C = ComplementarityRow;
   const CsvTable table = read_csv(path);
   const Reader r(table);
-  const int c_a = r.column("a");
-  const int c_b = r.column("b");
-  const int c_kind = r.column("kind");
-  const int c_n = r.column("n");
-  const int c_acc_a = r.column("accuracy_a");
-  const int c_acc_b = r.column("accuracy_b");
-  const int c_overlap = r.column("error_overlap");
-  const int c_q = r.column("yules_q");
-  const int c_dis = r.column("disagreement");
-  const int c_oracle = r.column("oracle_accuracy");
-  const int c_gain = r.column("fusion_gain");
-  std::vector<ComplementarityRow> out;
-  for (size_t i = 0; i < r.rows(); ++i) {
-    ComplementarityRow c;
-    c.a = r.text(i, c_a);
-    c.b = r.text(i, c_b);
-    c.kind = r.text(i, c_kind);
-    c.n = r.integer(i, c_n);
-    c.accuracy_a = r.number(i, c_acc_a, true);
-    c.accuracy_b = r.number(i, c_acc_b, true);
-    c.error_overlap = r.number(i, c_overlap, true);
-    c.yules_q = r.number(i, c_q, true);
-    c.disagreement = r.number(i, c_dis, true);
-    c.oracle_accuracy = r.number(i, c_oracle, true);
-    c.fusion_gain = r.number(i, c_gain, true);
-    out.push_back(std::move(c));
-  }
-  return out;
+  return Fields<C>(r, {{"a", &C::a},
+                       {"b", &C::b},
+                       {"kind", &C::kind},
+                       {"n", &C::n},
+                       {"accuracy_a", &C::accuracy_a, kBlankIsNaN},
+                       {"accuracy_b", &C::accuracy_b, kBlankIsNaN},
+                       {"error_overlap", &C::error_overlap, kBlankIsNaN},
+                       {"yules_q", &C::yules_q, kBlankIsNaN},
+                       {"disagreement", &C::disagreement, kBlankIsNaN},
+                       {"oracle_accuracy", &C::oracle_accuracy, kBlankIsNaN},
+                       {"fusion_gain", &C::fusion_gain, kBlankIsNaN}})
+      .read_all();
 }
 
 std::vector<SplitRow> read_splits(const std::string& path) {
   const CsvTable table = read_csv(path);
   const Reader r(table);
-  const int c_run = r.column("run");
-  const int c_patient = r.column("patient");
-  const int c_fold = r.column("fold");
-  std::vector<SplitRow> out;
-  for (size_t i = 0; i < r.rows(); ++i)
-    out.push_back({static_cast<int>(r.integer(i, c_run)), r.text(i, c_patient),
-                   static_cast<int>(r.integer(i, c_fold))});
-  return out;
+  return Fields<SplitRow>(
+             r,
+             {{"run", &SplitRow::run}, {"patient", &SplitRow::patient}, {"fold", &SplitRow::fold}})
+      .read_all();
 }
 
 std::vector<CurvePoint> read_curves(const std::string& path) {
+  using P = CurvePoint;
   const CsvTable table = read_csv(path);
   const Reader r(table);
-  const int c_run = r.column("run");
-  const int c_fold = r.column("fold");
-  const int c_mod = r.column("modalities");
-  const int c_component = r.column("component");
-  const int c_epoch = r.column("epoch");
-  const int c_loss = r.column("loss");
-  const int c_qwk = r.column("val_qwk");
-  std::vector<CurvePoint> out;
-  for (size_t i = 0; i < r.rows(); ++i) {
-    CurvePoint p;
-    p.run = static_cast<int>(r.integer(i, c_run));
-    p.fold = static_cast<int>(r.integer(i, c_fold));
-    p.modalities = r.text(i, c_mod);
-    p.component = r.text(i, c_component);
-    p.epoch = static_cast<int>(r.integer(i, c_epoch));
-    p.loss = r.number(i, c_loss, /*blank_ok=*/true);
-    p.val_qwk = r.number(i, c_qwk, /*blank_ok=*/true);
-    out.push_back(std::move(p));
-  }
-  return out;
+  return Fields<P>(r, {{"run", &P::run},
+                       {"fold", &P::fold},
+                       {"modalities", &P::modalities},
+                       {"component", &P::component},
+                       {"epoch", &P::epoch},
+                       {"loss", &P::loss, kBlankIsNaN},
+                       {"val_qwk", &P::val_qwk, kBlankIsNaN}})
+      .read_all();
 }
 
 // skipped_images.csv: frames per modality.

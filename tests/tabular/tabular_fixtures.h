@@ -131,6 +131,17 @@ inline GbdtSettings single_thread_gbdt() {
   return s;
 }
 
+// A forest whose trees grow until their leaves are pure or `max_depth` deep: every feature tried
+// at every split, a leaf may hold one row.
+inline ForestSettings fully_grown_forest(int max_depth) {
+  ForestSettings s;
+  s.max_features = 1.0;
+  s.min_samples_leaf = 1;
+  s.min_samples_split = 2;
+  s.max_depth = max_depth;
+  return s;
+}
+
 // A gbdt of `rounds` rounds (one thread) fitted on `train`.
 inline std::unique_ptr<TreeModel> fitted_gbdt(const TabularData& train, int rounds) {
   GbdtSettings s = single_thread_gbdt();

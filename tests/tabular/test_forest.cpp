@@ -126,13 +126,9 @@ TEST(Forest, FullyGrownTreeReproducesTrainingLabelsOnRawValues) {
     d.y[i] = rng.below(kNumClasses);
     d.group[i] = static_cast<int>(i);
   }
-  ForestSettings s;
+  ForestSettings s = testing::fully_grown_forest(64);
   s.n_trees = 1;
   s.bootstrap = false;
-  s.max_depth = 64;
-  s.min_samples_leaf = 1;
-  s.min_samples_split = 2;
-  s.max_features = 1.0;
   auto forest = make_forest(s);
   forest->fit(d);
   EXPECT_FALSE(forest->has_oob());
@@ -188,12 +184,7 @@ TEST(Forest, OutOfBagNeverSeesTheRowsPatient) {
   // stay near chance (1/3) while in-sample accuracy is near perfect. The patients' rows are
   // interleaved: the bootstrap must group by patient, not by position.
   const TabularData d = leak_detector(120, 4, 21, RowOrder::kInterleaved);
-  ForestSettings s;
-  s.max_features = 1.0;
-  s.min_samples_leaf = 1;
-  s.min_samples_split = 2;
-  s.max_depth = 20;
-  auto forest = make_forest(s);
+  auto forest = make_forest(testing::fully_grown_forest(20));
   forest->fit(d);
   std::vector<bool> covered;
   const Probabilities oob = forest->oob(&covered);
