@@ -131,6 +131,16 @@ const std::vector<Rule>& rules() {
   return all;
 }
 
+// The view of the model settings a search and a training share.
+template <typename Settings>
+View view_of(const Settings& settings) {
+  View v;
+  v.tabular = &settings.tabular;
+  v.images = &settings.images;
+  v.fusion = &settings.fusion;
+  return v;
+}
+
 std::vector<std::string> check(const GivenOptions& given, const View& view) {
   std::vector<std::string> warnings;
   for (const Rule& rule : rules()) {
@@ -150,10 +160,7 @@ std::vector<std::string> check(const GivenOptions& given, const View& view) {
 
 std::vector<std::string> check_search_no_ops(const GivenOptions& given,
                                              const SearchSettings& settings) {
-  View v;
-  v.tabular = &settings.tabular;
-  v.images = &settings.images;
-  v.fusion = &settings.fusion;
+  View v = view_of(settings);
   v.ensemble = &settings.ensemble;
   v.cv_folds = settings.cv_folds;
   v.combinations = settings.combinations.size();
@@ -164,10 +171,7 @@ std::vector<std::string> check_search_no_ops(const GivenOptions& given,
 
 std::vector<std::string> check_train_no_ops(const GivenOptions& given,
                                             const TrainSettings& settings) {
-  View v;
-  v.tabular = &settings.tabular;
-  v.images = &settings.images;
-  v.fusion = &settings.fusion;
+  View v = view_of(settings);
   v.uses_fusion = settings.combination.size() > 1;
   for (Modality m : settings.combination) v.uses_images = v.uses_images || m != Modality::kMetadata;
   return check(given, v);

@@ -137,6 +137,20 @@ const std::vector<std::pair<std::string, std::string>>& flag_names() {
   return names;
 }
 
+// A command's own table (its `settings`, of type S) under `group`, then the model tables inside
+// those settings.
+template <typename Root, typename S>
+Knobs<Root> command_knobs(const OptionTable<S>& table, const std::string& group) {
+  Knobs<Root> k;
+  add_table<Root, S>(
+      &k, table, [](Root& r) -> S& { return r.settings; }, group);
+  add_model_tables<Root>(
+      &k, [](Root& r) -> TabularSettings& { return r.settings.tabular; },
+      [](Root& r) -> ImageBranchSettings& { return r.settings.images; },
+      [](Root& r) -> FusionSettings& { return r.settings.fusion; });
+  return k;
+}
+
 bool is_flag_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
 }  // namespace
@@ -159,13 +173,7 @@ std::string keyword_of(const std::string& flag) {
 const Knobs<app::SearchOptions>& search_knobs() {
   static const Knobs<app::SearchOptions> knobs = [] {
     using R = app::SearchOptions;
-    Knobs<R> k;
-    add_table<R, SearchSettings>(
-        &k, search_options(), [](R& r) -> SearchSettings& { return r.settings; }, "Search");
-    add_model_tables<R>(
-        &k, [](R& r) -> TabularSettings& { return r.settings.tabular; },
-        [](R& r) -> ImageBranchSettings& { return r.settings.images; },
-        [](R& r) -> FusionSettings& { return r.settings.fusion; });
+    Knobs<R> k = command_knobs<R, SearchSettings>(search_options(), "Search");
     add_table<R, EnsembleSettings>(
         &k, ensemble_options(), [](R& r) -> EnsembleSettings& { return r.settings.ensemble; },
         kFusionGroup);
@@ -175,17 +183,8 @@ const Knobs<app::SearchOptions>& search_knobs() {
 }
 
 const Knobs<app::TrainOptions>& train_knobs() {
-  static const Knobs<app::TrainOptions> knobs = [] {
-    using R = app::TrainOptions;
-    Knobs<R> k;
-    add_table<R, TrainSettings>(
-        &k, train_options(), [](R& r) -> TrainSettings& { return r.settings; }, "Train");
-    add_model_tables<R>(
-        &k, [](R& r) -> TabularSettings& { return r.settings.tabular; },
-        [](R& r) -> ImageBranchSettings& { return r.settings.images; },
-        [](R& r) -> FusionSettings& { return r.settings.fusion; });
-    return k;
-  }();
+  static const Knobs<app::TrainOptions> knobs =
+      command_knobs<app::TrainOptions, TrainSettings>(train_options(), "Train");
   return knobs;
 }
 

@@ -152,47 +152,53 @@ void configure_logging(int verbosity) {
   app::configure_logging(verbosity);
 }
 
-void search(const std::string& data, const std::string& out, const std::string& modalities,
-            const std::string& schema, const std::string& resume, int threads, int verbosity,
-            const py::dict& settings, const py::object& callback) {
-  app::SearchOptions options;
+// The options of a command (search, train) from the call's arguments that both take, then its
+// keywords `settings` and the thread count, set as the CLI sets them.
+template <typename Options>
+Options command_options(const Knobs<Options>& knobs, const std::string& data,
+                        const std::string& out, const std::string& modalities,
+                        const std::string& schema, int threads, int verbosity,
+                        const py::dict& settings) {
+  Options options;
   options.data.data_dir = data;
   options.data.schema_file = schema;
   options.out_dir = out;
   options.modalities = modalities;
-  options.resume = resume;
   options.verbosity = verbosity;
-  options.print_table = false;
-  apply(search_knobs(), settings, &options);
+  apply(knobs, settings, &options);
   options.set_threads(threads);
-  configure_logging(verbosity);
+  return options;
+}
+
+// Runs the command body `run` on `options`, its events told to `callback` too.
+template <typename Options, typename Body>
+void run_command(Options options, const py::object& callback, Body run) {
+  configure_logging(options.verbosity);
   run_interruptibly(
-      [options](const ProgressFn& progress) mutable {
+      [options, run](const ProgressFn& progress) mutable {
         options.progress = progress;
-        app::run_search_command(options);
+        run(options);
       },
       callback);
+}
+
+void search(const std::string& data, const std::string& out, const std::string& modalities,
+            const std::string& schema, const std::string& resume, int threads, int verbosity,
+            const py::dict& settings, const py::object& callback) {
+  app::SearchOptions options =
+      command_options(search_knobs(), data, out, modalities, schema, threads, verbosity, settings);
+  options.resume = resume;
+  options.print_table = false;
+  run_command(options, callback, [](const app::SearchOptions& o) { app::run_search_command(o); });
 }
 
 void train(const std::string& data, const std::string& out, const std::string& modalities,
            const std::string& schema, int threads, int verbosity, const py::dict& settings,
            const py::object& callback) {
-  app::TrainOptions options;
-  options.data.data_dir = data;
-  options.data.schema_file = schema;
-  options.out_dir = out;
-  options.modalities = modalities;
-  options.verbosity = verbosity;
+  app::TrainOptions options =
+      command_options(train_knobs(), data, out, modalities, schema, threads, verbosity, settings);
   options.print_summary = false;
-  apply(train_knobs(), settings, &options);
-  options.set_threads(threads);
-  configure_logging(verbosity);
-  run_interruptibly(
-      [options](const ProgressFn& progress) mutable {
-        options.progress = progress;
-        app::run_train(options);
-      },
-      callback);
+  run_command(options, callback, [](const app::TrainOptions& o) { app::run_train(o); });
 }
 
 py::dict synth(const std::string& out, int threads, const py::dict& settings) {
