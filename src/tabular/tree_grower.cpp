@@ -199,6 +199,26 @@ __attribute__((target_clones("avx2", "default"))) double score_positions(
   return std::max(std::max(best[0], best[1]), std::max(best[2], best[3]));
 }
 
+// Moves the rows index[begin, end) that `goes_left(row)` sends left before the others, each side
+// in its order (stably and branch-free: every row is written to both sides, the side it does not
+// join moves on over it), through `scratch`. Returns the first right position.
+template <typename GoesLeft>
+int32_t partition_rows(int32_t* index, int32_t* scratch, int32_t begin, int32_t end,
+                       GoesLeft goes_left) {
+  int32_t n_left = begin;
+  int32_t n_right = 0;
+  for (int32_t k = begin; k < end; ++k) {
+    const int32_t i = index[k];
+    const bool go_left = goes_left(i);
+    index[n_left] = i;  // n_left <= k: never overwrites an unread row
+    scratch[n_right] = i;
+    n_left += go_left ? 1 : 0;
+    n_right += go_left ? 0 : 1;
+  }
+  std::copy(scratch, scratch + n_right, index + n_left);
+  return n_left;
+}
+
 class TreeGrower {
  public:
   TreeGrower(const Problem& pb, Workspace& ws) : pb_(pb), ws_(ws) {}
@@ -463,19 +483,10 @@ class TreeGrower {
     const int missing_bin = pb_.bins->features[s.feature].n_bins;
     const int limit = s.all_values_left ? missing_bin - 1 : s.bin;
     int32_t* index = ws_.index.data();
-    int32_t* right = ws_.scratch.data();
-    int32_t n_left = begin;
-    int32_t n_right = 0;
-    for (int32_t k = begin; k < end; ++k) {
-      const int32_t i = index[k];
+    const int32_t n_left = partition_rows(index, ws_.scratch.data(), begin, end, [&](int32_t i) {
       const int c = code[i];
-      const bool go_left = c == missing_bin ? s.missing_left : c <= limit;
-      index[n_left] = i;  // n_left <= k: never overwrites an unread row
-      right[n_right] = i;
-      n_left += go_left ? 1 : 0;
-      n_right += go_left ? 0 : 1;
-    }
-    std::copy(right, right + n_right, index + n_left);
+      return c == missing_bin ? s.missing_left : c <= limit;
+    });
     for (int32_t k = begin; k < n_left; ++k) left_stats->add(ws_.rows[index[k]]);
     return n_left;
   }
@@ -483,21 +494,8 @@ class TreeGrower {
   // Routes the node's out-of-bag rows by raw value and threshold, as predict() does.
   int32_t partition_oob(const Node& nd, int32_t begin, int32_t end) {
     const float* col = pb_.x->column(nd.feature);
-    int32_t* index = ws_.oob.data();
-    int32_t* right = ws_.scratch.data();
-    int32_t n_left = begin;
-    int32_t n_right = 0;
-    for (int32_t k = begin; k < end; ++k) {
-      const int32_t i = index[k];
-      const float v = col[i];
-      const bool go_left = goes_left(nd, v);
-      index[n_left] = i;
-      right[n_right] = i;
-      n_left += go_left ? 1 : 0;
-      n_right += go_left ? 0 : 1;
-    }
-    std::copy(right, right + n_right, index + n_left);
-    return n_left;
+    return partition_rows(ws_.oob.data(), ws_.scratch.data(), begin, end,
+                          [&](int32_t i) { return goes_left(nd, col[i]); });
   }
 
   const Problem& pb_;
