@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "schema_files.h"
 #include "test_paths.h"
 #include "woundphase/dataset.h"
 
@@ -266,10 +267,10 @@ TEST(RealData, DfuMetadataLoads) {
 TEST(RealData, SchemaFileRestoresTreatmentColumns) {
   const std::string dir = testing::real_data_dir();
   if (dir.empty()) GTEST_SKIP() << "../shared/data/dfu not present";
-  const std::string toml = (fs::path(testing::scratch_dir()) / "restore.toml").string();
-  std::ofstream(toml) << "replace_excluded = true\n"
-                         "excluded_columns = [\"ID\", \"Patient#\", \"Appt Days\", \"Location\"]\n";
-  const Dataset d = load_dataset(dir, Schema::from_toml_file(toml), true);
+  const Dataset d = testing::load_with_schema_file(
+      dir, "restore.toml",
+      "replace_excluded = true\n"
+      "excluded_columns = [\"ID\", \"Patient#\", \"Appt Days\", \"Location\"]\n");
   EXPECT_EQ(d.feature_names.size(), 72U - 7U);
   const auto it = std::find(d.feature_names.begin(), d.feature_names.end(), "Dressing");
   ASSERT_NE(it, d.feature_names.end());

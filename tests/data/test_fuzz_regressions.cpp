@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "test_paths.h"
 #include "woundphase/dataset.h"
@@ -18,12 +17,7 @@ namespace fs = std::filesystem;
 namespace woundphase {
 namespace {
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::slurp;
 
 std::vector<fs::path> inputs(const std::string& target) {
   const fs::path dir =

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "schema_files.h"
 #include "test_paths.h"
 #include "woundphase/dataset.h"
 
@@ -121,10 +122,10 @@ TEST(SchemaSafety, JsonWithoutTheNewKeysReads) {
 TEST(SchemaSafety, RealStudyWithTheIssuesSchemaFile) {
   const std::string dir = testing::real_data_dir();
   if (dir.empty()) GTEST_SKIP() << "../shared/data/dfu not present";
-  const std::string schema_path = (fs::path(testing::scratch_dir()) / "schema.toml").string();
-  std::ofstream(schema_path) << "excluded_columns = [\"Appt#\", \"ID\", \"Healing Phase\", "
-                                "\"Patient#\", \"Location\", \"Appt Days\"]\n";
-  const Dataset d = load_dataset(dir, Schema::from_toml_file(schema_path), true);
+  const Dataset d = testing::load_with_schema_file(
+      dir, "schema.toml",
+      "excluded_columns = [\"Appt#\", \"ID\", \"Healing Phase\", \"Patient#\", \"Location\", "
+      "\"Appt Days\"]\n");
   // The preset's features less Appt#.
   const Dataset preset = load_dataset(dir, Schema::dfu(), true);
   EXPECT_EQ(d.feature_names.size() + 1, preset.feature_names.size());

@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "fixtures/errors.h"
 #include "report/run_data.h"
 #include "report/svg.h"
 #include "report_fixture.h"
@@ -174,12 +175,8 @@ TEST(Report, MissingResultsCsvIsAnInputErrorNamingTheFile) {
   const std::string dir = scratch_dir();
   write_fixture(dir);
   fs::remove(dir + "/results.csv");
-  try {
-    write_report(dir);
-    FAIL() << "expected InputError";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("results.csv"), std::string::npos) << e.what();
-  }
+  const std::string error = input_error_of([&] { write_report(dir); });
+  EXPECT_NE(error.find("results.csv"), std::string::npos) << error;
   EXPECT_FALSE(fs::exists(dir + "/report.html"));
   EXPECT_THROW(write_report(dir + "/no_such_folder"), InputError);
 }
@@ -194,37 +191,22 @@ TEST(Report, MalformedFilesNameTheFileAndLine) {
   for (int comma = 0; comma < 6; ++comma) qwk = folds.find(',', qwk) + 1;
   folds.replace(qwk, folds.find(',', qwk) - qwk, "abc");
   testing::fixture_write(dir + "/folds.csv", folds);
-  try {
-    render_report(dir);
-    FAIL() << "expected InputError";
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("folds.csv:3"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("qwk"), std::string::npos) << msg;
-  }
+  const std::string bad_number = input_error_of([&] { render_report(dir); });
+  EXPECT_NE(bad_number.find("folds.csv:3"), std::string::npos) << bad_number;
+  EXPECT_NE(bad_number.find("qwk"), std::string::npos) << bad_number;
 
   write_fixture(dir);
   testing::fixture_write(dir + "/predictions.csv",
                          "run,fold,modalities,patient,appt,dfu,label,prob_I,prob_P,prob_R,pred\n"
                          "0,0,metadata,P1,0,1,Q,0.1,0.8,0.1,P\n");
-  try {
-    render_report(dir);
-    FAIL() << "expected InputError";
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("predictions.csv:2"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("'Q'"), std::string::npos) << msg;
-  }
+  const std::string bad_class = input_error_of([&] { render_report(dir); });
+  EXPECT_NE(bad_class.find("predictions.csv:2"), std::string::npos) << bad_class;
+  EXPECT_NE(bad_class.find("'Q'"), std::string::npos) << bad_class;
 
   write_fixture(dir);
   testing::fixture_write(dir + "/results.csv", "modalities,n_samples\nmetadata,10\n");
-  try {
-    render_report(dir);
-    FAIL() << "expected InputError";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("missing column 'qwk_mean'"), std::string::npos)
-        << e.what();
-  }
+  const std::string missing_column = input_error_of([&] { render_report(dir); });
+  EXPECT_NE(missing_column.find("missing column 'qwk_mean'"), std::string::npos) << missing_column;
 
   write_fixture(dir);
   testing::fixture_write(dir + "/settings.json", "{ not json");

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "fixtures/errors.h"
 #include "report_fixture.h"
 #include "test_paths.h"
 #include "woundphase/report.h"
@@ -97,13 +98,8 @@ TEST(ReportStats, MalformedComparisonsNameFileAndLine) {
                 "a,b,n_common,qwk_a,qwk_b,qwk_diff,diff_ci_low,diff_ci_high,p_corrected_t,"
                 "p_wilcoxon,p_mcnemar,p_holm,significant\n"
                 "x,metadata,10,0.5,0.4,0.1,0,0.2,0.1,0.1,0.1,0.1,maybe\n");
-  try {
-    render_report(dir);
-    FAIL() << "expected an InputError";
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("comparisons.csv:2: column 'significant'"), std::string::npos) << what;
-  }
+  const std::string what = input_error_of([&] { render_report(dir); });
+  EXPECT_NE(what.find("comparisons.csv:2: column 'significant'"), std::string::npos) << what;
 }
 
 }  // namespace
