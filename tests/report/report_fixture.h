@@ -28,6 +28,14 @@ struct FixtureOptions {
   bool curves = false;                   // training_curves.csv is written
 };
 
+// The outputs of a search with image branches: per-stage QWK columns and training curves.
+inline FixtureOptions image_branch_fixture() {
+  FixtureOptions o;
+  o.stage_columns = true;
+  o.curves = true;
+  return o;
+}
+
 struct Fixture {
   std::string dir;
   std::map<std::string, long> predictions_per_combination;  // rows in predictions.csv

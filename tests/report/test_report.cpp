@@ -73,10 +73,7 @@ TEST(Report, OptionalSectionsSayNotAvailableWithoutTheirFiles) {
 
 TEST(Report, OptionalSectionsAppearWhenTheirFilesExist) {
   const std::string dir = scratch_dir();
-  FixtureOptions o;
-  o.stage_columns = true;
-  o.curves = true;
-  write_fixture(dir, o);
+  write_fixture(dir, image_branch_fixture());
   const std::string html = render_report(dir);
   const std::string stages = report_section(html, "stages");
   EXPECT_EQ(stages.find(kNotAvailable), std::string::npos);
@@ -146,11 +143,9 @@ TEST(Report, ConfusionCountsAddUpToThePredictions) {
 
 TEST(Report, EscapesNamesFromTheInputs) {
   const std::string dir = scratch_dir();
-  FixtureOptions o;
+  FixtureOptions o = image_branch_fixture();
   o.combinations = {"metadata", "metadata+<&>\"x"};
   o.first_patient_id = "<&>pat";
-  o.stage_columns = true;
-  o.curves = true;
   write_fixture(dir, o);
   const std::string html = render_report(dir);
   EXPECT_EQ(html.find("<&>"), std::string::npos);
@@ -215,10 +210,7 @@ TEST(Report, MalformedFilesNameTheFileAndLine) {
 
 TEST(Report, SameInputsGiveTheSameBytes) {
   const std::string dir = scratch_dir();
-  FixtureOptions o;
-  o.stage_columns = true;
-  o.curves = true;
-  write_fixture(dir, o);
+  write_fixture(dir, image_branch_fixture());
   write_report(dir);
   const std::string first = slurp(dir + "/report.html");
   write_report(dir);
@@ -307,9 +299,7 @@ TEST(ReportRender, ChromiumScreenshotShowsThePlots) {
   constexpr const char* kChromium = "/usr/bin/chromium";
   if (!fs::exists(kChromium)) WOUNDPHASE_MISSING_TOOL() << kChromium << " is not installed";
   const std::string dir = scratch_dir();
-  FixtureOptions o;
-  o.stage_columns = true;
-  o.curves = true;
+  FixtureOptions o = image_branch_fixture();
   write_fixture(dir + "/run", o);
   write_report(dir + "/run");
   testing::fixture_write(dir + "/blank.html", "<!DOCTYPE html><html><body></body></html>\n");
