@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "fixtures/cli.h"
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -295,7 +296,7 @@ TEST(Registry, EachFormerlyUnreachableKnobIsValidatedByName) {
 }
 
 TEST(Registry, FormerlyUnreachableKnobsReachTheSettings) {
-  if (!testing::vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string out = testing::scratch_dir();
   const auto r = run_cli("search --data " + cohort() + " --out " + out +
                          " --modalities depth_map,metadata+depth_map --cv-folds 2 --epochs 1"

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -89,8 +90,7 @@ TEST(ConfigTables, UnknownModalityOrKnobNamesFileLineAndTable) {
 }
 
 TEST(ConfigTables, ASearchsOwnConfigRerunsIt) {
-  if (!testing::vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string dir = testing::scratch_dir();
   ASSERT_EQ(
       run_cli("synth --out " + dir + "/d --patients 16 --seed 5 --image-scale 0.05").exit_code, 0);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "fixtures/cli.h"
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -215,7 +216,7 @@ std::map<std::string, std::string> column(const std::string& csv, const std::str
 }
 
 TEST(ResultsAtAGlance, RankFoldsRunsAndIntervalInResultsAndATableSortedByRank) {
-  if (!testing::vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const ImageSearch& s = image_search();
   ASSERT_EQ(s.result.exit_code, 0) << s.result.output;
   const std::string results = slurp(s.out + "/results.csv");
@@ -257,7 +258,7 @@ TEST(ResultsAtAGlance, RankFoldsRunsAndIntervalInResultsAndATableSortedByRank) {
 
 // inspect counts what the search evaluates, with the search's matching code.
 TEST(OneImageCount, InspectReportsTheVisitWoundsTheSearchUses) {
-  if (!testing::vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const ImageSearch& s = image_search();
   ASSERT_EQ(s.result.exit_code, 0) << s.result.output;
   const auto n = column(slurp(s.out + "/results.csv"), "n_samples");
@@ -272,7 +273,7 @@ TEST(OneImageCount, InspectReportsTheVisitWoundsTheSearchUses) {
 // train --from-search trains the top-ranked combination with the search's own settings: the same
 // bundle as typing them again.
 TEST(FromSearch, TrainsTheTopRankedWithTheSearchSettings) {
-  if (!testing::vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const ImageSearch& s = image_search();
   ASSERT_EQ(s.result.exit_code, 0) << s.result.output;
   std::string best;

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "fixtures/cli.h"
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -25,8 +26,7 @@ const std::string kFast =
     " --cv-folds 2 --image-size 32 --epochs 2 --batch-size 16 --trees 30 --stage1-epochs 5";
 
 TEST(FusionSearch, AllCombinationsShareOneBranchPerModalityAndFoldAndReportStages) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   const std::string args = "search --data " + cohort() + " --modalities all --ensemble weighted" +
                            kFast + " -v 2 --out ";
@@ -127,8 +127,7 @@ TEST(FusionSearch, StageTwoStartsBelowStageOneForEveryHead) {
 }
 
 TEST(FusionSearch, KilledDuringAFusedSearchResumesToTheSameBytes) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   const std::string args = "search --data " + cohort() +
                            " --modalities metadata,thermal_map,metadata+thermal_map,"
@@ -162,8 +161,7 @@ TEST(FusionSearch, KilledDuringAFusedSearchResumesToTheSameBytes) {
 }
 
 TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   auto r = run_cli("search --data " + cohort() +
                    " --modalities metadata+depth_rgb,depth_rgb+thermal_map --stage2-epochs 2" +
@@ -181,8 +179,7 @@ TEST(FusionSearch, StageTwoRunsWhenAskedAndTheFinalIsTheStageChosenOnValidation)
 }
 
 TEST(FusionSearch, FixedHasNothingToTrainAndAZeroParameterStageIsAnError) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   auto r =
       run_cli("search --data " + cohort() + " --modalities metadata+thermal_map --fusion fixed" +
@@ -204,8 +201,7 @@ TEST(FusionSearch, FixedHasNothingToTrainAndAZeroParameterStageIsAnError) {
 }
 
 TEST(FusionSearch, SmoteWithImagesRunsEveryFittedStepOnCompleteSamples) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   auto r = run_cli("search --data " + cohort() +
                    " --modalities metadata+depth_map --sampling smote --stage2-epochs 1" + kFast +
@@ -219,8 +215,7 @@ TEST(FusionSearch, SmoteWithImagesRunsEveryFittedStepOnCompleteSamples) {
 }
 
 TEST(FusionBundle, TrainThenPredictReproducesTheTrainingProcessAndAppliesToAnotherCohort) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   // With a projection head: the bundle must record every architecture field of its branches.
   auto r = run_cli("train --data " + cohort() +

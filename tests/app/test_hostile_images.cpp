@@ -16,6 +16,7 @@
 #include <opencv2/imgproc.hpp>    // for cvtColor
 #include <sstream>
 
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 #include "woundphase/dataset.h"
 
@@ -46,7 +47,7 @@ std::string thermal_search(const std::string& data, const std::string& out,
 }
 
 TEST(HostileImages, TruncatedAndEmptyPngsAreSkippedAndCountedOrNamedAsErrors) {
-  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   const auto files = thermal_files(study);
@@ -63,7 +64,7 @@ TEST(HostileImages, TruncatedAndEmptyPngsAreSkippedAndCountedOrNamedAsErrors) {
 }
 
 TEST(HostileImages, BadBoxesAndUnknownPatientsAreSkippedRowsNamedInTheLog) {
-  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   const std::string boxes = study + "/bounding_box_thermal.csv";
@@ -91,7 +92,7 @@ TEST(HostileImages, BadBoxesAndUnknownPatientsAreSkippedRowsNamedInTheLog) {
 }
 
 TEST(HostileImages, EmptyImageFolderIsAClearError) {
-  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   for (const auto& f : thermal_files(study)) fs::remove(f);
@@ -104,7 +105,7 @@ TEST(HostileImages, EmptyImageFolderIsAClearError) {
 }
 
 TEST(HostileImages, KillDuringImageTrainingThenResumeGivesTheUninterruptedOutputs) {
-  if (!vision_built()) WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   const std::string study = make_study(base + "/study");
   ASSERT_EQ(run_cli(thermal_search(study, base + "/straight")).exit_code, 0);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "fixtures/cli.h"
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -20,11 +21,8 @@ using testing::slurp;
 
 using testing::run_cli;
 
-using testing::vision_built;
-
 TEST(ImageSearch, ThermalMapCrossValidationEndToEndAndResumesIdentically) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   auto r = run_cli("synth --out " + base + "/study --patients 30 --seed 4 --image-signal 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -97,8 +95,7 @@ namespace woundphase {
 namespace {
 
 TEST(ImageSearch, GeneratedImagesJoinTrainingOnlyAndNeedAFolderPerClass) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   ASSERT_EQ(
       run_cli("synth --out " + base + "/study --patients 16 --seed 5 --image-scale 0.05").exit_code,

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "fixtures/cli.h"
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -36,8 +37,7 @@ const std::string kTiny =
     " --image-size 32 --epochs 2 --batch-size 16 --trees 30 --stage1-epochs 3 --seed 4 -v 0";
 
 TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   ASSERT_EQ(
       run_cli("synth --out " + base + "/c --patients 24 --seed 8 --image-scale 0.05").exit_code, 0);
@@ -137,8 +137,7 @@ TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
 }
 
 TEST(MissingModalities, ThreeModalityBundleCarriesSubCombinationHeads) {
-  if (!vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string base = testing::scratch_dir();
   ASSERT_EQ(
       run_cli("synth --out " + base + "/c --patients 20 --seed 9 --image-scale 0.05").exit_code, 0);

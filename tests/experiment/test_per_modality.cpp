@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "fixtures/vision_tool.h"
 #include "test_paths.h"
 #include "woundphase/experiment.h"
 #include "woundphase/options.h"
@@ -78,8 +79,7 @@ TEST(PerModality, RecordedOnlyWhenGiven) {
 }
 
 TEST(PerModality, TheCommandLineChecksEachModalitysValueBeforeTraining) {
-  if (!testing::vision_built())
-    WOUNDPHASE_MISSING_TOOL() << "libwoundphase_vision.so not built (no libtorch)";
+  WOUNDPHASE_REQUIRE_VISION();
   const std::string dir = testing::scratch_dir();
   ASSERT_EQ(
       testing::run_cli("synth --out " + dir + "/data --patients 16 --seed 5 --image-scale 0.05")
