@@ -11,7 +11,6 @@
 //       reads for its estimate
 // Without a CUDA device both say so and exit 0 (CPU-side checks only).
 #include <fmt/format.h>
-#include <malloc.h>  // for mallopt
 
 #include <algorithm>  // for max
 #include <chrono>
@@ -24,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "../bench_main.h"
 #include "woundphase/vision.h"
 
 namespace {
@@ -31,7 +31,6 @@ namespace {
 using namespace woundphase;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kNeverTrim = 0x7fffffff;
 constexpr size_t kErrorBytes = 1024;
 constexpr uint64_t kSeed = 11;
 // The same weights give the same probabilities on CPU and GPU to float rounding (summation order
@@ -239,17 +238,13 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, kNeverTrim);
-  if (argc < 2) return usage();
-  const std::string command = argv[1];
-  std::string device = "cuda";
-  int size = 128;
-  int images = 1024;
-  int batch = 64;
-  std::string backbones = "simple,resnet18,efficientnet_b0,densenet121";
-  std::string precisions = "fp32,bf16";
-  try {
+  return woundphase::bench::bench_main(argc, argv, usage, [&](const std::string& command) {
+    std::string device = "cuda";
+    int size = 128;
+    int images = 1024;
+    int batch = 64;
+    std::string backbones = "simple,resnet18,efficientnet_b0,densenet121";
+    std::string precisions = "fp32,bf16";
     for (int i = 2; i < argc; ++i) {
       const std::string a = argv[i];
       if (i + 1 >= argc) return usage();
@@ -273,11 +268,5 @@ int main(int argc, char** argv) {
     if (command == "throughput")
       return throughput(device, size, images, batch, split(backbones), split(precisions));
     return usage();
-  } catch (const InputError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "internal error: {}\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -4,20 +4,17 @@
 // woundphase_vision_bench throughput [--sizes 32,64,128] [--images N] [--threads N]
 //                                    [--repetitions N] [--no-bare]
 #include <fmt/format.h>
-#include <malloc.h>  // for mallopt
 
 #include <cstring>  // for strcmp
-#include <exception>
 #include <string>
 
+#include "../bench_main.h"
 #include "bench.h"
 #include "woundphase/core.h"
 
 namespace {
 
 using namespace woundphase::bench;
-
-constexpr int kNeverTrim = 0x7fffffff;
 
 std::vector<int> parse_list(const std::string& text) {
   std::vector<int> out;
@@ -45,11 +42,7 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, kNeverTrim);
-  if (argc < 2) return usage();
-  const std::string command = argv[1];
-  try {
+  return woundphase::bench::bench_main(argc, argv, usage, [&](const std::string& command) {
     auto value = [&](int& i) -> std::string {
       if (i + 1 >= argc) throw woundphase::InputError(fmt::format("{} needs a value", argv[i]));
       return argv[++i];
@@ -112,12 +105,6 @@ int main(int argc, char** argv) {
       }
       return run_throughput(o);
     }
-  } catch (const woundphase::InputError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "internal error: {}\n", e.what());
-    return 1;
-  }
-  return usage();
+    return usage();
+  });
 }
