@@ -15,6 +15,7 @@
 #include "progress.h"
 #include "woundphase/cluster.h"
 #include "woundphase/explain.h"  // for metadata_importance
+#include "woundphase/files.h"
 #include "woundphase/from_search.h"
 #include "woundphase/image_coverage.h"
 #include "woundphase/images.h"

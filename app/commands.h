@@ -5,8 +5,10 @@
 #include <string>
 
 #include "no_ops.h"  // for GivenOptions
+#include "woundphase/bundle.h"
 #include "woundphase/cluster.h"
-#include "woundphase/experiment.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/store.h"
 #include "woundphase/synth.h"
 

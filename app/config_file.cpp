@@ -10,8 +10,8 @@
 #include <map>
 #include <sstream>
 
-#include "woundphase/experiment.h"  // for per_modality_flags
-#include "woundphase/images.h"      // for kImageModalities
+#include "woundphase/experiment_options.h"
+#include "woundphase/images.h"  // for kImageModalities
 
 namespace fs = std::filesystem;
 

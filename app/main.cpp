@@ -18,6 +18,7 @@
 #include "options.h"
 #include "progress.h"
 #include "woundphase/cluster.h"
+#include "woundphase/experiment_options.h"  // for the option tables
 
 namespace {
 

@@ -6,8 +6,9 @@
 #include <algorithm>   // for remove
 #include <functional>  // for function
 
-#include "woundphase/ensemble.h"  // for ensemble_options
-#include "woundphase/fusion.h"    // for fusion_options
+#include "woundphase/ensemble.h"            // for ensemble_options
+#include "woundphase/experiment_options.h"  // for image_branch_options
+#include "woundphase/fusion.h"              // for fusion_options
 #include "woundphase/options.h"
 #include "woundphase/sampling.h"  // for sampling_options
 #include "woundphase/tabular.h"   // for forest_options, gbdt_options

@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "woundphase/experiment.h"
+#include "woundphase/bundle.h"
+#include "woundphase/search_settings.h"
 
 namespace woundphase::app {
 

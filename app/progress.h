@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "woundphase/experiment.h"
+#include "woundphase/search.h"
 
 namespace spdlog {
 class logger;

@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "woundphase/bundle.h"
 #include "woundphase/dataset.h"
-#include "woundphase/experiment.h"
+#include "woundphase/modality.h"
 
 namespace woundphase {
 

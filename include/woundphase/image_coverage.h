@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "woundphase/dataset.h"
-#include "woundphase/experiment.h"  // for Combination
 #include "woundphase/images.h"
+#include "woundphase/modality.h"
 
 namespace woundphase {
 

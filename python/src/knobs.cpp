@@ -9,9 +9,11 @@
 #include <memory>  // for make_unique
 #include <set>
 
+#include "woundphase/bundle.h"
 #include "woundphase/ensemble.h"
-#include "woundphase/experiment.h"
+#include "woundphase/experiment_options.h"
 #include "woundphase/fusion.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/synth.h"
 
 namespace woundphase::python {

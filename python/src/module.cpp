@@ -22,10 +22,11 @@
 #include "commands.h"  // app/: the CLI's command bodies
 #include "knobs.h"
 #include "progress.h"  // app/: configure_logging
-#include "woundphase/experiment.h"
+#include "woundphase/bundle.h"
 #include "woundphase/image_coverage.h"  // for inspect_study
 #include "woundphase/images.h"
 #include "woundphase/inspect.h"
+#include "woundphase/search.h"
 #include "woundphase/synth.h"   // for write_synthetic_study
 #include "woundphase/vision.h"  // for vision_available
 

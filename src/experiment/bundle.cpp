@@ -1,5 +1,7 @@
 // Model bundles: fit on every labelled patient (train_bundle) and save everything needed to
 // predict; load them back (load_bundle). Applying them: predict.cpp.
+#include "woundphase/bundle.h"
+
 #include <fmt/format.h>
 #include <unistd.h>         // for getpid
 #include <xgboost/c_api.h>  // for XGBoostVersion
@@ -18,10 +20,14 @@
 #include "experiment/grad_cam.h"
 #include "experiment/search_stats.h"  // for fit_job_temperature
 #include "woundphase/dataset.h"       // for csv_field
-#include "woundphase/experiment.h"
 #include "woundphase/explain.h"
+#include "woundphase/files.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/modality.h"
 #include "woundphase/options_json.h"
 #include "woundphase/report.h"  // for render_case_page
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 
 namespace fs = std::filesystem;
 

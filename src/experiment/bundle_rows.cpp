@@ -8,6 +8,7 @@
 #include <numeric>  // for iota
 
 #include "woundphase/dataset.h"  // for csv_field
+#include "woundphase/files.h"
 
 namespace fs = std::filesystem;
 

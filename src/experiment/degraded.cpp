@@ -9,9 +9,9 @@
 #include <map>
 #include <tuple>
 
-#include "woundphase/experiment.h"
 #include "woundphase/files.h"
 #include "woundphase/metrics.h"
+#include "woundphase/search.h"
 
 namespace woundphase {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <cmath>  // for isnan, lround
 
-#include "woundphase/experiment.h"
 #include "woundphase/files.h"
+#include "woundphase/metadata_branch.h"
 
 namespace woundphase {
 

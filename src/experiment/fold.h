@@ -14,7 +14,10 @@
 #include <vector>
 
 #include "experiment/image_job.h"
-#include "woundphase/experiment.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/modality.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 
 namespace woundphase {
 

@@ -8,8 +8,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "woundphase/fusion.h"  // for fusion_options
-#include "woundphase/images.h"  // for preprocess_options, image_limits_options
+#include "woundphase/experiment_options.h"  // for train_options, tabular_options, image_branch_options
+#include "woundphase/fusion.h"              // for fusion_options
+#include "woundphase/images.h"              // for preprocess_options, image_limits_options
 #include "woundphase/options_json.h"
 #include "woundphase/sampling.h"  // for sampling_options
 #include "woundphase/tabular.h"   // for forest_options, gbdt_options

@@ -4,7 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "woundphase/experiment.h"
+#include "woundphase/dataset.h"
+#include "woundphase/images.h"  // for ImageIndex, ImageCache
+#include "woundphase/modality.h"
+#include "woundphase/vision.h"  // for ImageModel
 
 namespace woundphase {
 

@@ -12,9 +12,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "woundphase/experiment.h"
 #include "woundphase/images.h"
+#include "woundphase/modality.h"
 #include "woundphase/sampling.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/vision.h"
 
 namespace woundphase {

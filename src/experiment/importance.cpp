@@ -8,10 +8,12 @@
 
 #include "experiment/search_plan.h"
 #include "experiment/seed_streams.h"
-#include "woundphase/experiment.h"
 #include "woundphase/explain.h"
 #include "woundphase/files.h"
+#include "woundphase/metadata_branch.h"
 #include "woundphase/metrics.h"
+#include "woundphase/modality.h"
+#include "woundphase/search_settings.h"
 
 namespace woundphase {
 namespace {

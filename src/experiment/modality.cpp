@@ -1,10 +1,13 @@
 // Modality names and combination parsing ("--modalities").
+#include "woundphase/modality.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>  // for sort, find
-#include <iterator>   // for begin, end
+#include <array>
+#include <iterator>  // for begin, end
 
-#include "woundphase/experiment.h"
+#include "woundphase/core.h"     // for InputError, trim
 #include "woundphase/suggest.h"  // for did_you_mean
 
 namespace woundphase {

@@ -7,8 +7,11 @@
 #include <stdexcept>  // for logic_error
 
 #include "experiment/per_modality.h"  // for per_modality_knob
-#include "woundphase/experiment.h"
+#include "woundphase/bundle.h"
+#include "woundphase/experiment_options.h"
+#include "woundphase/modality.h"
 #include "woundphase/options_json.h"
+#include "woundphase/search_settings.h"
 
 namespace woundphase {
 namespace {

@@ -17,8 +17,10 @@
 #include "experiment/search_stats.h"
 #include "report/run_data.h"     // for bootstrap_pooled_qwk: the report's interval
 #include "woundphase/dataset.h"  // for csv_field
-#include "woundphase/experiment.h"
+#include "woundphase/files.h"
 #include "woundphase/report.h"  // for kSkippedImagesFile
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 
 namespace woundphase {
 namespace {

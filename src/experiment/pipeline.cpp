@@ -6,7 +6,8 @@
 #include <unordered_map>
 
 #include "experiment/seed_streams.h"
-#include "woundphase/experiment.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/search_settings.h"
 
 namespace woundphase {
 namespace {

@@ -17,9 +17,12 @@
 #include "experiment/fold.h"
 #include "experiment/grad_cam.h"
 #include "experiment/search_stats.h"  // for fit_job_temperature
-#include "woundphase/dataset.h"       // for csv_field
-#include "woundphase/experiment.h"
+#include "woundphase/bundle.h"
+#include "woundphase/dataset.h"  // for csv_field
 #include "woundphase/explain.h"
+#include "woundphase/files.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/modality.h"
 #include "woundphase/options_json.h"
 #include "woundphase/report.h"  // for render_case_page
 

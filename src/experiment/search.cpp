@@ -1,4 +1,6 @@
 // The cross-validated search: runs x patient folds x modality combinations.
+#include "woundphase/search.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>  // for clamp, max, max_element
@@ -18,7 +20,8 @@
 #include "experiment/fold.h"
 #include "experiment/search_plan.h"
 #include "experiment/seed_streams.h"
-#include "woundphase/experiment.h"
+#include "woundphase/modality.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/split.h"
 #include "woundphase/stats.h"  // for nan_mean_std
 

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "experiment/fold.h"
-#include "woundphase/experiment.h"
+#include "woundphase/modality.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 
 namespace woundphase {
 

@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "woundphase/experiment.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/stats.h"
 
 namespace woundphase {

@@ -8,7 +8,9 @@
 #include <unordered_map>
 
 #include "experiment/seed_streams.h"
-#include "woundphase/experiment.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/metrics.h"  // for score
+#include "woundphase/search_settings.h"
 
 namespace woundphase {
 namespace {
