@@ -245,25 +245,14 @@ int main(int argc, char** argv) {
     int batch = 64;
     std::string backbones = "simple,resnet18,efficientnet_b0,densenet121";
     std::string precisions = "fp32,bf16";
-    for (int i = 2; i < argc; ++i) {
-      const std::string a = argv[i];
-      if (i + 1 >= argc) return usage();
-      const std::string v = argv[++i];
-      if (a == "--device")
-        device = v;
-      else if (a == "--size")
-        size = std::stoi(v);
-      else if (a == "--images")
-        images = std::stoi(v);
-      else if (a == "--batch-size")
-        batch = std::stoi(v);
-      else if (a == "--backbones")
-        backbones = v;
-      else if (a == "--precisions")
-        precisions = v;
-      else
-        return usage();
-    }
+    bench::Flags flags;
+    flags.add("--device", &device)
+        .add("--size", &size)
+        .add("--images", &images)
+        .add("--batch-size", &batch)
+        .add("--backbones", &backbones)
+        .add("--precisions", &precisions);
+    if (!flags.parse(argc, argv, 2)) return usage();
     if (command == "agree") return agree(device);
     if (command == "throughput")
       return throughput(device, size, images, batch, split(backbones), split(precisions));

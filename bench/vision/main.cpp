@@ -42,67 +42,40 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return woundphase::bench::bench_main(argc, argv, usage, [&](const std::string& command) {
-    auto value = [&](int& i) -> std::string {
-      if (i + 1 >= argc) throw woundphase::InputError(fmt::format("{} needs a value", argv[i]));
-      return argv[++i];
+  return bench_main(argc, argv, usage, [&](const std::string& command) {
+    const auto list = [](std::vector<int>* field) {
+      return [field](const std::string& text) { *field = parse_list(text); };
     };
     if (command == "fashion-mnist") {
       FashionOptions o;
-      for (int i = 2; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--epochs")
-          o.epochs = std::stoi(value(i));
-        else if (a == "--threads")
-          o.threads = std::stoi(value(i));
-        else if (a == "--batch-size")
-          o.batch_size = std::stoi(value(i));
-        else if (a == "--train-limit")
-          o.train_limit = std::stoi(value(i));
-        else if (a == "--data")
-          o.data_dir = value(i);
-        else if (a == "--seed")
-          o.seed = std::stoull(value(i));
-        else if (a == "--validation")
-          o.validation = std::stoi(value(i));
-        else if (a == "--learning-rate")
-          o.learning_rate = std::stod(value(i));
-        else if (a == "--backbone")
-          o.backbone = value(i);
-        else if (a == "--classes")
-          o.classes = parse_list(value(i));
-        else if (a == "--unfreeze")
-          o.unfreeze = std::stod(value(i));
-        else if (a == "--freeze-bn")
-          o.freeze_bn = true;
-        else if (a == "--imagenet")
-          o.imagenet_normalization = true;
-        else
-          return usage();
-      }
+      Flags flags;
+      flags.add("--epochs", &o.epochs)
+          .add("--threads", &o.threads)
+          .add("--batch-size", &o.batch_size)
+          .add("--train-limit", &o.train_limit)
+          .add("--data", &o.data_dir)
+          .add("--seed", &o.seed)
+          .add("--validation", &o.validation)
+          .add("--learning-rate", &o.learning_rate)
+          .add("--backbone", &o.backbone)
+          .value("--classes", list(&o.classes))
+          .add("--unfreeze", &o.unfreeze)
+          .add_switch("--freeze-bn", &o.freeze_bn, true)
+          .add_switch("--imagenet", &o.imagenet_normalization, true);
+      if (!flags.parse(argc, argv, 2)) return usage();
       return run_fashion_mnist(o);
     }
     if (command == "throughput") {
       ThroughputOptions o;
-      for (int i = 2; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--sizes")
-          o.sizes = parse_list(value(i));
-        else if (a == "--images")
-          o.images = std::stoi(value(i));
-        else if (a == "--threads")
-          o.threads = std::stoi(value(i));
-        else if (a == "--channels")
-          o.channels = std::stoi(value(i));
-        else if (a == "--epochs")
-          o.epochs = std::stoi(value(i));
-        else if (a == "--repetitions")
-          o.repetitions = std::stoi(value(i));
-        else if (a == "--no-bare")
-          o.bare = false;
-        else
-          return usage();
-      }
+      Flags flags;
+      flags.value("--sizes", list(&o.sizes))
+          .add("--images", &o.images)
+          .add("--threads", &o.threads)
+          .add("--channels", &o.channels)
+          .add("--epochs", &o.epochs)
+          .add("--repetitions", &o.repetitions)
+          .add_switch("--no-bare", &o.bare, false);
+      if (!flags.parse(argc, argv, 2)) return usage();
       return run_throughput(o);
     }
     return usage();
