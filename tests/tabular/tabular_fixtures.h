@@ -133,7 +133,7 @@ inline GbdtSettings single_thread_gbdt() {
 
 // A forest whose trees grow until their leaves are pure or `max_depth` deep: every feature tried
 // at every split, a leaf may hold one row.
-inline ForestSettings fully_grown_forest(int max_depth) {
+inline ForestSettings fully_grown_forest(int max_depth = ForestSettings{}.max_depth) {
   ForestSettings s;
   s.max_features = 1.0;
   s.min_samples_leaf = 1;

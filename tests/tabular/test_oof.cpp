@@ -47,11 +47,8 @@ TEST(OutOfFold, ForestUsesItsOutOfBagEstimateWhereItHasOne) {
 
 TEST(OutOfFold, ForestRowsNeverOutOfBagGetInnerFoldPredictions) {
   const TabularData d = leak_detector(60, 4, 5);
-  ForestSettings s;
+  ForestSettings s = testing::fully_grown_forest();
   s.n_trees = 2;  // many rows are never out of bag
-  s.max_features = 1.0;
-  s.min_samples_leaf = 1;
-  s.min_samples_split = 2;
   auto factory = [&] { return make_forest(s); };
   auto fitted = factory();
   fitted->fit(d);
