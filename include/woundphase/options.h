@@ -346,10 +346,15 @@ class OptionTable {
   }
 
   const std::deque<Option<S>>& options() const { return options_; }
+  // The knob of `flag`. An included table's internal knob may share its flag with one of this
+  // table's own (the crops' --image-size and the branch's, which sets the crops' and the
+  // network's size together): the one on the command line is the one a caller means.
   const Option<S>* find(const std::string& flag) const {
+    const Option<S>* found = nullptr;
     for (const Option<S>& o : options_)
-      if (o.flag == flag) return &o;
-    return nullptr;
+      if (o.flag == flag && (found == nullptr || (o.on_command_line && !found->on_command_line)))
+        found = &o;
+    return found;
   }
 
   // Checks every knob's bounds; InputError naming the first flag out of bounds.

@@ -32,6 +32,22 @@ bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+// `make demo` is the first command of the README: a small demo runs every combination at the
+// demo's 32 px end to end.
+TEST(Demo, RunsEveryCombinationAt32Pixels) {
+  WOUNDPHASE_REQUIRE_VISION();
+  const std::string out = testing::scratch_dir();
+  const auto r = run_cli("demo --patients 20 --cv-folds 2 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto rows = csv_rows(slurp(out + "/search/results.csv"));
+  std::set<std::string> combinations;
+  for (const auto& row : rows) combinations.insert(row.at("modalities"));
+  EXPECT_EQ(combinations.size(), 16u);  // 15 combinations and the ensemble
+  const std::string settings = nlohmann::json::parse(slurp(out + "/search/settings.json")).dump();
+  EXPECT_NE(settings.find("\"image_size\":32"), std::string::npos) << settings;
+  EXPECT_EQ(settings.find("\"image_size\":64"), std::string::npos) << settings;
+}
+
 TEST(NoSilentNoOps, OptionWithoutEffectOnTheCommandLineIsExitTwoNamingBoth) {
   const std::string out = testing::scratch_dir();
   auto r = run_cli(search_args(out) + "--model gbdt");

@@ -23,6 +23,21 @@ void set(ImageBranchSettings& s, const std::string& flag, const std::string& tex
   FAIL() << "no image option " << flag;
 }
 
+// The branch table includes the crops' table, whose internal --image-size shares the flag: the
+// knob found by flag is the command line's, which sizes the crops and the network together
+// (`woundphase demo` sets its 32 px this way; it used to set the crops only and stop with an
+// internal error).
+TEST(PerModality, ImageSizeFoundByFlagSetsTheCropsAndTheNetwork) {
+  ImageBranchSettings s;
+  const auto* option = image_branch_options().find("--image-size");
+  ASSERT_NE(option, nullptr);
+  EXPECT_TRUE(option->on_command_line);
+  option->set(s, 32LL);
+  EXPECT_EQ(s.vision.image_size, 32);
+  EXPECT_EQ(s.preprocess.image_size, 32);
+  EXPECT_NO_THROW(s.validate());
+}
+
 TEST(PerModality, EachBranchGetsItsValueAndTheOthersTheDefault) {
   ImageBranchSettings s;
   set(s, "--backbone", "simple,depth_rgb=resnet18");
