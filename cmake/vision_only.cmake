@@ -75,7 +75,8 @@ add_library(wp_vision_client STATIC ${CMAKE_SOURCE_DIR}/src/experiment/vision_lo
 target_include_directories(wp_vision_client PUBLIC ${CMAKE_SOURCE_DIR}/include
                            PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(wp_vision_client PUBLIC wp_kernel fmt::fmt ${CMAKE_DL_LIBS})
-file(GLOB vision_test_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/vision/*.cpp)
+file(GLOB vision_test_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/vision/*.cpp
+     ${CMAKE_SOURCE_DIR}/tests/fusion/*.cpp)
 add_executable(test_vision ${vision_test_sources} ${CMAKE_SOURCE_DIR}/tests/test_paths.cpp)
 target_include_directories(test_vision PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(test_vision PRIVATE woundphase_vision wp_vision_client GTest::gtest)

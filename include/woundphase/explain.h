@@ -12,8 +12,8 @@
 
 namespace woundphase {
 
-struct MetadataModel;   // experiment.h
-struct SearchSettings;  // experiment.h
+struct MetadataModel;   // metadata_branch.h
+struct SearchSettings;  // search_settings.h
 
 // The name of the row of a visit-wound and class that holds the base (expected value).
 inline constexpr char kBaseFeature[] = "(base)";

@@ -1,4 +1,4 @@
-// --tune: nested random search of the metadata branch's configuration (experiment.h).
+// --tune: nested random search of the metadata branch's configuration (metadata_branch.h).
 #include <fmt/format.h>
 
 #include <algorithm>  // for max

@@ -6,7 +6,8 @@
 
 #include "fixtures/cohorts.h"
 #include "test_paths.h"
-#include "woundphase/experiment.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/synth.h"
 
 namespace woundphase {

@@ -4,8 +4,10 @@
 #include <map>
 
 #include "fixtures/cohorts.h"
-#include "woundphase/experiment.h"
 #include "woundphase/explain.h"
+#include "woundphase/modality.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/synth.h"
 
 namespace woundphase {

@@ -11,8 +11,10 @@
 
 #include "experiment/image_job.h"
 #include "test_paths.h"
-#include "woundphase/experiment.h"
 #include "woundphase/images.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/modality.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/synth.h"
 
 namespace fs = std::filesystem;

@@ -8,8 +8,10 @@
 
 #include "fixtures/vision_tool.h"
 #include "test_paths.h"
-#include "woundphase/experiment.h"
+#include "woundphase/experiment_options.h"
+#include "woundphase/modality.h"
 #include "woundphase/options.h"
+#include "woundphase/search_settings.h"
 
 namespace fs = std::filesystem;
 

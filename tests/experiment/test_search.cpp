@@ -10,7 +10,11 @@
 
 #include "fixtures/cohorts.h"
 #include "test_paths.h"
-#include "woundphase/experiment.h"
+#include "woundphase/bundle.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/modality.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/synth.h"
 
 namespace woundphase::testing {

@@ -7,7 +7,10 @@
 
 #include "fixtures/cohorts.h"
 #include "test_paths.h"
-#include "woundphase/experiment.h"
+#include "woundphase/bundle.h"
+#include "woundphase/metadata_branch.h"
+#include "woundphase/search.h"
+#include "woundphase/search_settings.h"
 #include "woundphase/synth.h"
 
 namespace woundphase {

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "test_device.h"
 #include "test_paths.h"
+#include "vision/test_device.h"
 #include "woundphase/fusion.h"
 #include "woundphase/metrics.h"  // for quadratic_weighted_kappa
 #include "woundphase/vision.h"
