@@ -21,7 +21,7 @@ class EnumNames {
       : option_(option), names_(names) {}
 
   // The value's name; the first name for a value outside the table (a cast integer).
-  std::string name(E value) const {
+  const char* name(E value) const {
     for (const auto& [v, n] : names_)
       if (v == value) return n;
     return names_[0].second;

@@ -1,14 +1,12 @@
 // FusionSettings: names, parsing and validation. Torch-free: it is compiled into the experiment
 // stage too, so options are checked without loading libtorch.
 #include <fmt/format.h>
-#include <fmt/ranges.h>  // for join (fmt 11 moved it here)
 
-#include <array>
 #include <cmath>  // for isfinite
 #include <string>
-#include <utility>  // for pair
 #include <vector>
 
+#include "woundphase/enum_names.h"
 #include "woundphase/fusion.h"
 #include "woundphase/options.h"
 
@@ -23,31 +21,18 @@ constexpr double kMaxFocalGamma = 10;
 constexpr double kMaxDropout = 0.9;
 constexpr int kMaxThreads = 256;
 
-constexpr std::array<std::pair<const char*, FusionKind>, 5> kKinds = {{
-    {"fixed", FusionKind::kFixed},
-    {"learned_weights", FusionKind::kLearnedWeights},
-    {"prob_concat", FusionKind::kProbConcat},
-    {"feature_concat", FusionKind::kFeatureConcat},
-    {"gated", FusionKind::kGated},
-}};
+constexpr EnumNames<FusionKind, 5> kKinds("--fusion",
+                                          {{{FusionKind::kFixed, "fixed"},
+                                            {FusionKind::kLearnedWeights, "learned_weights"},
+                                            {FusionKind::kProbConcat, "prob_concat"},
+                                            {FusionKind::kFeatureConcat, "feature_concat"},
+                                            {FusionKind::kGated, "gated"}}});
 
 }  // namespace
 
-FusionKind parse_fusion(const std::string& text) {
-  std::vector<std::string> choices;
-  for (const auto& [name, kind] : kKinds) {
-    if (text == name) return kind;
-    choices.push_back(name);
-  }
-  throw InputError(
-      fmt::format("--fusion: unknown value '{}' (choose from {})", text, fmt::join(choices, ", ")));
-}
+FusionKind parse_fusion(const std::string& text) { return kKinds.parse(text); }
 
-const char* to_string(FusionKind kind) {
-  for (const auto& [name, k] : kKinds)
-    if (k == kind) return name;
-  return "?";
-}
+const char* to_string(FusionKind kind) { return kKinds.name(kind); }
 
 const OptionTable<FusionSettings>& fusion_options() {
   static const OptionTable<FusionSettings> table = [] {

@@ -11,6 +11,7 @@
 #include <utility>     // for pair
 #include <vector>
 
+#include "woundphase/enum_names.h"
 #include "woundphase/options.h"
 #include "woundphase/vision.h"
 
@@ -51,47 +52,21 @@ constexpr std::array<std::pair<const char*, BackboneKind>, 7> kBackbones = {{
     {"efficientnet_b3", BackboneKind::kEfficientNetB3},
 }};
 
-template <typename Enum, size_t N>
-Enum parse_named(const std::array<std::pair<const char*, Enum>, N>& names, const std::string& text,
-                 const char* option) {
-  std::vector<std::string> choices;
-  for (const auto& [name, value] : names) {
-    if (text == name) return value;
-    choices.push_back(name);
-  }
-  throw InputError(fmt::format("{}: unknown value '{}' (choose from {})", option, text,
-                               fmt::join(choices, ", ")));
-}
-
-template <typename Enum, size_t N>
-const char* name_of(const std::array<std::pair<const char*, Enum>, N>& names, Enum value) {
-  for (const auto& [name, v] : names)
-    if (v == value) return name;
-  return "?";
-}
-
-constexpr std::array<std::pair<const char*, VisionLoss>, 2> kLosses = {{
-    {"weighted_ce", VisionLoss::kWeightedCrossEntropy},
-    {"focal", VisionLoss::kFocal},
-}};
-constexpr std::array<std::pair<const char*, VisionDevice>, 3> kDevices = {{
-    {"cpu", VisionDevice::kCpu},
-    {"cuda", VisionDevice::kCuda},
-    {"multi", VisionDevice::kMulti},
-}};
-constexpr std::array<std::pair<const char*, Precision>, 3> kPrecisions = {{
-    {"fp32", Precision::kFp32},
-    {"bf16", Precision::kBf16},
-    {"fp16", Precision::kFp16},
-}};
-constexpr std::array<std::pair<const char*, VisionClassWeight>, 2> kClassWeights = {{
-    {"balanced", VisionClassWeight::kBalanced},
-    {"none", VisionClassWeight::kNone},
-}};
-constexpr std::array<std::pair<const char*, InputNormalization>, 2> kNormalizations = {{
-    {"dataset", InputNormalization::kDataset},
-    {"imagenet", InputNormalization::kImageNet},
-}};
+constexpr EnumNames<VisionLoss, 2> kLosses("--loss",
+                                           {{{VisionLoss::kWeightedCrossEntropy, "weighted_ce"},
+                                             {VisionLoss::kFocal, "focal"}}});
+constexpr EnumNames<VisionDevice, 3> kDevices("--device", {{{VisionDevice::kCpu, "cpu"},
+                                                            {VisionDevice::kCuda, "cuda"},
+                                                            {VisionDevice::kMulti, "multi"}}});
+constexpr EnumNames<Precision, 3> kPrecisions("--precision", {{{Precision::kFp32, "fp32"},
+                                                               {Precision::kBf16, "bf16"},
+                                                               {Precision::kFp16, "fp16"}}});
+constexpr EnumNames<VisionClassWeight, 2> kClassWeights(
+    "--image-class-weight",
+    {{{VisionClassWeight::kBalanced, "balanced"}, {VisionClassWeight::kNone, "none"}}});
+constexpr EnumNames<InputNormalization, 2> kNormalizations(
+    "--normalization",
+    {{{InputNormalization::kDataset, "dataset"}, {InputNormalization::kImageNet, "imagenet"}}});
 
 }  // namespace
 
@@ -111,15 +86,13 @@ BackboneKind parse_backbone(const std::string& text) {
                                fmt::join(choices, ", ")));
 }
 
-VisionLoss parse_vision_loss(const std::string& text) {
-  return parse_named(kLosses, text, "--loss");
-}
+VisionLoss parse_vision_loss(const std::string& text) { return kLosses.parse(text); }
 VisionDevice parse_vision_device(const std::string& text) {
   if (text.rfind(kCudaIndexPrefix, 0) == 0) {
     parse_device_index(text);  // checks N
     return VisionDevice::kCuda;
   }
-  return parse_named(kDevices, text, "--device");
+  return kDevices.parse(text);
 }
 int parse_device_index(const std::string& text) {
   if (text.rfind(kCudaIndexPrefix, 0) != 0) return 0;
@@ -132,20 +105,18 @@ int parse_device_index(const std::string& text) {
         kMaxDeviceIndex));
   return std::stoi(digits);
 }
-Precision parse_precision(const std::string& text) {
-  return parse_named(kPrecisions, text, "--precision");
-}
+Precision parse_precision(const std::string& text) { return kPrecisions.parse(text); }
 VisionClassWeight parse_vision_class_weight(const std::string& text) {
-  return parse_named(kClassWeights, text, "--image-class-weight");
+  return kClassWeights.parse(text);
 }
 InputNormalization parse_input_normalization(const std::string& text) {
-  return parse_named(kNormalizations, text, "--normalization");
+  return kNormalizations.parse(text);
 }
-const char* to_string(VisionLoss v) { return name_of(kLosses, v); }
-const char* to_string(VisionDevice v) { return name_of(kDevices, v); }
-const char* to_string(VisionClassWeight v) { return name_of(kClassWeights, v); }
-const char* to_string(InputNormalization v) { return name_of(kNormalizations, v); }
-const char* to_string(Precision v) { return name_of(kPrecisions, v); }
+const char* to_string(VisionLoss v) { return kLosses.name(v); }
+const char* to_string(VisionDevice v) { return kDevices.name(v); }
+const char* to_string(VisionClassWeight v) { return kClassWeights.name(v); }
+const char* to_string(InputNormalization v) { return kNormalizations.name(v); }
+const char* to_string(Precision v) { return kPrecisions.name(v); }
 
 BackboneKind VisionSettings::backbone_kind() const { return parse_backbone(backbone); }
 
