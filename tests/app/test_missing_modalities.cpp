@@ -81,7 +81,9 @@ TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
     ASSERT_FALSE(row.at("pred").empty()) << key << ": every visit-wound has metadata";
     const int patient = std::stoi(key.substr(0, key.find('/')));
     // Odd patients lost their thermal maps (others may lack one from the start).
-    if (patient % 2 == 1) EXPECT_EQ(row.at("modalities_used"), "metadata") << key;
+    if (patient % 2 == 1) {
+      EXPECT_EQ(row.at("modalities_used"), "metadata") << key;
+    }
     if (row.at("modalities_used") == "metadata") {
       ++fallback;
       // Predicted by the combination's tree model alone: the metadata bundle's numbers.
@@ -126,8 +128,9 @@ TEST(MissingModalities, FusedBundleFallsBackToTheModalitiesEachVisitWoundHas) {
     EXPECT_EQ(f[4], row.at("pred"));
     EXPECT_EQ(f[5], row.at("prob_" + f[4]));
     // Without thermal_map the metadata model alone decides: the metadata bundle's probability.
-    if (f[3] == "thermal_map")
+    if (f[3] == "thermal_map") {
       EXPECT_EQ(f[6], meta.at(f[0] + "/" + f[1] + "/" + f[2]).at("prob_" + f[4]));
+    }
     EXPECT_NEAR(std::stod(f[7]), std::stod(f[5]) - std::stod(f[6]), 2e-6);
   }
   const std::string page = slurp(base + "/x/predictions.html");

@@ -50,19 +50,13 @@ void write(const std::string& path, const std::vector<uint8_t>& bytes) {
              static_cast<std::streamsize>(bytes.size()));
 }
 
-uint32_t be32(uint32_t v) {
-  return ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24);
-}
-
 // A PNG whose IHDR declares width x height (8-bit grey) followed by a few bytes of IDAT: what a
 // decompression bomb shows before it is decompressed.
 std::vector<uint8_t> png_declaring(uint32_t width, uint32_t height) {
   std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n',
                               0,    0,   0,   13,  'I',  'H',  'D',  'R'};
-  for (const uint32_t v : {be32(width), be32(height)}) {
-    const auto* b = reinterpret_cast<const uint8_t*>(&v);
-    out.insert(out.end(), b, b + 4);
-  }
+  for (const uint32_t v : {width, height})  // big-endian, as PNG stores them
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
   const uint8_t rest[] = {8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x78, 0x9C};
   out.insert(out.end(), std::begin(rest), std::end(rest));
   return out;
