@@ -4,13 +4,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>  // for clamp, max, max_element
-#include <atomic>
 #include <chrono>
-#include <cmath>      // for ceil
-#include <exception>  // for exception_ptr
+#include <cmath>  // for ceil
+#include <condition_variable>
+#include <deque>
+#include <exception>   // for exception_ptr
+#include <functional>  // for function
 #include <map>
+#include <memory>  // for unique_ptr
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>  // for mt19937_64
 #include <set>
 #include <thread>
@@ -381,11 +385,24 @@ SearchResult run_search_pass(const Dataset& data, const SearchSettings& settings
     for (int fold = 0; fold < plan.folds(); ++fold) fold_plans.push_back(plan.fold_plan(run, fold));
   }
 
-  // --threads N runs up to N (run, fold) jobs at once; each network inside runs on one thread
-  // (kNetworkThreads) and draws from its own generator, so the bytes do not depend on N. A job's
-  // forest gets the threads left over. Results are appended in (run, fold, combination) order.
+  // The work is a set of tasks: each (run, fold)'s image branches, the heavy part, and then the
+  // fold's combinations and ensemble once its branches are trained. --threads N runs up to N
+  // tasks at once, taking branches in fold order and a fold's combinations as soon as its last
+  // branch is done, so that N cores stay busy however the folds divide among them. Each network
+  // runs on one thread (kNetworkThreads) and draws from its own generator, so the bytes do not
+  // depend on N; a job's forest gets the threads left over. Results are appended in (run, fold,
+  // combination) order.
   const int n_folds = static_cast<int>(fold_plans.size());
-  const int workers = std::clamp(settings.threads, 1, n_folds);
+  std::vector<Modality> branch_modalities;  // in the order of kNumModalities
+  for (int m = 0; m < kNumModalities; ++m)
+    for (const Combination& combo : settings.combinations)
+      if (is_image(static_cast<Modality>(m)) &&
+          std::find(combo.begin(), combo.end(), static_cast<Modality>(m)) != combo.end()) {
+        branch_modalities.push_back(static_cast<Modality>(m));
+        break;
+      }
+  const int most_at_once = n_folds * std::max<int>(1, static_cast<int>(branch_modalities.size()));
+  const int workers = std::clamp(settings.threads, 1, most_at_once);
   SearchSettings job_settings = settings;
   job_settings.threads = std::max(1, settings.threads / workers);
   std::optional<LockedCache> locked;
@@ -401,12 +418,21 @@ SearchResult run_search_pass(const Dataset& data, const SearchSettings& settings
   int in_flight = 0;
   std::vector<std::vector<JobRecord>> fold_jobs(n_folds);
   std::vector<std::exception_ptr> errors(n_folds);
-  std::atomic<int> next_fold{0};
-  std::atomic<bool> failed{false};
+  // A fold's work exists from its first task to the end of its last: the folds in progress hold
+  // their networks, the others none.
+  std::vector<std::unique_ptr<FoldWork>> works(n_folds);
+  std::unique_ptr<std::once_flag[]> work_made(new std::once_flag[n_folds]);
+  auto work_of = [&](int i) -> FoldWork& {
+    std::call_once(work_made[i], [&] {
+      works[i] = std::make_unique<FoldWork>(data, job_settings, images.get(), fold_plans[i],
+                                            shared_progress, shared_cache);
+    });
+    return *works[i];
+  };
 
-  auto run_fold = [&](int i) {
+  auto finish_fold = [&](int i) {
     const FoldPlan& fp = fold_plans[i];
-    FoldWork work(data, job_settings, images.get(), fp, shared_progress, shared_cache);
+    FoldWork& work = work_of(i);
     std::vector<JobRecord>& jobs = fold_jobs[i];
     auto finish = [&](const std::string& name, const std::function<JobRecord()>& compute) {
       std::optional<JobRecord> job;
@@ -441,15 +467,73 @@ SearchResult run_search_pass(const Dataset& data, const SearchSettings& settings
       for (const JobRecord& j : jobs) members.push_back(&j);
       finish(kEnsembleName, [&] { return work.ensemble(members); });
     }
+    works[i].reset();
   };
-  auto worker = [&] {
-    for (int i = next_fold++; i < n_folds && !failed; i = next_fold++) {
-      try {
-        run_fold(i);
-      } catch (...) {
-        errors[i] = std::current_exception();
-        failed = true;
+  // A branch is trained ahead only when a combination that needs it is still to compute (on
+  // resume, a fold whose jobs are all stored trains none).
+  auto branch_needed = [&](int i, Modality m) {
+    if (shared_cache == nullptr) return true;
+    for (const Combination& combo : settings.combinations)
+      if (std::find(combo.begin(), combo.end(), m) != combo.end() &&
+          !shared_cache->find(fold_plans[i].run, fold_plans[i].fold, to_string(combo)))
+        return true;
+    return false;
+  };
+
+  struct Task {
+    int fold = 0;
+    std::optional<Modality> branch;  // none: the fold's combinations and ensemble
+  };
+  std::deque<Task> queue;
+  std::vector<int> branches_left(n_folds, 0);
+  for (int i = 0; i < n_folds; ++i) {
+    for (Modality m : branch_modalities)
+      if (branch_needed(i, m)) {
+        queue.push_back({i, m});
+        ++branches_left[i];
       }
+    if (branches_left[i] == 0) queue.push_back({i, std::nullopt});
+  }
+  std::mutex queue_mutex;
+  std::condition_variable queue_changed;
+  int folds_left = n_folds;
+  bool failed = false;
+  auto worker = [&] {
+    for (;;) {
+      Task task;
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex);
+        queue_changed.wait(lock, [&] { return failed || folds_left == 0 || !queue.empty(); });
+        if (failed || folds_left == 0) return;
+        task = queue.front();
+        queue.pop_front();
+      }
+      bool ok = true;
+      try {
+        if (task.branch) {
+          {
+            std::lock_guard<std::mutex> lock(progress_mutex);
+            ++in_flight;
+          }
+          work_of(task.fold).prepare_branch(*task.branch);
+          std::lock_guard<std::mutex> lock(progress_mutex);
+          --in_flight;
+        } else {
+          finish_fold(task.fold);
+        }
+      } catch (...) {
+        errors[task.fold] = std::current_exception();
+        ok = false;
+      }
+      std::lock_guard<std::mutex> lock(queue_mutex);
+      if (!ok) {
+        failed = true;
+      } else if (!task.branch) {
+        --folds_left;
+      } else if (--branches_left[task.fold] == 0) {
+        queue.push_front({task.fold, std::nullopt});  // finish the fold before starting others
+      }
+      queue_changed.notify_all();
     }
   };
   if (workers == 1) {
