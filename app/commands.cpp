@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <cmath>  // for isnan
 #include <filesystem>
 #include <iostream>
@@ -22,6 +21,7 @@
 #include "woundphase/inspect.h"
 #include "woundphase/report.h"
 #include "woundphase/synth.h"  // for write_synthetic_study
+#include "woundphase/timing.h"
 
 namespace fs = std::filesystem;
 
@@ -140,7 +140,7 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
            Cluster* cluster = nullptr, const ProgressFn& listener = nullptr,
            bool print_table = true) {
   settings.validate();
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec)
@@ -188,8 +188,7 @@ int search(const Dataset& data, const SearchSettings& settings, const std::strin
                            {"software", {{"woundphase", WOUNDPHASE_VERSION}}}};
   write_file_atomically((fs::path(out_dir) / "settings.json").string(), record.dump(2) + "\n");
   write_report(out_dir);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
   if (print_table) std::cout << format_results_table(result, data.schema, &result.ranking);
   spdlog::info("search finished in {:.2f} s; outputs and report.html in {}", seconds, out_dir);
   return 0;

@@ -2,13 +2,13 @@
 // single-modality jobs; fused_job.cpp: fused combinations and the ensemble).
 #pragma once
 
-#include <chrono>
 #include <cstdint>  // for uint64_t
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "experiment/fold.h"
+#include "woundphase/timing.h"
 
 namespace woundphase::fold_detail {
 
@@ -16,11 +16,6 @@ namespace woundphase::fold_detail {
 constexpr char kStagePretrain[] = "pretrain";
 constexpr char kStage1[] = "stage1";
 constexpr char kStage2[] = "stage2";
-
-using Clock = std::chrono::steady_clock;
-inline double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // A combination's identity as a number (its modalities as bits): seeds derived from it do not
 // depend on the order of --modalities.

@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>  // for clamp, max, max_element
+#include <algorithm>  // for any_of, clamp, find, max, max_element
 #include <chrono>
 #include <cmath>  // for ceil
 #include <condition_variable>
@@ -469,15 +469,14 @@ SearchResult run_search_pass(const Dataset& data, const SearchSettings& settings
     }
     works[i].reset();
   };
-  // A branch is trained ahead only when a combination that needs it is still to compute (on
-  // resume, a fold whose jobs are all stored trains none).
-  auto branch_needed = [&](int i, Modality m) {
-    if (shared_cache == nullptr) return true;
+  // The combinations of fold i still to compute: all of them, or on resume those not stored.
+  auto pending = [&](int i) {
+    std::vector<const Combination*> out;
     for (const Combination& combo : settings.combinations)
-      if (std::find(combo.begin(), combo.end(), m) != combo.end() &&
+      if (shared_cache == nullptr ||
           !shared_cache->find(fold_plans[i].run, fold_plans[i].fold, to_string(combo)))
-        return true;
-    return false;
+        out.push_back(&combo);
+    return out;
   };
 
   struct Task {
@@ -487,8 +486,13 @@ SearchResult run_search_pass(const Dataset& data, const SearchSettings& settings
   std::deque<Task> queue;
   std::vector<int> branches_left(n_folds, 0);
   for (int i = 0; i < n_folds; ++i) {
+    // A branch is trained ahead only for a combination still to compute (on resume, a fold whose
+    // jobs are all stored trains none).
+    const std::vector<const Combination*> todo = pending(i);
     for (Modality m : branch_modalities)
-      if (branch_needed(i, m)) {
+      if (std::any_of(todo.begin(), todo.end(), [m](const Combination* c) {
+            return std::find(c->begin(), c->end(), m) != c->end();
+          })) {
         queue.push_back({i, m});
         ++branches_left[i];
       }

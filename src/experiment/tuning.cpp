@@ -2,15 +2,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>  // for max
-#include <chrono>
-#include <cmath>   // for isnan
-#include <random>  // for mt19937_64
+#include <cmath>      // for isnan
+#include <random>     // for mt19937_64
 #include <unordered_map>
 
 #include "experiment/seed_streams.h"
 #include "woundphase/metadata_branch.h"
 #include "woundphase/metrics.h"  // for score
 #include "woundphase/search_settings.h"
+#include "woundphase/timing.h"
 
 namespace woundphase {
 namespace {
@@ -96,7 +96,6 @@ nlohmann::json TunedConfig::to_json() const {
 TunedConfig tune_metadata(const Dataset& data, const std::vector<int>& rows,
                           const std::vector<int>& labels, const TabularSettings& base,
                           DecisionRule base_decision, unsigned long long seed) {
-  using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   std::vector<int> patient;
   for (int r : rows) patient.push_back(data.rows[r].patient);
@@ -134,10 +133,10 @@ TunedConfig tune_metadata(const Dataset& data, const std::vector<int>& rows,
       best.decision = rule;
       best.inner_qwk = qwk;
     }
-    const double spent = std::chrono::duration<double>(Clock::now() - start).count();
+    const double spent = seconds_since(start);
     if (base.tune_budget > 0 && spent >= base.tune_budget) break;
   }
-  best.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  best.seconds = seconds_since(start);
   return best;
 }
 

@@ -14,11 +14,9 @@
 
 namespace woundphase::fusion {
 
-using vision::Clock;
 using vision::global_generator_mutex;
 using vision::make_cpu_generator;
 using vision::NamedTensor;
-using vision::seconds_since;
 using vision::seeded_dropout;
 using vision::TorchBranch;
 using vision::without_backtrace;

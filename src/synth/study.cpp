@@ -4,8 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>  // for clamp, sort, min, max
-#include <chrono>
-#include <cmath>  // for floor, ceil, exp, log, lround
+#include <cmath>      // for floor, ceil, exp, log, lround
 #include <filesystem>
 #include <fstream>
 #include <iterator>  // for istreambuf_iterator
@@ -20,6 +19,7 @@
 #include "woundphase/core.h"  // for InputError, mix_seed
 #include "woundphase/images.h"
 #include "woundphase/synth.h"
+#include "woundphase/timing.h"
 
 namespace woundphase {
 namespace {
@@ -429,7 +429,7 @@ SynthSummary summarise(const Dataset& data) {
 
 StudySummary write_synthetic_study(const std::string& out_dir, const SynthSettings& settings) {
   settings.validate();
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   const bool from_real = !settings.from_dir.empty();
   if (!from_real && settings.write_images && settings.patients > kMaxImagePatients)
     throw InputError(fmt::format(
@@ -457,8 +457,7 @@ StudySummary write_synthetic_study(const std::string& out_dir, const SynthSettin
   if (!settings.write_images) {
     if (from_real)
       summary.cohort = summarise(load_dataset(out_dir, schema, /*require_labels=*/false));
-    summary.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    summary.seconds = seconds_since(start);
     return summary;
   }
   const Dataset data = load_dataset(out_dir, schema, /*require_labels=*/false);
@@ -513,7 +512,7 @@ StudySummary write_synthetic_study(const std::string& out_dir, const SynthSettin
   images_internal::write_file_atomic((out / kThermalBoxFile).string(), box_file_text(thermal_rows));
   summary.depth_boxes = static_cast<long>(depth_rows.size());
   summary.thermal_boxes = static_cast<long>(thermal_rows.size());
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.seconds = seconds_since(start);
   return summary;
 }
 

@@ -8,7 +8,6 @@
 #include <ATen/CPUGeneratorImpl.h>  // for make_generator<CPUGeneratorImpl>
 #include <torch/torch.h>
 
-#include <chrono>      // for steady_clock
 #include <cstddef>     // for size_t
 #include <cstdint>     // for uint8_t, uint64_t
 #include <cstdio>      // for rename
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "vision/backbones.h"  // for NamedTensor
+#include "woundphase/timing.h"
 #include "woundphase/vision.h"
 
 namespace woundphase::vision {
@@ -61,12 +61,6 @@ inline torch::Tensor seeded_dropout(const torch::Tensor& x, double p, bool train
 inline bool improves(double qwk, double loss, double best_qwk, double best_loss) {
   constexpr double kTieTolerance = 1e-12;  // two QWKs closer than this are a tie
   return qwk > best_qwk + kTieTolerance || (qwk >= best_qwk - kTieTolerance && loss < best_loss);
-}
-
-// Seconds on the steady clock since `start` (the trainers' timings).
-using Clock = std::chrono::steady_clock;
-inline double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // The epoch loop every trainer of the library shares. Each epoch: `train(report)` fills the
