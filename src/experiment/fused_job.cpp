@@ -144,11 +144,7 @@ JobRecord FoldWork::compute_fused(const Combination& combo) {
       job.curve.push_back(
           CurvePoint{fmt::format("head {}", stage), e.epoch, e.train_loss, e.val_loss, e.val_qwk});
       if (progress_) progress_({e.epoch, epochs, fmt::format("{} {} epoch", name, stage), true});
-      spdlog::debug(
-          "  {} {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{} (training {:.2f} "
-          "s, validation {:.2f} s)",
-          name, stage, e.epoch, e.train_loss, e.val_loss, e.val_qwk, e.improved ? " *" : "",
-          e.train_seconds, e.val_seconds);
+      spdlog::debug("{}", epoch_line(fmt::format("{} {}", name, stage), e));
     };
   };
 

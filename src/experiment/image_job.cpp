@@ -322,11 +322,7 @@ TrainedBranch train_branch(const Dataset& data, const ImageIndex& index, ImageCa
         CurvePoint{to_string(modality), e.epoch, e.train_loss, e.val_loss, e.val_qwk});
     if (progress)
       progress({e.epoch, vs.epochs, fmt::format("{} training, epoch", to_string(m)), true});
-    spdlog::debug(
-        "  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{} (training {:.2f} s, "
-        "validation {:.2f} s)",
-        to_string(m), e.epoch, e.train_loss, e.val_loss, e.val_qwk, e.improved ? " *" : "",
-        e.train_seconds, e.val_seconds);
+    spdlog::debug("{}", epoch_line(to_string(m), e));
   };
   AugmentSettings augment = settings.augment;
   augment.rot90 = vs.aug_rot90;
@@ -443,6 +439,14 @@ std::optional<BranchFeatures> load_branch_features(const std::string& weights_pa
   for (const auto& [row, slot] : f.slot)
     if (wanted.count(row) == 0) return std::nullopt;
   return f;
+}
+
+std::string epoch_line(const std::string& who, const EpochReport& e) {
+  return fmt::format(
+      "  {} epoch {}: train loss {:.4f}, val loss {:.4f}, val QWK {:.3f}{} (training {:.2f} s, "
+      "validation {:.2f} s)",
+      who, e.epoch, e.train_loss, e.val_loss, e.val_qwk, e.improved ? " *" : "", e.train_seconds,
+      e.val_seconds);
 }
 
 }  // namespace woundphase

@@ -124,4 +124,8 @@ void save_branch_features(const std::string& weights_path, const BranchFeatures&
 std::optional<BranchFeatures> load_branch_features(const std::string& weights_path,
                                                    const std::vector<int>& rows);
 
+// The search log's line (-v 2) for an epoch of `who` (a branch, or a head and its stage): losses,
+// validation QWK, "*" when it improved, and its training and validation seconds.
+std::string epoch_line(const std::string& who, const EpochReport& e);
+
 }  // namespace woundphase
